@@ -1,0 +1,76 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { isTbuildError } from "../../src/errors.js";
+import { gc } from "../../src/store/gc.js";
+import { openStore } from "../../src/store/image-store.js";
+import { makeImage, run, skopeoInspect, tempDir } from "./helpers.js";
+
+describe("image store", () => {
+  it("is an OCI layout skopeo reads by the full reference", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    const desc = await makeImage(store, "busybox", [{ "etc/hello": "hi\n" }]);
+    const seen = await skopeoInspect(`oci:${root}:docker.io/library/busybox:latest`);
+    expect(seen.Digest).toBe(desc.digest);
+    expect(seen.Architecture).toBe("amd64");
+    expect(JSON.parse(await readFile(join(root, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
+  });
+
+  it("resolves short, full and digest names to the same image", async () => {
+    const store = await openStore(await tempDir());
+    const desc = await makeImage(store, "me/app:1", [{ a: "1" }]);
+    for (const n of ["me/app:1", "docker.io/me/app:1", "index.docker.io/me/app:1", desc.digest, desc.digest.slice(7, 19)]) {
+      expect((await store.resolve(n)).descriptor.digest).toBe(desc.digest);
+    }
+    const err = await store.resolve("me/app:2").catch((e: unknown) => e);
+    expect(isTbuildError(err, "not-found")).toBe(true);
+  });
+
+  it("tag moves a name and untag removes it", async () => {
+    const store = await openStore(await tempDir());
+    const a = await makeImage(store, "x", [{ a: "1" }]);
+    const b = await makeImage(store, "y", [{ b: "2" }]);
+    await store.tag(b, "x");
+    expect((await store.resolve("x")).descriptor.digest).toBe(b.digest);
+    expect((await store.listImages()).map((i) => i.name).sort()).toEqual(["docker.io/library/x:latest", "docker.io/library/y:latest"]);
+    await store.untag("x");
+    await expect(store.resolve("x")).rejects.toThrow(/not found/);
+    expect(a.digest).not.toBe(b.digest);
+  });
+
+  it("umoci unpacks the stored image to the same tree", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    await makeImage(store, "umo", [{ "etc/hello": "hi\n", "bin/tool": "x" }, { "etc/second": "two\n" }]);
+    const bundle = join(await tempDir(), "bundle");
+    await run("umoci", ["unpack", "--rootless", "--image", `${root}:docker.io/library/umo:latest`, bundle]);
+    expect(await readFile(join(bundle, "rootfs", "etc", "hello"), "utf8")).toBe("hi\n");
+    expect(await readFile(join(bundle, "rootfs", "etc", "second"), "utf8")).toBe("two\n");
+  });
+
+  it("rmi then prune removes only blobs no other image uses", async () => {
+    const store = await openStore(await tempDir());
+    const shared = { "shared/file": "same bytes" };
+    const keep = await store.resolve((await makeImage(store, "keep", [shared])).digest);
+    await makeImage(store, "drop", [shared, { "only/in-drop": "bye" }]);
+    const drop = await store.resolve("drop");
+    await store.untag("drop");
+    const result = await gc(store);
+    const removed = result.removed.map((b) => b.digest).sort();
+    expect(removed).toEqual([drop.descriptor.digest, drop.manifest.config.digest, drop.manifest.layers[1]!.digest].sort());
+    expect(await store.content.has(keep.manifest.layers[0]!.digest)).toBe(true);
+    expect(await store.content.has(drop.manifest.layers[1]!.digest)).toBe(false);
+    expect((await store.resolve("keep")).config.architecture).toBe("amd64");
+  });
+
+  it("keep-storage keeps the newest unreferenced bytes", async () => {
+    const store = await openStore(await tempDir());
+    await makeImage(store, "gone", [{ f: "x".repeat(1000) }]);
+    await store.untag("gone");
+    const dry = await gc(store, { dryRun: true, keepStorage: 10_000_000 });
+    expect(dry.removed).toEqual([]);
+    const all = await gc(store, { dryRun: true });
+    expect(all.removed.length).toBe(3);
+  });
+});
