@@ -1,11 +1,64 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { errnoCode, TbuildError } from "../../errors.js";
+import { DockerfileError, outline, parseDockerfile, toJson } from "../../parser/index.js";
 import type { Command } from "../command.js";
-import { TbuildError } from "../../errors.js";
+import { buildArgsOption } from "../options.js";
+
+const usage = `Usage: tbuild parse [-f Dockerfile] [--json] [--target T] [--build-arg K=V]... [--platform P] [CONTEXT]
+
+Parses a Dockerfile and prints its stages and instructions (or, with --json, the
+JSON form documented in docs/parse-json.md). Exits 1 with file:line:col on error.`;
 
 export const parseCommand: Command = {
   name: "parse",
   summary: "Parse a Dockerfile and print its stages and instructions",
-  usage: "tbuild parse [-f Dockerfile] [--json] [--target T] [--build-arg K=V] [CONTEXT]",
-  async run() {
-    throw new TbuildError("not-implemented", "parse: not implemented yet");
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        file: { type: "string", short: "f" },
+        json: { type: "boolean", default: false },
+        target: { type: "string" },
+        "build-arg": { type: "string", multiple: true },
+        platform: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (values.help === true) {
+      process.stdout.write(usage + "\n");
+      return 0;
+    }
+    const context = positionals[0] ?? ".";
+    const file = values.file ?? path.join(context, "Dockerfile");
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      const code = errnoCode(e);
+      throw new TbuildError("not-found", `cannot read Dockerfile ${file}${code === "ENOENT" ? ": no such file" : code === "EISDIR" ? ": it is a directory" : ""}`, {
+        hint: "name it with -f PATH, or run in the directory that holds the Dockerfile",
+      });
+    }
+    try {
+      const result = parseDockerfile(text, {
+        file,
+        buildArgs: buildArgsOption(values["build-arg"]),
+        ...(values.target === undefined ? {} : { target: values.target }),
+        ...(values.platform === undefined ? {} : { platform: values.platform }),
+      });
+      process.stdout.write((values.json ? JSON.stringify(toJson(result), null, 2) : outline(result)) + "\n");
+      return 0;
+    } catch (e) {
+      if (e instanceof DockerfileError) {
+        process.stderr.write(e.format() + "\n");
+        if (e.hint !== undefined) process.stderr.write(`hint: ${e.hint}\n`);
+        return 1;
+      }
+      throw e;
+    }
   },
 };

@@ -1,0 +1,88 @@
+import type { Heredoc } from "./heredoc.js";
+
+export type { Heredoc };
+
+/** A command in shell form (run by the stage's SHELL) or exec form (an argv). */
+export type CommandForm = { form: "shell"; command: string } | { form: "exec"; command: string[] };
+
+export type FlagValue = string | boolean | string[];
+
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+interface InstructionBase {
+  /** First and last line, 1-based, inclusive (continuations and heredoc bodies included). */
+  lines: [number, number];
+  column: number;
+  /** Only the flags written, by name without dashes; valued flags after expansion where Docker expands them. */
+  flags: Record<string, FlagValue>;
+}
+
+/** Every instruction after FROM, by keyword, with its arguments given meaning. */
+export type Instruction = InstructionBase &
+  (
+    | { keyword: "RUN"; args: CommandForm & { heredocs?: Heredoc[] } }
+    | { keyword: "CMD" | "ENTRYPOINT"; args: CommandForm }
+    | { keyword: "COPY" | "ADD"; args: { sources: string[]; dest: string; heredocs?: Heredoc[] } }
+    | { keyword: "ENV" | "LABEL"; args: { pairs: KeyValue[] } }
+    | { keyword: "ARG"; args: { args: { key: string; value: string | null }[] } }
+    | { keyword: "WORKDIR"; args: { path: string } }
+    | { keyword: "USER"; args: { user: string } }
+    | { keyword: "EXPOSE"; args: { ports: string[] } }
+    | { keyword: "VOLUME"; args: { paths: string[] } }
+    | { keyword: "STOPSIGNAL"; args: { signal: string } }
+    | { keyword: "SHELL"; args: { shell: string[] } }
+    | { keyword: "HEALTHCHECK"; args: { test: string[] } }
+    | { keyword: "ONBUILD"; args: { trigger: string } }
+    | { keyword: "MAINTAINER"; args: { maintainer: string } }
+  );
+
+export type Keyword = Instruction["keyword"] | "FROM";
+
+export const KEYWORDS: readonly Keyword[] = [
+  "FROM", "RUN", "CMD", "ENTRYPOINT", "COPY", "ADD", "ENV", "LABEL", "ARG", "WORKDIR", "USER",
+  "EXPOSE", "VOLUME", "STOPSIGNAL", "SHELL", "HEALTHCHECK", "ONBUILD", "MAINTAINER",
+];
+
+/** One build stage: FROM and the instructions up to the next FROM. */
+export interface Stage {
+  index: number;
+  /** The `AS` name, lower-cased, or null. */
+  name: string | null;
+  /** The base image reference after expansion, or the base stage's name as written. */
+  base: string;
+  platform: string | null;
+  /** Index of the stage this one is built FROM, or null for an image (or scratch). */
+  baseStage: number | null;
+  /** Sorted indices of every stage this one needs. */
+  dependsOn: number[];
+  lines: [number, number];
+  instructions: Instruction[];
+  /** The environment at the end of the stage as far as the Dockerfile says (ENV lines, inherited from a base stage). */
+  env: KeyValue[];
+}
+
+export interface ParseResult {
+  file: string;
+  directives: { escape: string; syntax?: string; check?: string };
+  /** ARGs before the first FROM, after --build-arg overrides. */
+  metaArgs: { key: string; value: string | null }[];
+  /** Stages the target needs (all when no target was asked for), in source order. */
+  stages: Stage[];
+  /** Index of the target stage. */
+  target: number;
+  warnings: { line: number; message: string }[];
+}
+
+export interface ParseOptions {
+  /** Name shown in errors and output; default `Dockerfile`. */
+  file?: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  /** Platform being built for (`os/arch[/variant]`); default the host's. */
+  platform?: string;
+  /** Platform of the machine doing the build; default the host's. */
+  buildPlatform?: string;
+}
