@@ -1,0 +1,10 @@
+import { benchParser } from "./parser.js";
+
+/** `npm run bench`: every benchmark, each printing medians (and peers where there is one). */
+const benches: Record<string, () => Promise<void>> = { parser: benchParser };
+
+const only = process.argv.slice(2);
+for (const [name, run] of Object.entries(benches)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  await run();
+}
