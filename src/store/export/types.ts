@@ -1,0 +1,26 @@
+import type { Descriptor, Platform } from "../../oci/schemas.js";
+import type { ImageStore, ResolvedImage } from "../image-store.js";
+
+/** Options shared by all exporters; `type` picks the exporter (BuildKit's `--output type=...`). */
+export interface ExportOptions {
+  type: string;
+  /** A file, a directory, or "-" for stdout, depending on the exporter. */
+  dest: string;
+  /** For type=oci: write a tar (default) or, with false, a layout directory. */
+  tar?: boolean;
+  /** Name recorded in the output; defaults to the name the image was resolved by. */
+  name?: string;
+  platform?: Partial<Platform>;
+}
+
+export interface ExportResult {
+  /** The root descriptor written (manifest or index). */
+  descriptor: Descriptor;
+  dest: string;
+}
+
+/** One output format. Add a new one to the table in ./index.ts. */
+export interface Exporter {
+  readonly type: string;
+  export(store: ImageStore, image: ResolvedImage, opts: ExportOptions): Promise<ExportResult>;
+}
