@@ -1,0 +1,277 @@
+/**
+ * Extracts a layer tar into a directory with OCI whiteout semantics, never writing
+ * outside it. Two whiteout modes, as containerd's converters:
+ *  - "remove": the target is a full tree (native snapshots); `.wh.x` deletes `x`,
+ *    `.wh..wh..opq` empties the directory except what this layer already put there.
+ *  - "overlay": the target is an empty directory that becomes an overlay lowerdir;
+ *    `.wh.x` becomes a 0/0 character device and `.wh..wh..opq` an `overlay.opaque=y`
+ *    xattr, which is what overlayfs itself writes into an upperdir.
+ *
+ * Must run privileged (root, or root of the namespace helper) for ownership; see
+ * `applyLayerIsolated` for the entry point that arranges that.
+ */
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { link, lstat, lchown, lutimes, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { FileHandle } from "node:fs/promises";
+import tar from "tar-stream";
+import { TbuildError, errnoCode } from "../errors.js";
+import { decompressed } from "./compression.js";
+import { nsRun, overlayXattrPrefix } from "./namespace.js";
+import { UnsafeEntryError, entryComponents, existingDir, safeDir } from "./tar-path.js";
+import { dumpRecord, writeXattrs } from "./xattrs.js";
+
+export type WhiteoutMode = "remove" | "overlay";
+
+export interface ApplyOptions {
+  /** Names the layer in errors and warnings (a digest or file name). */
+  layer: string;
+  whiteouts: WhiteoutMode;
+}
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar. */
+  diffID: string;
+  /** Uncompressed size. */
+  size: number;
+  /** Entries that could not be reproduced exactly here (device nodes without privilege, ...). */
+  warnings: string[];
+}
+
+type Header = Omit<tar.Header, "pax"> & { pax?: Record<string, string> | null };
+
+const XATTR_PAX = "SCHILY.xattr.";
+
+export async function applyLayer(root: string, input: Readable, o: ApplyOptions): Promise<ApplyResult> {
+  const tarStream = await decompressed(input, `layer ${o.layer}`);
+  const hash = createHash("sha256");
+  let size = 0;
+  const x = new Extractor(root, o);
+  const extract = tar.extract();
+  // Fed by hand rather than piped: the diffID must cover every byte, including the
+  // zero blocks after the end-of-archive marker that the extractor ignores.
+  const feed = (async () => {
+    for await (const chunk of tarStream) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (!extract.write(chunk as Buffer)) await new Promise<void>((r) => extract.once("drain", () => r()));
+    }
+    (extract as unknown as NodeJS.WritableStream).end();
+  })();
+  try {
+    for await (const entry of extract) await x.entry(entry.header as Header, entry);
+    await feed;
+    await x.finish();
+  } catch (e) {
+    extract.destroy();
+    tarStream.destroy();
+    await feed.catch(() => undefined);
+    throw wrap(e, o.layer);
+  }
+  return { diffID: `sha256:${hash.digest("hex")}`, size, warnings: x.warnings };
+}
+
+function wrap(e: unknown, layer: string): unknown {
+  if (e instanceof TbuildError) return e;
+  const code = errnoCode(e);
+  if (code === "EINVAL" || code === "EPERM") {
+    return new TbuildError("permission-denied", `layer ${layer}: cannot set file ownership: ${(e as Error).message}`, {
+      cause: e,
+      hint: "the layer uses user or group ids outside this user's subordinate range; widen the range in /etc/subuid and /etc/subgid (65536 ids cover every image)",
+    });
+  }
+  if (code === "ENOSPC") return new TbuildError("unavailable", `layer ${layer}: the disk is full`, { cause: e });
+  return new TbuildError("failed-precondition", `layer ${layer}: cannot be extracted: ${e instanceof Error ? e.message : String(e)}`, {
+    cause: e,
+    hint: "the layer is corrupt or truncated; pull it again",
+  });
+}
+
+class Extractor {
+  readonly warnings: string[] = [];
+  /** Directories verified (or made) in this layer; see safeDir. */
+  private known = new Set<string>();
+  /** Paths this layer wrote, and their ancestors: an opaque marker must not delete them. */
+  private readonly touched = new Set<string>();
+  /** Directory metadata is set last: writing inside a directory changes its mtime. */
+  private readonly dirs: { rel: string; mode: number; mtime: Date }[] = [];
+  private readonly xattrs: { rel: string; attrs: [string, Buffer][] }[] = [];
+
+  constructor(
+    private readonly root: string,
+    private readonly o: ApplyOptions,
+  ) {}
+
+  private unsafe(name: string, reason: string): UnsafeEntryError {
+    return new UnsafeEntryError(this.o.layer, name, reason);
+  }
+
+  private components(name: string): string[] {
+    const c = entryComponents(name);
+    if (!Array.isArray(c)) throw this.unsafe(name, c.unsafe);
+    return c;
+  }
+
+  private touch(rel: string): void {
+    let r = rel;
+    while (r !== "" && !this.touched.has(r)) {
+      this.touched.add(r);
+      const i = r.lastIndexOf("/");
+      r = i < 0 ? "" : r.slice(0, i);
+    }
+  }
+
+  /** Deletes whatever is at abs (never following a symlink) and forgets cached directories. */
+  private async removePath(abs: string): Promise<void> {
+    await rm(abs, { recursive: true, force: true });
+    this.known = new Set();
+  }
+
+  async entry(h: Header, body: AsyncIterable<unknown>): Promise<void> {
+    const comps = this.components(h.name);
+    if (comps.length === 0) return; // the root itself: its metadata belongs to the snapshot
+    const base = comps[comps.length - 1] as string;
+    const parentComps = comps.slice(0, -1);
+    const parent = await safeDir(this.root, parentComps, this.known, (r) => this.unsafe(h.name, r));
+    const parentRel = parentComps.join("/");
+    const rel = comps.join("/");
+
+    if (base === ".wh..wh..opq") return this.opaque(parent, parentRel);
+    if (base.startsWith(".wh.")) return this.whiteout(join(parent, base.slice(4)), h.name);
+
+    const abs = join(parent, base);
+    const existing = await lstat(abs).catch(() => undefined);
+    if (existing !== undefined && !(h.type === "directory" && existing.isDirectory())) await this.removePath(abs);
+    this.touch(rel);
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    const mtime = h.mtime ?? new Date(0);
+    const uid = h.uid ?? 0;
+    const gid = h.gid ?? 0;
+
+    switch (h.type) {
+      case "directory":
+        if (existing === undefined || !existing.isDirectory()) await mkdir(abs, { mode: 0o700 });
+        this.known.add(rel);
+        await lchown(abs, uid, gid);
+        this.dirs.push({ rel, mode, mtime });
+        break;
+      case "file":
+      case "contiguous-file": {
+        const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) await writeAll(fh, chunk as Buffer);
+          await fh.chown(uid, gid);
+          await fh.chmod(mode); // after chown, which clears setuid bits
+          await fh.utimes(mtime, mtime);
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case "symlink":
+        // Link text is data: it is never followed while extracting, so any target is fine.
+        await symlink(h.linkname ?? "", abs);
+        await lchown(abs, uid, gid);
+        await lutimes(abs, mtime, mtime);
+        break;
+      case "link": {
+        const target = this.components(h.linkname ?? "");
+        if (target.length === 0) throw this.unsafe(h.name, "is a hard link to the root directory");
+        const dir = await safeDir(this.root, target.slice(0, -1), this.known, (r) => this.unsafe(h.name, `links to '${h.linkname}', which ${r}`));
+        const targetAbs = join(dir, target[target.length - 1] as string);
+        const st = await lstat(targetAbs).catch(() => undefined);
+        if (st === undefined) throw this.unsafe(h.name, `is a hard link to '${h.linkname}', which does not exist (yet)`);
+        if (st.isDirectory()) throw this.unsafe(h.name, `is a hard link to the directory '${h.linkname}'`);
+        await link(targetAbs, abs);
+        break;
+      }
+      case "character-device":
+      case "block-device":
+      case "fifo":
+        await this.node(abs, h);
+        break;
+      default:
+        this.warnings.push(`layer ${this.o.layer}: entry '${h.name}' has unsupported type ${String(h.type)}; skipped`);
+        return;
+    }
+    const attrs = Object.entries(h.pax ?? {})
+      .filter(([k]) => k.startsWith(XATTR_PAX))
+      .map(([k, v]): [string, Buffer] => [k.slice(XATTR_PAX.length), Buffer.from(v, "utf8")]);
+    if (attrs.length > 0) this.xattrs.push({ rel, attrs });
+  }
+
+  private async node(abs: string, h: Header): Promise<void> {
+    const kind = h.type === "fifo" ? "p" : h.type === "block-device" ? "b" : "c";
+    const args = kind === "p" ? [abs, "p"] : [abs, kind, String(h.devmajor ?? 0), String(h.devminor ?? 0)];
+    try {
+      await nsRun("mknod", ["-m", ((h.mode ?? 0o644) & 0o7777).toString(8), ...args], `creating ${h.name}`);
+    } catch {
+      this.warnings.push(
+        `layer ${this.o.layer}: entry '${h.name}' is a ${h.type} ${h.devmajor ?? 0}:${h.devminor ?? 0} that cannot be created without real root; skipped (a runtime provides /dev nodes)`,
+      );
+      return;
+    }
+    await lchown(abs, h.uid ?? 0, h.gid ?? 0);
+    const mtime = h.mtime ?? new Date(0);
+    await lutimes(abs, mtime, mtime);
+  }
+
+  private async whiteout(abs: string, name: string): Promise<void> {
+    const target = abs.slice(abs.lastIndexOf("/") + 1);
+    if (target === "" || target === "." || target === "..") throw this.unsafe(name, "is a whiteout for an invalid name");
+    await this.removePath(abs);
+    if (this.o.whiteouts === "overlay") await nsRun("mknod", [abs, "c", "0", "0"], `creating the whiteout for ${name}`);
+  }
+
+  private async opaque(dir: string, rel: string): Promise<void> {
+    if (this.o.whiteouts === "overlay") {
+      await nsRun("setfattr", ["-h", "-n", `${overlayXattrPrefix()}opaque`, "-v", "y", dir], `marking ${rel || "/"} opaque`);
+      return;
+    }
+    for (const name of await readdir(dir)) {
+      const childRel = rel === "" ? name : `${rel}/${name}`;
+      if (!this.touched.has(childRel)) await this.removePath(join(dir, name));
+    }
+  }
+
+  /**
+   * Extended attributes, then directory modes and times, applied after every entry.
+   * Paths are resolved again (a later entry may have replaced a directory by a symlink),
+   * and directories are opened with O_NOFOLLOW, so nothing is changed outside the root.
+   */
+  async finish(): Promise<void> {
+    let dump = "";
+    for (const { rel, attrs } of this.xattrs) {
+      const comps = rel.split("/");
+      const dir = await existingDir(this.root, comps.slice(0, -1));
+      if (dir === undefined) continue;
+      const abs = join(dir, comps[comps.length - 1] as string);
+      if ((await lstat(abs).catch(() => undefined)) === undefined) continue;
+      for (const [name, value] of attrs) {
+        if (value.includes(Buffer.from("\uFFFD"))) {
+          this.warnings.push(`layer ${this.o.layer}: xattr ${name} on '${rel}' has a binary value the tar reader cannot decode; skipped`);
+        }
+      }
+      dump += dumpRecord(abs, attrs.filter(([, v]) => !v.includes(Buffer.from("\uFFFD"))));
+    }
+    await writeXattrs(dump, `layer ${this.o.layer}: setting extended attributes`);
+    for (const d of this.dirs.reverse()) {
+      const dir = await existingDir(this.root, d.rel.split("/"));
+      if (dir === undefined) continue;
+      const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => undefined);
+      if (fh === undefined) continue;
+      try {
+        await fh.chmod(d.mode);
+        await fh.utimes(d.mtime, d.mtime);
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off)).bytesWritten;
+}
