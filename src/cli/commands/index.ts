@@ -1,5 +1,23 @@
 import type { Command } from "../command.js";
+import { duCommand } from "./du.js";
+import { imagesCommand } from "./images.js";
+import { inspectCommand } from "./inspect.js";
+import { loadCommand } from "./load.js";
 import { parseCommand } from "./parse.js";
+import { pruneCommand } from "./prune.js";
+import { rmiCommand } from "./rmi.js";
+import { saveCommand } from "./save.js";
+import { tagCommand } from "./tag.js";
 
 /** Every subcommand, in the order `tbuild --help` lists them. */
-export const commands: Command[] = [parseCommand];
+export const commands: Command[] = [
+  parseCommand,
+  imagesCommand,
+  inspectCommand,
+  tagCommand,
+  rmiCommand,
+  saveCommand,
+  loadCommand,
+  pruneCommand,
+  duCommand,
+];

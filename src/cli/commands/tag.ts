@@ -1,0 +1,18 @@
+import { parseArgs } from "node:util";
+import type { Command } from "../command.js";
+import { parseOrUsage, printUsage, requirePositionals, storeOptions, storeFromFlags } from "../store-cli.js";
+
+export const tagCommand: Command = {
+  name: "tag",
+  summary: "Give a stored image another name",
+  usage: "tbuild tag [--root DIR] SOURCE TARGET",
+  async run(argv) {
+    const { values, positionals } = parseOrUsage(this, () => parseArgs({ args: argv, options: storeOptions, allowPositionals: true }));
+    if (values.help === true) return printUsage(this);
+    requirePositionals(this, positionals, 2);
+    const store = await storeFromFlags(values);
+    const source = await store.find(positionals[0]!);
+    await store.tag(source.descriptor, positionals[1]!);
+    return 0;
+  },
+};
