@@ -240,3 +240,22 @@ export class RegistryTransport {
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
+
+/**
+ * One transport per registry host, so every pull and push of a build shares the scheme
+ * probe and cached tokens. Pass one to pullImage/pushImage when calling them repeatedly.
+ */
+export class RegistrySession {
+  private readonly transports = new Map<string, RegistryTransport>();
+
+  constructor(readonly options: RegistryOptions = {}) {}
+
+  transport(registry: string): RegistryTransport {
+    let t = this.transports.get(registry);
+    if (t === undefined) {
+      t = new RegistryTransport(registry, this.options);
+      this.transports.set(registry, t);
+    }
+    return t;
+  }
+}

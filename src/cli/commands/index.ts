@@ -3,8 +3,12 @@ import { duCommand } from "./du.js";
 import { imagesCommand } from "./images.js";
 import { inspectCommand } from "./inspect.js";
 import { loadCommand } from "./load.js";
+import { loginCommand } from "./login.js";
+import { logoutCommand } from "./logout.js";
 import { parseCommand } from "./parse.js";
 import { pruneCommand } from "./prune.js";
+import { pullCommand } from "./pull.js";
+import { pushCommand } from "./push.js";
 import { rmiCommand } from "./rmi.js";
 import { saveCommand } from "./save.js";
 import { tagCommand } from "./tag.js";
@@ -20,4 +24,8 @@ export const commands: Command[] = [
   loadCommand,
   pruneCommand,
   duCommand,
+  pullCommand,
+  pushCommand,
+  loginCommand,
+  logoutCommand,
 ];
