@@ -17,3 +17,4 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Parse
   const file = options.file ?? "Dockerfile";
   return buildStages(splitInstructions(text, file), { ...options, file });
 }
+export { durationMs } from "./duration.js";

@@ -1,5 +1,6 @@
 import { SyntaxProblem } from "./errors.js";
 import { expandWord, expandWords, type Lookup } from "./expand.js";
+import { durationMs } from "./duration.js";
 import { parseFlags, type FlagSpecs } from "./flags.js";
 import type { RawInstruction } from "./lines.js";
 import { nearest } from "./suggest.js";
@@ -58,7 +59,7 @@ export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): 
   }
   const word = (w: string): string => expandWord(w, ctx.lookup, ctx.escape);
   const flags = parseFlags(keyword, raw.flags, flagSpecs(raw.keyword), word);
-  const base = { lines: [raw.startLine, raw.endLine] as [number, number], column: raw.column, flags };
+  const base = { lines: [raw.startLine, raw.endLine] as [number, number], column: raw.column, flags, original: raw.original };
   const rest = raw.rest;
 
   switch (keyword) {
@@ -201,18 +202,6 @@ function argDeclarations(rest: string, escape: string): { key: string; value: st
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new SyntaxProblem(`invalid ARG name: '${key}'`, "ARG names are letters, digits and _, not starting with a digit");
     return { key, value: eq === -1 ? null : w.slice(eq + 1) };
   });
-}
-
-const DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/;
-
-/** Go's time.ParseDuration, in milliseconds, for HEALTHCHECK flags. */
-function durationMs(text: string): number {
-  if (text === "0") return 0;
-  if (!DURATION.test(text)) throw new SyntaxProblem(`invalid duration: ${text}`, "write durations like 30s, 1m30s or 500ms");
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * units[m[2]!]!;
-  return total;
 }
 
 function healthcheckTest(rest: string, flags: Record<string, unknown>): string[] {

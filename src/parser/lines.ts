@@ -16,6 +16,8 @@ export interface RawInstruction {
   /** 1-based column of the keyword on its first line. */
   column: number;
   heredocs: Heredoc[];
+  /** The instruction's text with continuations joined (for history and messages). */
+  original: string;
 }
 
 export interface RawDockerfile {
@@ -87,7 +89,7 @@ export function splitInstructions(text: string, file: string): RawDockerfile {
         }
       }
     }
-    instructions.push({ keyword, flags, rest, startLine, endLine: i, column, heredocs });
+    instructions.push({ keyword, flags, rest, startLine, endLine: i, column, heredocs, original: line.trim() });
   }
   return { directives, instructions, warnings };
 }

@@ -18,6 +18,8 @@ interface InstructionBase {
   column: number;
   /** Only the flags written, by name without dashes; valued flags after expansion where Docker expands them. */
   flags: Record<string, FlagValue>;
+  /** The instruction as written, continuations joined. */
+  original: string;
 }
 
 /** Every instruction after FROM, by keyword, with its arguments given meaning. */
