@@ -1,0 +1,12 @@
+// The snapshotter's public surface, for the builder and the library entry.
+export { Snapshotter, openSnapshotter, overlaySupported } from "./snapshotter.js";
+export type { Mount, SnapshotInfo, SnapshotKind, Driver, DiffOptions, OpenOptions } from "./snapshotter.js";
+export { applyLayer } from "./applier.js";
+export type { ApplyOptions, ApplyResult, WhiteoutMode } from "./applier.js";
+export { storeLayer, writeLayerTar, sourceDateEpochFromEnv } from "./differ.js";
+export type { LayerDescriptor, TarOptions } from "./differ.js";
+export { compressor, decompressed, sniffCompression, layerMediaType } from "./compression.js";
+export type { Compression } from "./compression.js";
+export { isPrivileged, inUserNamespace, nsArgv, nsSpawn, nsRun } from "./namespace.js";
+export type { NsOptions } from "./namespace.js";
+export { UnsafeEntryError } from "./tar-path.js";

@@ -1,0 +1,329 @@
+/**
+ * containerd-style snapshotter.
+ *
+ * Terms: a `key` names an active snapshot (writable, from `prepare`) or a view
+ * (read-only, from `view`); a `name` names a committed snapshot (from `commit`). All
+ * share one key space. Only committed snapshots can be parents, and a snapshot with
+ * children cannot be removed. Nothing is mounted here: `prepare` and `view` return
+ * mount descriptions for the caller (the RUN executor) to mount.
+ *
+ * Importing an image: for each layer, `prepare("extract-<diffID>", parent)`, then
+ * `apply(key, blob)`, then `commit(chainID, key)`. Running a step: `prepare(step, top)`,
+ * mount, run, then `diff(step, store)` gives the new layer and `commit` keeps the tree
+ * as the next parent.
+ *
+ * Layout: `<root>/metadata.json`, `<root>/snapshots/<id>/{fs,work}`. New snapshot
+ * directories are built under `<root>/tmp/` and renamed into place, so a crash never
+ * leaves a half-made snapshot under `snapshots/`.
+ *
+ * Drivers: "overlay" keeps each committed layer as an extracted directory (whiteouts as
+ * 0/0 char devices, opaque xattrs) used as an overlay lowerdir, and an active snapshot is
+ * an upperdir + workdir; its diff is read from the upperdir. "native" copies the parent
+ * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, rm, writeFile, readFile } from "node:fs/promises";
+import { release } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { ContentStore } from "../cache/content-store.js";
+import { TbuildError } from "../errors.js";
+import type { ApplyResult } from "./applier.js";
+import type { Compression } from "./compression.js";
+import { storeLayer, type LayerDescriptor } from "./differ.js";
+import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
+import { inUserNamespace, isPrivileged, nsRun } from "./namespace.js";
+import { applyIsolated, diffIsolated } from "./worker-client.js";
+
+export type { SnapshotKind } from "./metadata.js";
+
+/** A mount for the caller to perform, as data (containerd's mount.Mount). */
+export interface Mount {
+  type: "overlay" | "bind";
+  source: string;
+  options: string[];
+}
+
+export interface SnapshotInfo {
+  key: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  labels: Record<string, string>;
+}
+
+export type Driver = "overlay" | "native";
+
+export interface DiffOptions {
+  compression?: Compression;
+  /** Clamp mtimes to this many seconds since the epoch. */
+  sourceDateEpoch?: number;
+}
+
+export interface OpenOptions {
+  root: string;
+  /** "auto" (default) uses overlay when a probe mount succeeds here, else native. */
+  driver?: Driver | "auto";
+}
+
+function notFound(key: string): TbuildError {
+  return new TbuildError("not-found", `snapshot '${key}' does not exist`);
+}
+
+export class Snapshotter {
+  private readonly meta: Metadata;
+
+  constructor(
+    readonly root: string,
+    readonly driver: Driver,
+  ) {
+    this.meta = new Metadata(root);
+  }
+
+  private dir(id: string): string {
+    return join(this.root, "snapshots", id);
+  }
+
+  private fs(id: string): string {
+    return join(this.dir(id), "fs");
+  }
+
+  async stat(key: string): Promise<SnapshotInfo> {
+    const rec = (await this.meta.read()).snapshots[key];
+    if (rec === undefined) throw notFound(key);
+    return info(key, rec);
+  }
+
+  async list(): Promise<SnapshotInfo[]> {
+    const m = await this.meta.read();
+    return Object.entries(m.snapshots)
+      .map(([k, r]) => info(k, r))
+      .sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** A writable snapshot on top of committed `parent`. */
+  prepare(key: string, parent?: string, o: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
+    return this.create("active", key, parent, o.labels ?? {});
+  }
+
+  /** A read-only snapshot of committed `parent`. */
+  view(key: string, parent?: string, o: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
+    return this.create("view", key, parent, o.labels ?? {});
+  }
+
+  /** The mounts of an active snapshot or view again. */
+  async mounts(key: string): Promise<Mount[]> {
+    const m = await this.meta.read();
+    const rec = m.snapshots[key];
+    if (rec === undefined) throw notFound(key);
+    if (rec.kind === "committed") throw new TbuildError("failed-precondition", `snapshot '${key}' is committed; mount it through a view or prepare`);
+    return this.mountsFor(rec, this.chain(m.snapshots, rec.parent));
+  }
+
+  /** Captures active snapshot `key` as committed `name`; `key` is gone afterwards. */
+  async commit(name: string, key: string, o: { labels?: Record<string, string> } = {}): Promise<void> {
+    const id = await this.meta.update((m) => {
+      const rec = m.snapshots[key];
+      if (rec === undefined) throw notFound(key);
+      if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; only active snapshots can be committed`);
+      if (m.snapshots[name] !== undefined) throw new TbuildError("already-exists", `snapshot '${name}' already exists`);
+      delete m.snapshots[key];
+      m.snapshots[name] = { ...rec, kind: "committed", created: new Date().toISOString(), labels: { ...rec.labels, ...o.labels } };
+      return rec.id;
+    });
+    // The overlay workdir is scratch space of a mount; a committed layer never needs it.
+    await this.removeTree(join(this.dir(id), "work"));
+  }
+
+  /** Removes a snapshot; refused while committed children still use it. */
+  async remove(key: string): Promise<void> {
+    const id = await this.meta.update((m) => {
+      const rec = m.snapshots[key];
+      if (rec === undefined) throw notFound(key);
+      const children = Object.entries(m.snapshots).filter(([, r]) => r.parent === key).map(([k]) => k);
+      if (children.length > 0) {
+        throw new TbuildError("failed-precondition", `snapshot '${key}' cannot be removed: ${children.map((c) => `'${c}'`).join(", ")} ${children.length === 1 ? "is" : "are"} based on it`, {
+          hint: "remove the snapshots based on it first",
+        });
+      }
+      delete m.snapshots[key];
+      return rec.id;
+    });
+    await this.removeTree(this.dir(id));
+  }
+
+  /** Disk used by the snapshot's own directory (for overlay: its layer only). */
+  async usage(key: string): Promise<{ size: number; inodes: number }> {
+    const rec = (await this.meta.read()).snapshots[key];
+    if (rec === undefined) throw notFound(key);
+    const fs = this.fs(rec.id);
+    const [bytes, inodes] = await Promise.all([
+      nsRun("du", ["-s", "-x", "-B1", fs], `measuring snapshot '${key}'`),
+      nsRun("du", ["-s", "-x", "--inodes", fs], `measuring snapshot '${key}'`),
+    ]);
+    return { size: parseInt(bytes.stdout, 10), inodes: parseInt(inodes.stdout, 10) };
+  }
+
+  /**
+   * Extracts a layer blob (gzip, zstd or plain tar) into active snapshot `key`, safely
+   * (see applier.ts). Returns the diffID and warnings about entries not reproducible here.
+   */
+  async apply(key: string, layer: Readable, o: { layer: string }): Promise<ApplyResult> {
+    const rec = await this.activeRecord(key);
+    return applyIsolated(this.fs(rec.id), layer, { layer: o.layer, whiteouts: this.driver === "overlay" ? "overlay" : "remove" });
+  }
+
+  /** The changes in active snapshot `key` against its parent, as a layer tar stream. */
+  async diffTar(key: string, o: { sourceDateEpoch?: number } = {}): Promise<Readable> {
+    const m = await this.meta.read();
+    const rec = m.snapshots[key];
+    if (rec === undefined) throw notFound(key);
+    if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; only an active snapshot has changes`);
+    const lowers = this.chain(m.snapshots, rec.parent).map((r) => this.fs(r.id));
+    const epoch = o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch };
+    return diffIsolated(
+      this.driver === "overlay"
+        ? { driver: "overlay", upper: this.fs(rec.id), lowers, ...epoch }
+        : { driver: "native", upper: this.fs(rec.id), ...(lowers[0] === undefined ? {} : { lower: lowers[0] }), ...epoch },
+    );
+  }
+
+  /** The changes in active snapshot `key` as a compressed layer blob in `store`. */
+  async diff(key: string, store: ContentStore, o: DiffOptions = {}): Promise<LayerDescriptor> {
+    return storeLayer(await this.diffTar(key, o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }), store, o.compression ?? "gzip");
+  }
+
+  private async activeRecord(key: string): Promise<SnapshotRecord> {
+    const rec = (await this.meta.read()).snapshots[key];
+    if (rec === undefined) throw notFound(key);
+    if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; layers can only be applied to an active snapshot`);
+    return rec;
+  }
+
+  /** Committed ancestors, nearest first. */
+  private chain(all: Record<string, SnapshotRecord>, parent: string | undefined): SnapshotRecord[] {
+    const out: SnapshotRecord[] = [];
+    for (let p = parent; p !== undefined; p = all[p]?.parent) {
+      const r = all[p];
+      if (r === undefined) throw new TbuildError("internal", `snapshot metadata names a missing parent '${p}'`);
+      out.push(r);
+    }
+    return out;
+  }
+
+  private async create(kind: SnapshotKind, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
+    await mkdir(join(this.root, "tmp"), { recursive: true });
+    await mkdir(join(this.root, "snapshots"), { recursive: true });
+    const tmp = join(this.root, "tmp", `new-${randomBytes(6).toString("hex")}`);
+    const check = (m: MetadataFile): SnapshotRecord[] => {
+      if (m.snapshots[key] !== undefined) throw new TbuildError("already-exists", `snapshot '${key}' already exists`);
+      if (parent !== undefined) {
+        const p = m.snapshots[parent];
+        if (p === undefined) throw notFound(parent);
+        if (p.kind !== "committed") throw new TbuildError("failed-precondition", `snapshot '${parent}' is ${p.kind}; only committed snapshots can be parents`);
+      }
+      return this.chain(m.snapshots, parent);
+    };
+    try {
+      // The slow part (copying the parent) happens outside the lock; a parent is committed,
+      // so it cannot change meanwhile, and the checks are repeated under the lock.
+      const chain = check(await this.meta.read());
+      await mkdir(tmp);
+      if (this.driver === "native" && chain[0] !== undefined) {
+        // Ownership, modes, xattrs and hard links must survive, so cp -a (inside the namespace when unprivileged).
+        await nsRun("cp", ["-a", "--reflink=auto", this.fs(chain[0].id), join(tmp, "fs")], `copying snapshot '${parent}'`);
+      } else {
+        await mkdir(join(tmp, "fs"), { mode: 0o755 });
+      }
+      if (this.driver === "overlay" && kind === "active") await mkdir(join(tmp, "work"));
+      return await this.meta.update(async (m) => {
+        const chainNow = check(m);
+        const rec: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels, ...(parent === undefined ? {} : { parent }) };
+        await rename(tmp, this.dir(rec.id));
+        m.snapshots[key] = rec;
+        return this.mountsFor(rec, chainNow);
+      });
+    } catch (e) {
+      await this.removeTree(tmp);
+      throw e;
+    }
+  }
+
+  private mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[] {
+    const ro = rec.kind === "view";
+    const bind = (source: string): Mount[] => [{ type: "bind", source, options: [ro ? "ro" : "rw", "rbind"] }];
+    if (this.driver === "native" || chain.length === 0) return bind(this.fs(rec.id));
+    const lowerdir = `lowerdir=${chain.map((r) => this.fs(r.id)).join(":")}`;
+    const userxattr = !isPrivileged() || inUserNamespace() ? ["userxattr"] : [];
+    if (ro) {
+      // overlay needs two lowers to mount without an upper; one parent is just a read-only bind.
+      if (chain.length === 1) return bind(this.fs((chain[0] as SnapshotRecord).id));
+      return [{ type: "overlay", source: "overlay", options: [lowerdir, ...userxattr] }];
+    }
+    return [{ type: "overlay", source: "overlay", options: [lowerdir, `upperdir=${this.fs(rec.id)}`, `workdir=${join(this.dir(rec.id), "work")}`, ...userxattr] }];
+  }
+
+  /** Deletes a tree that may hold files owned by subordinate ids (hence the namespace). */
+  private async removeTree(path: string): Promise<void> {
+    if (isPrivileged()) await rm(path, { recursive: true, force: true });
+    else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
+  }
+}
+
+function info(key: string, r: SnapshotRecord): SnapshotInfo {
+  return { key, kind: r.kind, created: r.created, labels: r.labels, ...(r.parent === undefined ? {} : { parent: r.parent }) };
+}
+
+const probes = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether overlay can be mounted under `root` by this user, found by mounting one
+ * (lowerdirs, upperdir, whiteout by deleting a lower file) in a private mount namespace.
+ * The answer is cached per process and in `<root>/overlay-probe.json` for this kernel.
+ */
+export function overlaySupported(root: string): Promise<boolean> {
+  let p = probes.get(root);
+  if (p === undefined) {
+    p = probe(root);
+    probes.set(root, p);
+  }
+  return p;
+}
+
+async function probe(root: string): Promise<boolean> {
+  const who = isPrivileged() && !inUserNamespace() ? "root" : "userns";
+  const cacheFile = join(root, "overlay-probe.json");
+  const cached = await readFile(cacheFile, "utf8").then((t) => JSON.parse(t) as { kernel: string; who: string; ok: boolean }, () => undefined);
+  if (cached !== undefined && cached.kernel === release() && cached.who === who) return cached.ok;
+  await mkdir(join(root, "tmp"), { recursive: true });
+  const dir = join(root, "tmp", `probe-${randomBytes(6).toString("hex")}`);
+  let ok = false;
+  try {
+    for (const d of ["l1", "l2", "u", "w", "m"]) await mkdir(join(dir, d), { recursive: true });
+    await writeFile(join(dir, "l1", "f"), "x");
+    const opts = `lowerdir=${dir}/l2:${dir}/l1,upperdir=${dir}/u,workdir=${dir}/w${who === "userns" ? ",userxattr" : ""}`;
+    await nsRun("sh", ["-c", 'mount -t overlay overlay -o "$1" "$2" && rm "$2/f" && umount "$2"', "probe", opts, `${dir}/m`], "probing overlay", { mount: true });
+    ok = true;
+  } catch {
+    ok = false;
+  } finally {
+    if (isPrivileged()) await rm(dir, { recursive: true, force: true });
+    else await nsRun("rm", ["-rf", "--", dir], "removing the overlay probe").catch(() => undefined);
+  }
+  await writeFile(cacheFile, JSON.stringify({ kernel: release(), who, ok })).catch(() => undefined);
+  return ok;
+}
+
+/** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
+export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
+  await mkdir(o.root, { recursive: true });
+  const wanted = o.driver ?? "auto";
+  if (wanted === "native") return new Snapshotter(o.root, "native");
+  const ok = await overlaySupported(o.root);
+  if (wanted === "overlay" && !ok) {
+    throw new TbuildError("failed-precondition", `overlay cannot be mounted under ${o.root} on this machine`, {
+      hint: "use --snapshotter native (slower, copies each layer) or run where overlayfs in user namespaces is allowed (kernel >= 5.11)",
+    });
+  }
+  return new Snapshotter(o.root, ok ? "overlay" : "native");
+}

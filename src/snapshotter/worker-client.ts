@@ -1,0 +1,76 @@
+/**
+ * Runs apply and diff where they can own files: in this process when privileged, else
+ * in worker.js under the namespace helper, with layer bytes streamed over pipes.
+ */
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { TbuildError, type ErrorCategory } from "../errors.js";
+import { applyLayer, type ApplyResult, type WhiteoutMode } from "./applier.js";
+import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
+import { diffTo, type DiffSpec } from "./worker.js";
+
+function workerError(stderr: string, code: number | null, doing: string): TbuildError {
+  const last = stderr.trim().split("\n").pop() ?? "";
+  try {
+    const { tbuildError } = JSON.parse(last) as { tbuildError: { category: ErrorCategory; message: string; hint?: string } };
+    return new TbuildError(tbuildError.category, tbuildError.message, tbuildError.hint === undefined ? {} : { hint: tbuildError.hint });
+  } catch {
+    return namespaceFailure(stderr, doing) ?? new TbuildError("internal", `${doing}: worker exited with ${code}: ${stderr.trim().slice(-600)}`);
+  }
+}
+
+function startWorker(args: string[], doing: string) {
+  const child = nsSpawn(process.execPath, [workerScript(), ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr = (stderr + c.toString("utf8")).slice(-8000);
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on("error", (e) => reject(new TbuildError("unavailable", `${doing}: cannot start the namespace helper: ${e.message}`, { hint: "install util-linux (unshare) and uidmap" })));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(workerError(stderr, code, doing))));
+  });
+  return { child, exited };
+}
+
+/** Extracts `layer` into `dir` (see applier.ts), in a namespace when unprivileged. */
+export async function applyIsolated(dir: string, layer: Readable, o: { layer: string; whiteouts: WhiteoutMode }): Promise<ApplyResult> {
+  if (isPrivileged()) return applyLayer(dir, layer, o);
+  const doing = `applying layer ${o.layer}`;
+  const { child, exited } = startWorker(["apply", dir, o.whiteouts, o.layer], doing);
+  const out: Buffer[] = [];
+  child.stdout?.on("data", (c: Buffer) => out.push(c));
+  // If the worker fails early, stdin breaks: its own error is the one worth reporting.
+  const feeding = pipeline(layer, child.stdin!).catch(() => undefined);
+  await exited;
+  await feeding;
+  return JSON.parse(Buffer.concat(out).toString("utf8")) as ApplyResult;
+}
+
+/** The layer tar for `spec` as a stream, produced in a namespace when unprivileged. */
+export function diffIsolated(spec: DiffSpec): Readable {
+  const out = new PassThrough();
+  if (isPrivileged()) {
+    diffTo(spec, out).catch((e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+    return out;
+  }
+  const { child, exited } = startWorker(["diff", JSON.stringify(spec)], `computing the diff of ${spec.upper}`);
+  child.stdin?.end();
+  child.stdout?.pipe(out, { end: false });
+  let stdoutEnded = false;
+  let ok = false;
+  const finish = (): void => {
+    if (stdoutEnded && ok) out.end();
+  };
+  child.stdout?.on("end", () => {
+    stdoutEnded = true;
+    finish();
+  });
+  exited.then(
+    () => {
+      ok = true;
+      finish();
+    },
+    (e: unknown) => out.destroy(e as Error),
+  );
+  return out;
+}

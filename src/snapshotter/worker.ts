@@ -1,0 +1,48 @@
+/**
+ * The worker: runs tree operations inside the namespace helper for unprivileged callers
+ * (see namespace.ts). Not a user command; spawned by worker-client.ts.
+ *
+ *   worker.js apply DIR remove|overlay LAYER-NAME   layer bytes on stdin, ApplyResult JSON on stdout
+ *   worker.js diff JSON-SPEC                        layer tar on stdout
+ *
+ * Failures are reported as one JSON line on stderr so the parent can rethrow the same
+ * TbuildError (category, message, hint) instead of a bare exit code.
+ */
+import { TbuildError } from "../errors.js";
+import { applyLayer, type WhiteoutMode } from "./applier.js";
+import { nativeChanges, overlayChanges } from "./changes.js";
+import { writeLayerTar } from "./differ.js";
+
+export type DiffSpec =
+  | { driver: "overlay"; upper: string; lowers: string[]; sourceDateEpoch?: number }
+  | { driver: "native"; upper: string; lower?: string; sourceDateEpoch?: number };
+
+export async function diffTo(spec: DiffSpec, out: NodeJS.WritableStream): Promise<void> {
+  const changes = spec.driver === "overlay" ? overlayChanges(spec.upper, spec.lowers) : nativeChanges(spec.lower, spec.upper);
+  await writeLayerTar(changes, out as import("node:stream").Writable, spec.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: spec.sourceDateEpoch });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [op, ...args] = argv;
+  if (op === "apply") {
+    const [dir, mode, layer] = args as [string, WhiteoutMode, string];
+    const result = await applyLayer(dir, process.stdin, { layer, whiteouts: mode });
+    process.stdout.write(JSON.stringify(result));
+    return;
+  }
+  if (op === "diff") {
+    await diffTo(JSON.parse(args[0] as string) as DiffSpec, process.stdout);
+    return;
+  }
+  throw new TbuildError("invalid-argument", `worker: unknown operation '${op}'`);
+}
+
+// Only when run as a program, so diffTo can be imported without side effects.
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    const err =
+      e instanceof TbuildError ? { category: e.category, message: e.message, hint: e.hint } : { category: "internal", message: e instanceof Error ? e.message : String(e) };
+    process.stderr.write(`\n${JSON.stringify({ tbuildError: err })}\n`);
+    process.exitCode = 1;
+  });
+}
