@@ -635,18 +635,18 @@ ok("expansion-glob-patterns", ["FROM alpine", "ENV p=/usr/local/bin/tool", "ENV 
 // ---------------------------------------------------------------- errors
 bad("error-unknown-instruction", ["FROM alpine", "RUNN echo hi"], err(2, "unknown instruction", { suggest: "run" }));
 bad("error-unknown-instruction-copy", ["FROM alpine", "RUN true", "COPPY a b"], err(3, "unknown instruction", { suggest: "copy" }));
-bad("error-instruction-before-from", ["# comment", "RUN echo hi", "FROM alpine"], err(2, "no build stage"));
-bad("error-env-before-from", ["ARG A=1", "ENV B=2", "FROM alpine"], err(2, "no build stage"));
+bad("error-instruction-before-from", ["# comment", "RUN echo hi", "FROM alpine"], err(2, ["no build stage", "must come after a from"]));
+bad("error-env-before-from", ["ARG A=1", "ENV B=2", "FROM alpine"], err(2, ["no build stage", "must come after a from"]));
 bad("error-duplicate-stage-name", ["FROM alpine AS build", "RUN true", "FROM debian AS Build"], err(3, "duplicate stage name"));
 bad("error-invalid-stage-name", ["FROM alpine AS 1st"], err(1, "invalid name for build stage"));
 bad("error-copy-from-index-out-of-range", ["FROM alpine", "RUN true", "FROM alpine", "COPY --from=5 /a /b"], err(4, "invalid stage index"));
 bad("error-target-not-found", ["FROM alpine AS build", "FROM build AS final"], err(null, "target stage"), { target: "release" });
-bad("error-copy-from-own-stage", ["FROM alpine AS self", "COPY --from=self /a /b"], err(2, "circular dependency"));
+bad("error-copy-from-own-stage", ["FROM alpine AS self", "COPY --from=self /a /b"], err(null, "circular dependency"));
 bad("error-cycle-between-stages",
   ["FROM alpine AS a", "COPY --from=b /x /x", "FROM alpine AS b", "COPY --from=a /y /y"], err(null, "circular dependency"));
 bad("error-shell-not-json", ["FROM alpine", "SHELL /bin/bash -c"], err(2, "json"));
 bad("error-healthcheck-bad-duration", ["FROM alpine", "HEALTHCHECK --interval=often CMD true"], err(2, "duration"));
-bad("error-healthcheck-bad-retries", ["FROM alpine", "HEALTHCHECK --retries=0 CMD true"], err(2, "retries"));
+bad("error-healthcheck-bad-retries", ["FROM alpine", "HEALTHCHECK --retries=-1 CMD true"], err(2, "retries"));
 bad("error-unknown-flag", ["FROM alpine AS builder", "FROM alpine", "COPY --frm=builder /a /b"], err(3, "unknown flag", { suggest: "from" }));
 bad("error-run-unknown-flag", ["FROM alpine", "RUN --netwrk=none true"], err(2, "unknown flag", { suggest: "network" }));
 bad("error-copy-missing-dest", ["FROM alpine", "COPY onlyone"], err(2, "requires at least two arguments"));
@@ -656,14 +656,103 @@ bad("error-onbuild-from", ["FROM alpine", "ONBUILD FROM debian"], err(2, "isn't 
 bad("error-onbuild-maintainer", ["FROM alpine", "ONBUILD MAINTAINER me"], err(2, "isn't allowed"));
 bad("error-empty-dockerfile", { raw: "" }, err(1, "no instructions"));
 bad("error-only-comments", ["# nothing here", "", "# still nothing"], err(null, "no instructions"));
-bad("error-only-meta-args", ["ARG VERSION=1"], err(null, "no stages"));
+bad("error-only-meta-args", ["ARG VERSION=1"], err(null, ["no stages", "no build stage"]));
 bad("error-required-var-unset", ["FROM alpine", "ARG NAME", "WORKDIR /srv/${NAME:?NAME is required}"], err(3, "NAME is required"));
-bad("error-required-var-unset-in-from", ["ARG IMAGE", "FROM ${IMAGE:?set IMAGE}"], err(2, "set IMAGE"));
+bad("error-required-var-unset-in-from", ["ARG IMAGE", "FROM ${IMAGE:?IMAGE_must_be_set}"], err(2, "IMAGE_must_be_set"));
+bad("error-from-words-split-before-expansion", ["ARG IMAGE", "FROM ${IMAGE:?set IMAGE}"], err(2, "from requires"));
 bad("error-cmd-json-not-strings", ["FROM alpine", "CMD [\"sleep\", 10]"], err(2, "strings only"));
-bad("error-invalid-escape-directive", ["# escape=x", "FROM alpine"], err(1, "invalid escape token"));
+bad("error-invalid-escape-directive", ["# escape=x", "FROM alpine"], err(1, "invalid escape"));
 bad("error-duplicate-directive", ["# syntax=docker/dockerfile:1", "# syntax=docker/dockerfile:1.7", "FROM alpine"], err(2, "only one syntax parser directive"));
 bad("error-env-missing-value", ["FROM alpine", "ENV ONLYKEY"], err(2, "must have two arguments"));
 bad("error-from-missing-image", ["FROM"], err(1, "from requires"));
+
+// ---------------------------------------------------------------- more edge cases
+ok("onbuild-trigger-text-as-written", ["FROM alpine", "onbuild  run   echo hi"],
+  doc([S(0, "alpine", [1, 2], [I("ONBUILD", 2, { trigger: "run   echo hi" })])]));
+
+ok("onbuild-heredoc", ["FROM alpine", "ONBUILD RUN <<EOF", "echo hi", "EOF"],
+  doc([S(0, "alpine", [1, 4], [I("ONBUILD", [2, 4], { trigger: "RUN <<EOF\necho hi\nEOF" })])]));
+
+ok("stage-name-allowed-symbols", ["FROM alpine AS my_stage-1.0", "FROM my_stage-1.0"],
+  doc([
+    S(0, "alpine", [1, 1], [], { name: "my_stage-1.0" }),
+    S(1, "my_stage-1.0", [2, 2], [], { baseStage: 0, dependsOn: [0] }),
+  ]));
+
+ok("from-meta-arg-resolves-to-stage", ["ARG FLAVOR=build", "FROM alpine AS build", "RUN make", "FROM ${FLAVOR}"],
+  doc([
+    S(0, "alpine", [2, 3], [I("RUN", 3, sh("make"))], { name: "build" }),
+    S(1, "build", [4, 4], [], { baseStage: 0, dependsOn: [0] }),
+  ], { metaArgs: [["FLAVOR", "build"]] }));
+
+ok("env-quoting-backslashes",
+  ["FROM alpine", "ENV A='a\\b' B=\"a\\b\" C=\"a\\\\b\" D=a\\b E=--opt=x=y F=\"\\$HOME\""],
+  doc([S(0, "alpine", [1, 2], [I("ENV", 2, pairs(["A", "a\\b"], ["B", "a\\b"], ["C", "a\\b"], ["D", "ab"], ["E", "--opt=x=y"], ["F", "$HOME"]))])]));
+
+ok("env-multi-line-pairs", ["FROM alpine", "ENV A=1 \\", "    B=2 \\", "    C=\"x y\""],
+  doc([S(0, "alpine", [1, 4], [I("ENV", [2, 4], pairs(["A", "1"], ["B", "2"], ["C", "x y"]))])]));
+
+ok("arg-quoted-and-empty-default",
+  ["FROM alpine", "ARG MSG=\"hello world\"", "ARG EMPTY=", "ENV M=$MSG E=${EMPTY-unset} F=${EMPTY:-empty}"],
+  doc([S(0, "alpine", [1, 4], [
+    I("ARG", 2, args(["MSG", "hello world"])),
+    I("ARG", 3, args(["EMPTY", ""])),
+    I("ENV", 4, pairs(["M", "hello world"], ["E", ""], ["F", "empty"])),
+  ])]));
+
+ok("expansion-name-boundaries", ["FROM alpine", "ENV v=x", "WORKDIR /$v-a/$v.b/${v}_c/$v_d/$v/"],
+  doc([S(0, "alpine", [1, 3], [
+    I("ENV", 2, pairs(["v", "x"])),
+    I("WORKDIR", 3, { path: "/x-a/x.b/x_c//x/" }),
+  ])]));
+
+ok("label-legacy-and-empty", ["FROM alpine", "LABEL description some text here", "LABEL empty=\"\" other=''"],
+  doc([S(0, "alpine", [1, 3], [
+    I("LABEL", 2, pairs(["description", "some text here"])),
+    I("LABEL", 3, pairs(["empty", ""], ["other", ""])),
+  ])]));
+
+ok("expose-range-and-workdir-spaces", ["FROM alpine", "EXPOSE 8000-8010/tcp", "WORKDIR /my app"],
+  doc([S(0, "alpine", [1, 3], [
+    I("EXPOSE", 2, { ports: ["8000-8010/tcp"] }),
+    I("WORKDIR", 3, { path: "/my app" }),
+  ])]));
+
+ok("json-form-across-continuation", ["FROM alpine", "CMD [\"echo\", \\", "     \"hi\"]"],
+  doc([S(0, "alpine", [1, 3], [I("CMD", [2, 3], ex("echo", "hi"))])]));
+
+ok("heredoc-not-in-json-form", ["FROM alpine", "RUN [\"cat\", \"<<EOF\"]", "RUN true"],
+  doc([S(0, "alpine", [1, 3], [I("RUN", 2, ex("cat", "<<EOF")), I("RUN", 3, sh("true"))])]));
+
+ok("heredoc-quoted-marker-is-not-heredoc", ["FROM alpine", "RUN echo \"<<EOF\"", "RUN true"],
+  doc([S(0, "alpine", [1, 3], [I("RUN", 2, sh("echo \"<<EOF\"")), I("RUN", 3, sh("true"))])]));
+
+ok("heredoc-not-in-env", ["FROM alpine", "ENV A=<<EOF", "RUN true"],
+  doc([S(0, "alpine", [1, 3], [I("ENV", 2, pairs(["A", "<<EOF"])), I("RUN", 3, sh("true"))])]));
+
+ok("heredoc-copy-with-file-source", ["FROM alpine", "COPY <<EOF app.conf /etc/app/", "x=1", "EOF"],
+  doc([S(0, "alpine", [1, 4], [I("COPY", [2, 4], cp(["app.conf"], "/etc/app/", [hd("EOF", "x=1\n")]))])]));
+
+ok("escaped-escape-is-not-continuation", ["FROM alpine", "RUN echo a\\\\", "RUN echo b"],
+  doc([S(0, "alpine", [1, 3], [I("RUN", 2, sh("echo a\\\\")), I("RUN", 3, sh("echo b"))])]));
+
+ok("escape-alone-on-line-continues", ["FROM alpine", "RUN echo a \\", "\\", "  b"],
+  doc([S(0, "alpine", [1, 4], [I("RUN", [2, 4], sh("echo a   b"))])]));
+
+ok("healthcheck-lowercase-cmd", ["FROM alpine", "HEALTHCHECK --timeout=10s cmd pgrep nginx"],
+  doc([S(0, "alpine", [1, 2], [I("HEALTHCHECK", 2, { test: ["CMD-SHELL", "pgrep nginx"] }, { timeout: "10s" })])]));
+
+ok("platform-build-arg-override",
+  ["ARG PLATFORM=linux/amd64", "FROM --platform=${PLATFORM} alpine"],
+  doc([S(0, "alpine", [2, 2], [], { platform: "linux/arm/v7" })], { metaArgs: [["PLATFORM", "linux/arm/v7"]] }),
+  { buildArgs: { PLATFORM: "linux/arm/v7" } });
+
+bad("error-healthcheck-none-with-args", ["FROM alpine", "HEALTHCHECK NONE CMD true"], err(2, "takes no arguments"));
+bad("error-healthcheck-unknown-type", ["FROM alpine", "HEALTHCHECK CURL http://x"], err(2, "unknown type"));
+bad("error-expose-no-args", ["FROM alpine", "EXPOSE"], err(2, "at least one argument"));
+bad("error-workdir-no-args", ["FROM alpine", "WORKDIR"], err(2, "exactly one argument"));
+bad("error-unknown-instruction-in-onbuild", ["FROM alpine", "ONBUILD RUNN make"], err(2, "unknown instruction"));
+bad("error-heredoc-unterminated-second", ["FROM alpine", "RUN <<A <<B", "a", "A", "b"], err(2, "unterminated heredoc"));
 
 // ---------------------------------------------------------------- write
 for (const entry of readdirSync(root)) {

@@ -17,8 +17,8 @@ interface CaseOptions {
 interface ExpectedError {
   /** 1-based line of the error; null when Docker reports no source position (checked only to be >= 1). */
   line: number | null;
-  /** Case-insensitive substring of the error message. */
-  message: string;
+  /** Case-insensitive substring of the error message; an array lists accepted alternatives (Docker's wording first). */
+  message: string | string[];
   /** A word that must appear (as a whole word, case-insensitive) in message or hint: the suggestion. */
   suggest?: string;
 }
@@ -59,7 +59,9 @@ describe("parser cases", () => {
         expect(e.file).toBe("Dockerfile");
         expect(e.line).toBeGreaterThanOrEqual(1);
         if (want.line !== null) expect(e.line).toBe(want.line);
-        expect(e.message.toLowerCase()).toContain(want.message.toLowerCase());
+        const alternatives = (Array.isArray(want.message) ? want.message : [want.message]).map((m) => m.toLowerCase());
+        const msg = e.message.toLowerCase();
+        expect(alternatives.some((m) => msg.includes(m)), `message ${JSON.stringify(e.message)} should contain one of ${JSON.stringify(alternatives)}`).toBe(true);
         if (want.suggest !== undefined) {
           const text = `${e.message} ${e.hint ?? ""}`;
           expect(text).toMatch(new RegExp(`\\b${want.suggest}\\b`, "i"));
