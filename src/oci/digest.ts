@@ -12,8 +12,10 @@ export function isDigest(s: string): s is Digest {
   return SHA256.test(s);
 }
 
-/** True for any digest the image-spec grammar allows (sha512 and others included). */
+/** True for any digest the image-spec grammar allows; registered algorithms get their exact length. */
 export function isSpecDigest(s: string): boolean {
+  if (s.startsWith("sha256:")) return SHA256.test(s);
+  if (s.startsWith("sha512:")) return /^sha512:[a-f0-9]{128}$/.test(s);
   return ANY_DIGEST.test(s);
 }
 

@@ -1,10 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isTbuildError } from "../../src/errors.js";
 import { gc } from "../../src/store/gc.js";
 import { openStore } from "../../src/store/image-store.js";
 import { makeImage, run, skopeoInspect, tempDir } from "./helpers.js";
+
+const viteNode = join(import.meta.dirname, "..", "..", "node_modules", ".bin", "vite-node");
 
 describe("image store", () => {
   it("is an OCI layout skopeo reads by the full reference", async () => {
@@ -72,5 +75,24 @@ describe("image store", () => {
     expect(dry.removed).toEqual([]);
     const all = await gc(store, { dryRun: true });
     expect(all.removed.length).toBe(3);
+  });
+
+  it("four processes tagging 25 names each into one root lose none", async () => {
+    const root = await tempDir();
+    await makeImage(await openStore(root), "base", [{ f: "x" }]);
+    const child = join(import.meta.dirname, "fixtures", "tag-child.ts");
+    await Promise.all(["p0", "p1", "p2", "p3"].map((p) => run(viteNode, [child, root, p, "25"])));
+    const names = (await (await openStore(root)).listImages()).map((i) => i.name);
+    expect(names.length).toBe(101);
+    expect(new Set(names).size).toBe(101);
+  });
+
+  it("a lock left by a dead process does not block the store", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    const desc = await makeImage(store, "a", [{ f: "x" }]);
+    await writeFile(join(root, "index.json.lock"), `${hostname()} 999999999 leftover`);
+    await store.tag(desc, "b");
+    expect((await store.resolve("b")).descriptor.digest).toBe(desc.digest);
   });
 });

@@ -21,7 +21,7 @@ export const rmiCommand: Command = {
         process.stdout.write(found.name !== undefined ? `Untagged: ${displayName(found.name)}\n` : `Deleted: ${found.descriptor.digest}\n`);
       } catch (e) {
         if (!(e instanceof TbuildError)) throw e;
-        process.stderr.write(`tbuild: ${e.message}\n`);
+        process.stderr.write(`tbuild: ${e.message}\n${e.hint !== undefined ? `hint: ${e.hint}\n` : ""}`);
         failed++;
       }
     }
