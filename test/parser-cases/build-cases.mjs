@@ -754,6 +754,27 @@ bad("error-workdir-no-args", ["FROM alpine", "WORKDIR"], err(2, "exactly one arg
 bad("error-unknown-instruction-in-onbuild", ["FROM alpine", "ONBUILD RUNN make"], err(2, "unknown instruction"));
 bad("error-heredoc-unterminated-second", ["FROM alpine", "RUN <<A <<B", "a", "A", "b"], err(2, "unterminated heredoc"));
 
+// ---------------------------------------------------------------- more edge cases (2)
+ok("expansion-question-non-colon-allows-empty", ["FROM alpine", "ENV v=\"\"", "WORKDIR /a${v?unset}b"],
+  doc([S(0, "alpine", [1, 3], [I("ENV", 2, pairs(["v", ""])), I("WORKDIR", 3, { path: "/ab" })])]));
+bad("error-required-var-empty", ["FROM alpine", "ENV v=\"\"", "WORKDIR /${v:?v_must_not_be_empty}"], err(3, "v_must_not_be_empty"));
+bad("error-required-var-unset-non-colon", ["FROM alpine", "WORKDIR /${v?v_must_be_set}"], err(2, "v_must_be_set"));
+
+ok("target-case-insensitive", ["FROM alpine AS build", "RUN make", "FROM alpine AS other"],
+  doc([S(0, "alpine", [1, 2], [I("RUN", 2, sh("make"))], { name: "build" })], { target: 0 }), { target: "BUILD" });
+
+ok("add-json-form-with-flags", ["FROM alpine", "ADD --chown=1:1 [\"a b.tar\", \"/opt/x y/\"]"],
+  doc([S(0, "alpine", [1, 2], [I("ADD", 2, cp(["a b.tar"], "/opt/x y/"), { chown: "1:1" })])]));
+
+ok("json-form-whitespace", ["FROM alpine", "CMD   [ \"a\" ,  \"b c\" ]   ", "ENTRYPOINT [\"/bin/sh\",\"-c\"]"],
+  doc([S(0, "alpine", [1, 3], [I("CMD", 2, ex("a", "b c")), I("ENTRYPOINT", 3, ex("/bin/sh", "-c"))])]));
+
+ok("unicode-values", ["FROM alpine", "LABEL name=\"café ☕\" 日本=語", "RUN echo \"héllo wörld\""],
+  doc([S(0, "alpine", [1, 3], [
+    I("LABEL", 2, pairs(["name", "café ☕"], ["日本", "語"])),
+    I("RUN", 3, sh("echo \"héllo wörld\"")),
+  ])]));
+
 // ---------------------------------------------------------------- write
 for (const entry of readdirSync(root)) {
   const p = join(root, entry);
