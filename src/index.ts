@@ -1,3 +1,8 @@
 // The public library API: everything other tools may import from "tbuild".
 export { TbuildError, isTbuildError } from "./errors.js";
 export type { ErrorCategory } from "./errors.js";
+export * as oci from "./oci/index.js";
+export { ContentStore, BlobWriter } from "./cache/content-store.js";
+export type { BlobInfo } from "./cache/content-store.js";
+export { openStore, ImageStore, exportImage, loadArchive, gc } from "./store/index.js";
+export type { ResolvedImage, ImageRecord, ExportOptions } from "./store/index.js";

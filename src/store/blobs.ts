@@ -1,5 +1,5 @@
 import { TbuildError } from "../errors.js";
-import { isIndexMediaType } from "../oci/media-types.js";
+import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/schemas.js";
 import type { ImageStore } from "./image-store.js";
 
@@ -19,7 +19,7 @@ export async function imageBlobs(store: ImageStore, root: Descriptor): Promise<D
         hint: "the image is incomplete (a platform that was never pulled?); pull it again or export a single platform",
       });
     }
-    const parsed = isIndexMediaType(d.mediaType) || d.mediaType.includes("manifest") ? await store.readManifestOrIndex(d) : undefined;
+    const parsed = isIndexMediaType(d.mediaType) || isManifestMediaType(d.mediaType) ? await store.readManifestOrIndex(d) : undefined;
     if (parsed?.kind === "index") for (const m of parsed.index.manifests) await visit(m);
     if (parsed?.kind === "manifest") for (const c of [parsed.manifest.config, ...parsed.manifest.layers]) await visit(c);
     out.push(d);

@@ -44,6 +44,10 @@ describe("save and load", () => {
         Layers: image.manifest.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`),
       },
     ]);
+    // skopeo copy checks every layer against the config's diffIDs while converting.
+    const copied = join(dir, "copied");
+    await run("skopeo", ["copy", `docker-archive:${file}`, `oci:${copied}:x`]);
+    expect((await skopeoInspect(`oci:${copied}:x`)).Layers.length).toBe(2);
     const other = await openStore(await tempDir());
     await loadArchive(other, file);
     expect((await other.resolve("me/app:2")).descriptor.digest).toBe(desc.digest);
