@@ -131,7 +131,8 @@ export async function* nativeChanges(lower: string | undefined, upper: string): 
   const [lx, ux] = await Promise.all([lower === undefined ? new Map<string, Xattrs>() : readTreeXattrs(lower), readTreeXattrs(upper)]);
 
   async function same(rel: string, a: BigIntStats, b: BigIntStats): Promise<boolean> {
-    if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs) return false;
+    // nlink too: a new hard link to an old file must bring the old path into the layer, as overlay's copy-up does.
+    if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || a.nlink !== b.nlink) return false;
     const la = imageXattrs(lx.get(join(lower as string, rel)));
     const lb = imageXattrs(ux.get(join(upper, rel)));
     if (la.length !== lb.length || la.some(([k, v], i) => lb[i]?.[0] !== k || !v.equals(lb[i]?.[1] as Buffer))) return false;

@@ -1,0 +1,73 @@
+/**
+ * A real non-root user for rootless tests. When the tests run as root (CI does), this
+ * creates `tbuildtest` with a home directory and a subordinate id range, idempotently,
+ * and runs commands as that user with `runuser`. When the tests already run as a normal
+ * user, `rootlessEnv()` returns undefined and the rootless tests are skipped (the
+ * ordinary tests then are the rootless ones).
+ *
+ * The checkout may live where the test user cannot read it (CI checks out under /root,
+ * mode 0700). Rather than loosen permissions on someone else's directories, we copy
+ * `dist/`, `node_modules/` and `package.json` once into a fresh directory under the
+ * system temp dir that the test user can read, and run scripts from there.
+ */
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, appendFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const TEST_USER = "tbuildtest";
+const SUB_RANGE = "200000:65536";
+
+export interface RootlessEnv {
+  uid: number;
+  gid: number;
+  /** Directory holding dist/, node_modules/ and package.json, readable by the test user. */
+  app: string;
+  /** Runs a command as the test user. */
+  run(cmd: string, args: string[], opts?: { cwd?: string; input?: string }): SpawnSyncReturns<string>;
+  /** A fresh directory owned by the test user. */
+  workDir(): string;
+}
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function ensureSubRange(file: string): void {
+  const lines = readFileSync(file, { encoding: "utf8", flag: "a+" }).split("\n");
+  if (!lines.some((l) => l.startsWith(`${TEST_USER}:`))) appendFileSync(file, `${TEST_USER}:${SUB_RANGE}\n`);
+}
+
+let cached: RootlessEnv | undefined;
+
+export function rootlessEnv(): RootlessEnv | undefined {
+  if (process.geteuid?.() !== 0) return undefined;
+  if (cached !== undefined) return cached;
+  if (spawnSync("id", ["-u", TEST_USER]).status !== 0) sh("useradd", ["--create-home", "--shell", "/bin/sh", TEST_USER]);
+  ensureSubRange("/etc/subuid");
+  ensureSubRange("/etc/subgid");
+  const uid = Number(sh("id", ["-u", TEST_USER]));
+  const gid = Number(sh("id", ["-g", TEST_USER]));
+
+  const repo = resolve(import.meta.dirname, "../..");
+  const app = mkdtempSync(join(tmpdir(), "tbuild-rootless-app-"));
+  for (const part of ["dist", "node_modules", "package.json"]) cpSync(join(repo, part), join(app, part), { recursive: true });
+  chmodSync(app, 0o755);
+
+  const run: RootlessEnv["run"] = (cmd, args, opts = {}) =>
+    spawnSync("runuser", ["-u", TEST_USER, "--", "env", `HOME=/home/${TEST_USER}`, cmd, ...args], {
+      encoding: "utf8",
+      cwd: opts.cwd ?? "/",
+      input: opts.input,
+      timeout: 120_000,
+    });
+  const workDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), "tbuild-rootless-"));
+    chownSync(d, uid, gid);
+    return d;
+  };
+  cached = { uid, gid, app, run, workDir };
+  return cached;
+}
