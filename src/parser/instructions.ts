@@ -79,7 +79,8 @@ export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): 
     case "LABEL":
       return { ...base, keyword, args: { pairs: keyValues(keyword, rest, ctx.escape).map((kv) => ({ key: word(kv.key), value: word(kv.value) })) } };
     case "ARG":
-      return { ...base, keyword, args: { args: argDeclarations(rest, ctx.escape).map((a) => ({ key: a.key, value: a.value === null ? null : word(a.value) })) } };
+      // Values stay as written: the stage builder expands them one by one, as each may use the ones before.
+      return { ...base, keyword, args: { args: argDeclarations(rest, ctx.escape) } };
     case "WORKDIR":
       return { ...base, keyword, args: { path: word(required(keyword, rest)) } };
     case "USER":
@@ -89,7 +90,8 @@ export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): 
     case "MAINTAINER":
       return { ...base, keyword, args: { maintainer: required(keyword, rest) } };
     case "EXPOSE": {
-      const ports = whitespaceWords(required(keyword, rest)).flatMap((w) => expandWords(w, ctx.lookup, ctx.escape));
+      if (rest === "") throw new SyntaxProblem("EXPOSE requires at least one argument", "write EXPOSE 80 or EXPOSE 53/udp");
+      const ports = whitespaceWords(rest).flatMap((w) => expandWords(w, ctx.lookup, ctx.escape));
       return { ...base, keyword, args: { ports } };
     }
     case "VOLUME": {

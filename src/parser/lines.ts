@@ -75,6 +75,7 @@ export function splitInstructions(text: string, file: string): RawDockerfile {
 
     const { keyword, flags, rest } = splitKeyword(line, file, startLine, column);
     let heredocs: Heredoc[] = [];
+    let args = rest;
     const nestedKeyword = keyword === "onbuild" ? rest.split(/\s+/, 1)[0]!.toLowerCase() : keyword;
     if (HEREDOC_KEYWORDS.has(nestedKeyword) && !isJsonForm(keyword === "onbuild" ? stripKeyword(rest) : rest)) {
       const markers = heredocMarkers(rest, escape);
@@ -82,6 +83,8 @@ export function splitInstructions(text: string, file: string): RawDockerfile {
         try {
           const read = readHeredocBodies(markers, lines, i);
           heredocs = read.heredocs;
+          // An ONBUILD trigger is stored as text, so it keeps its heredoc bodies as written.
+          if (keyword === "onbuild") args = [rest, ...lines.slice(i, read.next)].join("\n");
           i = read.next;
         } catch (e) {
           if (e instanceof SyntaxProblem) throw new DockerfileError(file, startLine, column, e.message, e.hint);
@@ -89,7 +92,7 @@ export function splitInstructions(text: string, file: string): RawDockerfile {
         }
       }
     }
-    instructions.push({ keyword, flags, rest, startLine, endLine: i, column, heredocs, original: line.trim() });
+    instructions.push({ keyword, flags, rest: args, startLine, endLine: i, column, heredocs, original: line.trim() });
   }
   return { directives, instructions, warnings };
 }

@@ -79,19 +79,31 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
         throw new DockerfileError(file, raw.startLine, raw.column, `${known.keyword} must come after a FROM instruction`, "a Dockerfile starts with FROM (only ARG may come before it)");
       }
       const declared = located(at, () => buildInstruction(raw, { escape, lookup: metaLookup }));
-      if (declared.keyword !== "ARG") throw new Error("unreachable: ARG built as another keyword");
-      for (const a of declared.args.args) {
-        const value = buildArgs[a.key] ?? a.value;
-        metaArgs.push({ key: a.key, value });
-        if (value === null) metaValues.delete(a.key);
-        else metaValues.set(a.key, value);
-      }
+      located(at, () =>
+        declareArgs(declared, metaLookup, escape, (key, value) => {
+          const effective = buildArgs[key] ?? value;
+          metaArgs.push({ key, value: effective ?? null });
+          if (effective === undefined) metaValues.delete(key);
+          else metaValues.set(key, effective);
+        }),
+      );
       continue;
     }
     const instruction = located(at, () => buildInstruction(raw, { escape, lookup }));
     current.instructions.push(instruction);
     current.lines[1] = raw.endLine;
-    applyToScope(instruction, env, args, buildArgs, metaValues, metaArgs);
+    if (instruction.keyword === "ENV") {
+      for (const { key, value } of instruction.args.pairs) env.set(key, value);
+    }
+    located(at, () =>
+      declareArgs(instruction, lookup, escape, (key, value) => {
+        // A redeclared meta ARG without a default takes the global value; platform ARGs take theirs.
+        const inherited = metaArgs.some((m) => m.key === key) || isAutoArg(key) ? metaValues.get(key) : undefined;
+        const effective = buildArgs[key] ?? value ?? inherited;
+        if (effective === undefined) args.delete(key);
+        else args.set(key, effective);
+      }),
+    );
     for (const ref of stageRefs(instruction)) pendingRefs.push({ stage: current.index, ref, at });
     if (instruction.keyword === "ENV") current.env = [...env].map(([key, value]) => ({ key, value }));
   }
@@ -150,25 +162,16 @@ function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, esc
   };
 }
 
-/** Applies ENV and ARG to the variables later instructions see. */
-function applyToScope(
-  instruction: Instruction,
-  env: Map<string, string>,
-  args: Map<string, string>,
-  buildArgs: Record<string, string>,
-  metaValues: Map<string, string>,
-  metaArgs: { key: string }[],
-): void {
-  if (instruction.keyword === "ENV") {
-    for (const { key, value } of instruction.args.pairs) env.set(key, value);
-  } else if (instruction.keyword === "ARG") {
-    for (const { key, value } of instruction.args.args) {
-      // A redeclared meta ARG without a default takes the global value; platform ARGs take theirs.
-      const inherited = metaArgs.some((m) => m.key === key) || isAutoArg(key) ? metaValues.get(key) : undefined;
-      const effective = buildArgs[key] ?? value ?? inherited;
-      if (effective === undefined) args.delete(key);
-      else args.set(key, effective);
-    }
+/**
+ * Expands an ARG line's defaults one by one, each seeing the ones declared before
+ * it (`ARG A=1 B=$A` gives B=1), and hands each to `declare`. The instruction keeps
+ * the expanded defaults. Does nothing for other instructions.
+ */
+function declareArgs(instruction: Instruction, lookup: Lookup, escape: string, declare: (key: string, value: string | undefined) => void): void {
+  if (instruction.keyword !== "ARG") return;
+  for (const arg of instruction.args.args) {
+    if (arg.value !== null) arg.value = expandWord(arg.value, lookup, escape);
+    declare(arg.key, arg.value ?? undefined);
   }
 }
 
