@@ -65,11 +65,10 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
   for (const raw of dockerfile.instructions) {
     const at = { file, raw };
     if (raw.keyword === "from") {
-      const stage = located(at, () => fromStage(raw, stages, metaLookup, escape));
+      const stage = located(at, () => fromStage(raw, stages, metaLookup, escape, options.imageEnv));
       stages.push(stage);
       current = stage;
-      const base = stage.baseStage === null ? undefined : stages[stage.baseStage];
-      env = new Map((base?.env ?? []).map((kv) => [kv.key, kv.value]));
+      env = new Map(stage.env.map((kv) => [kv.key, kv.value]));
       args = new Map(PROXY_ARGS.filter((k) => k in buildArgs).map((k) => [k, buildArgs[k]!]));
       continue;
     }
@@ -131,7 +130,7 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
   };
 }
 
-function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, escape: string): Stage {
+function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, escape: string, imageEnv: ParseOptions["imageEnv"]): Stage {
   const flags = parseFlags("FROM", raw.flags, flagSpecs("from"), (v) => expandWord(v, metaLookup, escape));
   const words = raw.rest === "" ? [] : raw.rest.split(/[ \t\v\f\r\n]+/);
   if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === "as")) {
@@ -158,7 +157,7 @@ function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, esc
     dependsOn: baseStage === undefined ? [] : [baseStage.index],
     lines: [raw.startLine, raw.endLine],
     instructions: [],
-    env: baseStage?.env ?? [],
+    env: baseStage?.env ?? (base === "scratch" ? undefined : imageEnv?.(base)) ?? [],
   };
 }
 

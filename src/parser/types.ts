@@ -87,4 +87,9 @@ export interface ParseOptions {
   platform?: string;
   /** Platform of the machine doing the build; default the host's. */
   buildPlatform?: string;
+  /**
+   * The ENV of a base image, when known (the builder knows it once the image is
+   * pulled): later instructions expand against it, as `WORKDIR $GOPATH` expects.
+   */
+  imageEnv?: (base: string) => KeyValue[] | undefined;
 }

@@ -77,3 +77,12 @@ describe("stage graph", () => {
     }
   });
 });
+
+describe("base image environment", () => {
+  it("expands against a base image's ENV when the caller knows it", () => {
+    const imageEnv = (base: string) => (base === "golang:1.22" ? [{ key: "GOPATH", value: "/go" }] : undefined);
+    const r = parseDockerfile("FROM golang:1.22\nWORKDIR $GOPATH/src\nFROM scratch\nWORKDIR /x$GOPATH\n", { imageEnv });
+    expect(r.stages[0]!.instructions[0]!.args).toEqual({ path: "/go/src" });
+    expect(r.stages[1]!.instructions[0]!.args).toEqual({ path: "/x" });
+  });
+});
