@@ -65,11 +65,40 @@ function devNumbers(rdev: bigint): { devmajor: number; devminor: number } {
   return { devmajor: ((r >>> 8) & 0xfff) | (Number(rdev >> 32n) & ~0xfff), devminor: (r & 0xff) | ((r >>> 12) & ~0xff) };
 }
 
-function entryDone(sink: { on(ev: string, f: (...a: unknown[]) => void): unknown }): Promise<void> {
+const EMPTY_HEADER: tar.Header = { name: "", mode: 0, uid: 0, gid: 0, size: 0, mtime: new Date(0), type: "file", linkname: "", uname: "", gname: "", devmajor: 0, devminor: 0 };
+
+function octal(buf: Buffer, value: number, offset: number, width: number): void {
+  buf.write(value.toString(8).padStart(width - 1, "0") + "\0", offset, width, "latin1");
+}
+
+/** A PAX extended header ('x') block followed by its records, padded to 512 bytes. */
+function paxHeaderBlock(records: Buffer, mtime: Date): Buffer {
+  const h = Buffer.alloc(512);
+  h.write("PaxHeader", 0, "latin1");
+  octal(h, 0o644, 100, 8);
+  octal(h, 0, 108, 8);
+  octal(h, 0, 116, 8);
+  octal(h, records.length, 124, 12);
+  octal(h, Math.floor(mtime.getTime() / 1000), 136, 12);
+  h.write("x", 156, "latin1");
+  h.write("ustar\x0000", 257, "latin1");
+  h.fill(" ", 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
+  const pad = (512 - (records.length % 512)) % 512;
+  return Buffer.concat([h, records, Buffer.alloc(pad)]);
+}
+
+/** Adds one entry and waits until tar-stream has taken it (entries are written in order). */
+function addEntry(pack: tar.Pack, header: tar.Header, body?: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
-    sink.on("finish", () => resolve());
-    sink.on("close", () => resolve());
-    sink.on("error", (e) => reject(e));
+    if (body === undefined) {
+      pack.entry(header, Buffer.alloc(0), (e) => (e ? reject(e) : resolve()));
+      return;
+    }
+    const sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
+    pipeline(body, sink as unknown as Writable).catch(reject);
   });
 }
 
@@ -88,24 +117,18 @@ export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writabl
     for await (const c of changes) {
       if (c.kind === "whiteout") {
         const mtime = clamp(o.sourceDateEpoch ?? 0);
-        await entryDone(pack.entry({ name: c.path, type: "file", mode: 0o100000, size: 0, mtime, uid: 0, gid: 0 }, Buffer.alloc(0)));
+        await addEntry(pack, { ...EMPTY_HEADER, name: c.path, mode: 0o100000, mtime });
         continue;
       }
       const st = c.st;
       // tar-stream replaces a mode of 0 by its default, so the type bits ride along (they are masked off when encoded).
       const header: tar.Header = {
+        ...EMPTY_HEADER,
         name: c.path,
         mode: Number(st.mode),
         uid: Number(st.uid),
         gid: Number(st.gid),
         mtime: clamp(Number(st.mtimeNs / 1_000_000_000n)),
-        size: 0,
-        type: "file",
-        linkname: "",
-        uname: "",
-        gname: "",
-        devmajor: 0,
-        devminor: 0,
       };
       const inode = `${st.dev}:${st.ino}`;
       const first = st.isFile() && st.nlink > 1n ? seen.get(inode) : undefined;
@@ -137,16 +160,10 @@ export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writabl
           header.linkname = header.linkname.slice(0, 99).replace(/[^\x20-\x7e]/g, "_");
         }
         const pax = Buffer.concat(records);
-        await entryDone(pack.entry({ name: "PaxHeader", type: "pax-header" as tar.Header["type"], mode: 0o644, uid: header.uid, gid: header.gid, mtime: header.mtime, size: pax.length }, pax));
+        // Pushed raw between entries: tar-stream only writes PAX headers it encodes itself.
+        pack.push(paxHeaderBlock(pax, header.mtime));
       }
-      if (header.type === "file" && header.size > 0) {
-        const sink = pack.entry(header);
-        const done = entryDone(sink);
-        await pipeline(createReadStream(c.abs), sink as unknown as Writable);
-        await done;
-      } else {
-        await entryDone(pack.entry(header, Buffer.alloc(0)));
-      }
+      await addEntry(pack, header, header.type === "file" && header.size > 0 ? createReadStream(c.abs) : undefined);
     }
     pack.finalize();
   } catch (e) {

@@ -140,7 +140,7 @@ export class Snapshotter {
     const id = await this.meta.update((m) => {
       const rec = m.snapshots[key];
       if (rec === undefined) throw notFound(key);
-      const children = Object.entries(m.snapshots).filter(([, r]) => r.parent === key).map(([k]) => k);
+      const children = Object.entries(m.snapshots).filter(([, r]) => r.parent === key).map(([k]) => k).sort();
       if (children.length > 0) {
         throw new TbuildError("failed-precondition", `snapshot '${key}' cannot be removed: ${children.map((c) => `'${c}'`).join(", ")} ${children.length === 1 ? "is" : "are"} based on it`, {
           hint: "remove the snapshots based on it first",
