@@ -110,7 +110,9 @@ export class RegistryTransport {
     const url = new URL(req.url, base).toString();
     for (let round = 0; ; round++) {
       const authorization = await this.auth.authorization(req.scopes);
-      const res = await this.send(req, url, authorization);
+      const res = await this.send(req, url, authorization).catch((e: unknown) => {
+        throw networkError(req.what, url, e);
+      });
       if (res.status === 401 && round === 0) {
         res.body.resume();
         this.auth.setChallenge(headerValue(res.headers["www-authenticate"]), req.scopes);
@@ -176,6 +178,7 @@ export class RegistryTransport {
     return base;
   }
 
+  /** Sends once. Rejects with the raw network error (callers classify it); body errors are RegistryErrors. */
   private send(req: Request, url: string, authorization: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { "user-agent": "tbuild", ...req.headers };
     if (authorization !== undefined) headers["authorization"] = authorization;
@@ -183,7 +186,8 @@ export class RegistryTransport {
     const stream = got.stream(url, {
       method: req.method,
       headers,
-      ...(req.body === undefined ? {} : { body: req.body() }),
+      // got's stream mode waits for a body on POST/PUT/PATCH; an empty one ends the request.
+      ...(req.body !== undefined ? { body: req.body() } : req.method === "GET" || req.method === "HEAD" ? {} : { body: Buffer.alloc(0) }),
       throwHttpErrors: false,
       retry: { limit: 0 },
       // Only reads follow redirects (to blob storage); got drops Authorization on a host change.
@@ -194,7 +198,7 @@ export class RegistryTransport {
       ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
     });
     return new Promise((resolve, reject) => {
-      const onError = (e: unknown): void => reject(networkError(req.what, url, e));
+      const onError = (e: unknown): void => reject(e);
       stream.once("error", onError);
       stream.once("response", (r: { statusCode: number; headers: IncomingHttpHeaders; url: string }) => {
         stream.off("error", onError);
@@ -229,7 +233,9 @@ export class RegistryTransport {
           },
           url.toString(),
           authorization,
-        );
+        ).catch((e: unknown) => {
+          throw networkError(what, url, e);
+        });
         const body = await readCapped(res.body, 1024 * 1024, what);
         if (res.status >= 500 || res.status === 429) throw httpError(what, displayUrl(url), res.status);
         return { status: res.status, body };
