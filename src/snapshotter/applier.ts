@@ -139,7 +139,12 @@ class Extractor {
     const rel = comps.join("/");
 
     if (base === ".wh..wh..opq") return this.opaque(parent, parentRel);
-    if (base.startsWith(".wh.")) return this.whiteout(join(parent, base.slice(4)), h.name);
+    if (base.startsWith(".wh.")) {
+      // Checked before any join: path.join would turn ".." or "." into a parent directory.
+      const hidden = base.slice(4);
+      if (hidden === "" || hidden === "." || hidden === "..") throw this.unsafe(h.name, "is a whiteout for an invalid name");
+      return this.whiteout(join(parent, hidden));
+    }
 
     const abs = join(parent, base);
     const existing = await lstat(abs).catch(() => undefined);
@@ -218,11 +223,9 @@ class Extractor {
     await lutimes(abs, mtime, mtime);
   }
 
-  private async whiteout(abs: string, name: string): Promise<void> {
-    const target = abs.slice(abs.lastIndexOf("/") + 1);
-    if (target === "" || target === "." || target === "..") throw this.unsafe(name, "is a whiteout for an invalid name");
+  private async whiteout(abs: string): Promise<void> {
     await this.removePath(abs);
-    if (this.o.whiteouts === "overlay") await nsRun("mknod", [abs, "c", "0", "0"], `creating the whiteout for ${name}`);
+    if (this.o.whiteouts === "overlay") await nsRun("mknod", [abs, "c", "0", "0"], `creating the whiteout ${abs}`);
   }
 
   private async opaque(dir: string, rel: string): Promise<void> {
