@@ -11,7 +11,7 @@
  * system temp dir that the test user can read, and run scripts from there.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -55,6 +55,7 @@ export function rootlessEnv(): RootlessEnv | undefined {
   const app = mkdtempSync(join(tmpdir(), "tbuild-rootless-app-"));
   for (const part of ["dist", "node_modules", "package.json"]) cpSync(join(repo, part), join(app, part), { recursive: true });
   chmodSync(app, 0o755);
+  process.on("exit", () => rmSync(app, { recursive: true, force: true }));
 
   const run: RootlessEnv["run"] = (cmd, args, opts = {}) =>
     spawnSync("runuser", ["-u", TEST_USER, "--", "env", `HOME=/home/${TEST_USER}`, cmd, ...args], {
