@@ -1,9 +1,9 @@
 /** An `os/arch[/variant]` platform, as OCI and `--platform` spell it. */
-export interface Platform {
+export type Platform = {
   os: string;
   architecture: string;
   variant?: string;
-}
+};
 
 const NODE_ARCH: Record<string, { architecture: string; variant?: string }> = {
   x64: { architecture: "amd64" },

@@ -1,6 +1,8 @@
 import type { Command } from "../command.js";
+import { buildCommand } from "./build.js";
 import { duCommand } from "./du.js";
 import { imagesCommand } from "./images.js";
+import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { loadCommand } from "./load.js";
 import { loginCommand } from "./login.js";
@@ -15,6 +17,7 @@ import { tagCommand } from "./tag.js";
 
 /** Every subcommand, in the order `tbuild --help` lists them. */
 export const commands: Command[] = [
+  buildCommand,
   parseCommand,
   imagesCommand,
   inspectCommand,
@@ -22,6 +25,7 @@ export const commands: Command[] = [
   rmiCommand,
   saveCommand,
   loadCommand,
+  importCommand,
   pruneCommand,
   duCommand,
   pullCommand,

@@ -1,0 +1,210 @@
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import pLimit from "p-limit";
+import { StepCache } from "../cache/step-cache.js";
+import { loadIgnoreRules } from "../context/ignore.js";
+import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
+import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
+import { parseDockerfile, type ParseResult, type Stage } from "../parser/index.js";
+import { hostPlatform, parsePlatform } from "../parser/platform.js";
+import { pullImage } from "../registry/pull.js";
+import type { RegistryOptions } from "../registry/transport.js";
+import type { Compression } from "../snapshotter/compression.js";
+import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
+import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
+import { exportImage, type ExportOptions } from "../store/export/index.js";
+import { openStore, type ImageStore } from "../store/image-store.js";
+import { RootfsPreparer } from "./rootfs.js";
+import { runStage, type BuildEvent, type ImageState, type StageEnv } from "./stage.js";
+
+export type { BuildEvent } from "./stage.js";
+
+export interface BuildOptions {
+  /** The build context directory. */
+  context: string;
+  /** Path of the Dockerfile; default `<context>/Dockerfile`. */
+  file?: string;
+  /** Dockerfile text, instead of reading `file`. */
+  dockerfile?: string;
+  /** Names to tag the result with in the local store. */
+  tags?: string[];
+  target?: string;
+  buildArgs?: Record<string, string>;
+  /** `os/arch[/variant]` to build for; default the host's. */
+  platform?: string;
+  /** The local store's root; default $TBUILD_ROOT or ~/.local/share/tbuild. */
+  root?: string;
+  snapshotter?: Driver | "auto";
+  /** Ignore the build cache (results are still recorded in it). */
+  noCache?: boolean;
+  /** Check the registry for a newer base image even when one is stored. */
+  pull?: boolean;
+  compression?: Compression;
+  /** Clamp timestamps to this (seconds since the epoch); default SOURCE_DATE_EPOCH. */
+  sourceDateEpoch?: number;
+  /** Extra labels for the final image. */
+  labels?: Record<string, string>;
+  /** Where else to write the result (`tbuild build --output`). */
+  outputs?: ExportOptions[];
+  /** Stages run at once. */
+  jobs?: number;
+  registry?: RegistryOptions;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  /** The image manifest's descriptor in the local store. */
+  descriptor: Descriptor;
+  config: ImageConfig;
+  tags: string[];
+}
+
+async function readDockerfile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    const code = errnoCode(e);
+    throw new TbuildError("not-found", `cannot read Dockerfile ${file}${code === "ENOENT" ? ": no such file" : code === "EISDIR" ? ": it is a directory" : `: ${code ?? String(e)}`}`, {
+      hint: "name it with -f PATH; by default tbuild reads CONTEXT/Dockerfile",
+    });
+  }
+}
+
+/** A base image for FROM: the local store first, the registry when missing (or with --pull). */
+async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string): Promise<ImageState> {
+  if (!o.pull) {
+    try {
+      return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) ?? hostPlatform() }));
+    } catch (e) {
+      if (!isTbuildError(e, "not-found")) throw e;
+    }
+  }
+  await pullImage(ref, { ...(o.registry ?? {}), store, platform });
+  return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) ?? hostPlatform() }));
+}
+
+function stateOf(image: { manifestDescriptor: Descriptor; manifest: { layers: Descriptor[] }; config: ImageConfig }): ImageState {
+  const diffIDs = image.config.rootfs.diff_ids;
+  if (diffIDs.length !== image.manifest.layers.length) {
+    throw new TbuildError("failed-precondition", `image ${image.manifestDescriptor.digest} has ${image.manifest.layers.length} layers but its config lists ${diffIDs.length}`);
+  }
+  return {
+    config: image.config,
+    layers: image.manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: diffIDs[i]! })),
+    key: image.manifestDescriptor.digest,
+  };
+}
+
+function scratchState(platform: string): ImageState {
+  const p = parsePlatform(platform) ?? hostPlatform();
+  return {
+    config: { architecture: p.architecture, os: p.os, ...(p.variant === undefined ? {} : { variant: p.variant }), rootfs: { type: "layers", diff_ids: [] }, config: {} },
+    layers: [],
+    key: `scratch:${platform}`,
+  };
+}
+
+/**
+ * Builds a Dockerfile into the local store: stages run in dependency order (those
+ * that do not depend on each other at once), each step cached by content; the
+ * target stage becomes an image tagged with `tags`, then written to `outputs`.
+ */
+export async function build(o: BuildOptions): Promise<BuildResult> {
+  const contextDir = path.resolve(o.context);
+  const file = o.file ?? path.join(contextDir, "Dockerfile");
+  const text = o.dockerfile ?? (await readDockerfile(file));
+  const platform = o.platform ?? [hostPlatform().os, hostPlatform().architecture, hostPlatform().variant].filter(Boolean).join("/");
+  const parseOptions = { file: path.relative(process.cwd(), file) || file, buildArgs: o.buildArgs ?? {}, platform, ...(o.target === undefined ? {} : { target: o.target }) };
+  const outline = parseDockerfile(text, parseOptions);
+  const store = await openStore(o.root);
+  const onEvent = o.onEvent ?? (() => undefined);
+
+  // Base images first: their ENV is part of what later lines expand against.
+  const bases = new Map<string, Promise<ImageState>>();
+  const base = (ref: string, stagePlatform: string): Promise<ImageState> => {
+    const id = `${ref}\0${stagePlatform}`;
+    let p = bases.get(id);
+    if (p === undefined) {
+      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform);
+      bases.set(id, p);
+    }
+    return p;
+  };
+  const imageStages = outline.stages.filter((s) => s.baseStage === null);
+  const known = new Map<string, ImageState>();
+  await Promise.all(imageStages.map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
+  const parsed: ParseResult = parseDockerfile(text, {
+    ...parseOptions,
+    imageEnv: (ref) =>
+      (known.get(ref)?.config.config?.Env ?? []).map((kv) => {
+        const eq = kv.indexOf("=");
+        return { key: eq === -1 ? kv : kv.slice(0, eq), value: eq === -1 ? "" : kv.slice(eq + 1) };
+      }),
+  });
+
+  const scratchRoot = path.join(store.root, "tmp");
+  await mkdir(scratchRoot, { recursive: true });
+  const buildScratch = await mkdtemp(path.join(scratchRoot, "build-"));
+  let snapshots: Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }> | undefined;
+  const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
+  const results = new Map<number, Promise<ImageState>>();
+  const limit = pLimit(o.jobs ?? 4);
+
+  const env: StageEnv = {
+    file: parseOptions.file,
+    contextDir,
+    rules: await loadIgnoreRules(contextDir, o.file),
+    content: store.content,
+    cache: new StepCache(store.root),
+    noCache: o.noCache ?? false,
+    compression: o.compression ?? "gzip",
+    sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
+    escape: parsed.directives.escape,
+    buildArgs: o.buildArgs ?? {},
+    scratchRoot: buildScratch,
+    snapshots: () =>
+      (snapshots ??= openSnapshotter({ root: path.join(store.root, "snapshotter"), driver: o.snapshotter ?? "auto" }).then((snapshotter) => ({
+        snapshotter,
+        rootfs: new RootfsPreparer(snapshotter, store.content),
+      }))),
+    stageResult: (index) => runOnce(index),
+    imageState: (ref) => base(ref, platform),
+    stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
+    onEvent,
+  };
+
+  // Dependencies are awaited outside the concurrency limit, so a waiting stage never holds a slot.
+  const runOnce = (index: number): Promise<ImageState> => {
+    let p = results.get(index);
+    if (p === undefined) {
+      const stage = byIndex.get(index);
+      if (stage === undefined) throw new TbuildError("internal", `stage ${index} is not part of this build`);
+      p = startingState(stage).then((start) => limit(() => runStage(stage, start, env)));
+      results.set(index, p);
+    }
+    return p;
+  };
+  const startingState = async (stage: Stage): Promise<ImageState> => {
+    await Promise.all(stage.dependsOn.filter((d) => d !== stage.baseStage).map((d) => runOnce(d)));
+    return stage.baseStage !== null ? runOnce(stage.baseStage) : base(stage.base, stage.platform ?? platform);
+  };
+
+  let final: ImageState;
+  try {
+    final = await runOnce(parsed.target);
+  } finally {
+    await rm(buildScratch, { recursive: true, force: true });
+  }
+
+  const config: ImageConfig = o.labels === undefined ? final.config : { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...o.labels } } };
+  const tags = o.tags ?? [];
+  const descriptor = await store.putImage({
+    config,
+    layers: final.layers.map((l) => ({ mediaType: l.mediaType === "" ? MediaType.ociLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
+    ...(tags.length > 0 ? { name: tags } : {}),
+  });
+  for (const output of o.outputs ?? []) {
+    await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
+  }
+  return { descriptor, config, tags };
+}

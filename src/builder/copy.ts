@@ -1,0 +1,162 @@
+import { createHash } from "node:crypto";
+import { createReadStream, type BigIntStats } from "node:fs";
+import { lstat, readlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { SourceTree } from "../context/sources.js";
+import { TbuildError } from "../errors.js";
+import type { Heredoc } from "../parser/index.js";
+import type { Change } from "../snapshotter/changes.js";
+import type { MergedView } from "./rootfs.js";
+import { resolveIds, type Ids } from "./users.js";
+
+/** A COPY/ADD with its arguments expanded, as the builder hands it over. */
+export interface CopyRequest {
+  keyword: "COPY" | "ADD";
+  sources: string[];
+  heredocs: { name: string; content: string }[];
+  dest: string;
+  workdir: string;
+  chown?: string;
+  chmod?: string;
+  excludes: string[];
+}
+
+/** What a COPY will write: its layer entries and a digest of everything they depend on. */
+export interface CopyPlan {
+  changes: Change[];
+  /** sha256 over every entry's path, type, mode, owner, link target and content (not mtime). */
+  contentDigest: string;
+}
+
+function parseChmod(chmod: string | undefined): number | undefined {
+  if (chmod === undefined) return undefined;
+  if (!/^[0-7]{3,4}$/.test(chmod)) {
+    throw new TbuildError("invalid-argument", `invalid --chmod=${chmod}: tbuild takes octal modes`, { hint: "write e.g. --chmod=755 or --chmod=0644" });
+  }
+  return parseInt(chmod, 8);
+}
+
+/** A copy of `st` with other owner, permission bits or mtime: what the layer should say. */
+function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint }): BigIntStats {
+  const mode = o.perm === undefined ? st.mode : (st.mode & ~0o7777n) | BigInt(o.perm);
+  return Object.assign(Object.create(Object.getPrototypeOf(st) as object) as BigIntStats, st, {
+    uid: BigInt(o.ids.uid),
+    gid: BigInt(o.ids.gid),
+    mode,
+    nlink: 1n,
+    ...(o.mtimeNs === undefined ? {} : { mtimeNs: o.mtimeNs }),
+  });
+}
+
+/**
+ * Plans a COPY (or ADD of local files) as layer entries from resolved source trees:
+ * destinations resolved as Docker does (a trailing `/`, several sources or an
+ * existing directory make `dest` a directory), ownership from --chown (else 0:0
+ * for the build context, the source's own for --from), modes from --chmod, missing
+ * parent directories created 0755 root.
+ */
+export async function planCopy(
+  req: CopyRequest,
+  trees: SourceTree[],
+  o: { view: MergedView; scratchDir: string; nowNs: bigint; sourceOwner?: (st: BigIntStats) => Ids },
+): Promise<CopyPlan> {
+  const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, o.view, `${req.keyword} --chown=${req.chown}`);
+  const perm = parseChmod(req.chmod);
+  const destAbs = path.posix.resolve(req.workdir, req.dest);
+  const count = trees.length + req.heredocs.length;
+  const existingDir = await o.view.isDirectory(destAbs);
+  const destIsDir = req.dest.endsWith("/") || existingDir || trees.some((t) => t.kind === "dir") || count > 1;
+  if (count > 1 && !req.dest.endsWith("/") && !existingDir) {
+    throw new TbuildError("invalid-argument", `when using ${req.keyword} with more than one source file, the destination must be a directory and end with a /`, {
+      hint: `write ${req.dest}/`,
+    });
+  }
+  const root = { uid: 0, gid: 0 };
+  const owner = (st: BigIntStats): Ids => chown ?? o.sourceOwner?.(st) ?? root;
+
+  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  for (const tree of trees) {
+    for (const entry of tree.entries) {
+      const target = tree.kind === "file" ? (destIsDir ? path.posix.join(destAbs, tree.name) : destAbs) : path.posix.join(destAbs, entry.rel);
+      const st = await lstat(entry.abs, { bigint: true });
+      out.set(target, { abs: entry.abs, st: restat(st, { ids: owner(st), ...(perm !== undefined && !st.isSymbolicLink() ? { perm } : {}) }) });
+    }
+  }
+  for (const [i, doc] of req.heredocs.entries()) {
+    const file = path.join(o.scratchDir, `heredoc-${i}`);
+    await writeFile(file, doc.content, { mode: 0o644 });
+    const target = destIsDir ? path.posix.join(destAbs, doc.name) : destAbs;
+    const st = await lstat(file, { bigint: true });
+    out.set(target, { abs: file, st: restat(st, { ids: chown ?? root, perm: perm ?? 0o644, mtimeNs: o.nowNs }) });
+  }
+  // The destination directory, when the copy creates it, takes --chown; other new parents are root's.
+  await addMissingDirs(out, o.view, o.scratchDir, o.nowNs, (dir) => (dir === destAbs && chown !== undefined ? chown : root));
+  const changes = sortedChanges(out);
+  return { changes, contentDigest: await digestChanges(changes) };
+}
+
+/** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */
+export async function planMkdir(dir: string, ids: Ids, view: MergedView, scratchDir: string, nowNs: bigint): Promise<Change[]> {
+  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  const st = await lstat(scratchDir, { bigint: true });
+  out.set(dir, { abs: scratchDir, st: restat(st, { ids, perm: 0o755, mtimeNs: nowNs }) });
+  await addMissingDirs(out, view, scratchDir, nowNs, () => ({ uid: 0, gid: 0 }));
+  return sortedChanges(out);
+}
+
+async function addMissingDirs(
+  out: Map<string, { abs: string; st: BigIntStats }>,
+  view: MergedView,
+  scratchDir: string,
+  nowNs: bigint,
+  ownerOf: (dir: string) => Ids,
+): Promise<void> {
+  const dirStat = await lstat(scratchDir, { bigint: true });
+  for (const target of [...out.keys()]) {
+    for (let dir = path.posix.dirname(target); dir !== "/"; dir = path.posix.dirname(dir)) {
+      if (out.has(dir) || (await view.isDirectory(dir))) continue;
+      out.set(dir, { abs: scratchDir, st: restat(dirStat, { ids: ownerOf(dir), perm: 0o755, mtimeNs: nowNs }) });
+    }
+  }
+}
+
+function sortedChanges(out: Map<string, { abs: string; st: BigIntStats }>): Change[] {
+  const paths = [...out.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return paths.map((p) => {
+    const item = out.get(p)!;
+    return { kind: "add", path: p.slice(1), abs: item.abs, st: item.st, xattrs: [] };
+  });
+}
+
+/** The cache-relevant identity of a set of entries: everything but timestamps. */
+async function digestChanges(changes: Change[]): Promise<string> {
+  const h = createHash("sha256");
+  for (const c of changes) {
+    if (c.kind !== "add") continue;
+    h.update(`${c.path}\0${c.st.mode}\0${c.st.uid}:${c.st.gid}\0`);
+    if (c.st.isSymbolicLink()) h.update(`link:${await readlink(c.abs)}\0`);
+    else if (c.st.isFile()) h.update(`file:${await fileDigest(c.abs, c.st)}\0`);
+  }
+  return `sha256:${h.digest("hex")}`;
+}
+
+const fileDigests = new Map<string, string>();
+
+/**
+ * Content digest of a context file, remembered by (path, size, mtime, inode) so a
+ * rebuild with nothing changed reads no file content twice in one process.
+ */
+async function fileDigest(abs: string, st: BigIntStats): Promise<string> {
+  const key = `${abs}\0${st.size}\0${st.mtimeNs}\0${st.ino}`;
+  const known = fileDigests.get(key);
+  if (known !== undefined) return known;
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
+  const digest = h.digest("hex");
+  fileDigests.set(key, digest);
+  return digest;
+}
+
+export function heredocSources(heredocs: Heredoc[] | undefined, expand: (text: string) => string): { name: string; content: string }[] {
+  return (heredocs ?? []).map((h) => ({ name: h.name, content: h.expand ? expand(h.content) : h.content }));
+}

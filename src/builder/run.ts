@@ -1,0 +1,118 @@
+import { randomBytes } from "node:crypto";
+import { access, mkdir, rm, rmdir } from "node:fs/promises";
+import path from "node:path";
+import { TbuildError } from "../errors.js";
+import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
+import type { Mount } from "../snapshotter/snapshotter.js";
+import type { Ids } from "./users.js";
+
+/**
+ * Runs inside the RUN namespaces (user, mount, pid) as namespace root, with the
+ * host's tools: mounts the snapshot at $TBUILD_MERGED, gives it /proc and a minimal
+ * /dev, then execs "$@" (env -i ... unshare --root ... -- command). Mount points
+ * that are symlinks in the image are refused: mounting through them would land
+ * outside the root.
+ */
+const RUN_SCRIPT = `
+set -eu
+: > "$TBUILD_STARTED"
+m="$TBUILD_MERGED"
+if [ "$TBUILD_MOUNT_TYPE" = overlay ]; then
+  mount -t overlay overlay -o "$TBUILD_MOUNT_OPTIONS" "$m"
+else
+  mount --rbind "$TBUILD_MOUNT_SOURCE" "$m"
+fi
+for d in proc dev; do
+  if [ -L "$m/$d" ]; then echo "tbuild: refusing to run: /$d in the image is a symlink" >&2; exit 125; fi
+  [ -d "$m/$d" ] || mkdir "$m/$d"
+done
+mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
+mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs "$m/dev"
+for n in null zero full random urandom tty; do
+  : > "$m/dev/$n"
+  mount --bind "/dev/$n" "$m/dev/$n"
+done
+mkdir "$m/dev/shm" "$m/dev/pts"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$m/dev/shm"
+ln -s /proc/self/fd "$m/dev/fd"
+ln -s /proc/self/fd/0 "$m/dev/stdin"
+ln -s /proc/self/fd/1 "$m/dev/stdout"
+ln -s /proc/self/fd/2 "$m/dev/stderr"
+exec "$@"
+`;
+
+export interface RunSpec {
+  /** The active snapshot's mounts, from the snapshotter. */
+  mounts: Mount[];
+  /** Its writable directory (upperdir, or the tree itself for the native driver). */
+  upper: string;
+  argv: string[];
+  env: string[];
+  workdir: string;
+  ids: Ids;
+  network: "default" | "none" | "host";
+  /** Which of /proc and /dev the image already had, so stubs we create are removed again. */
+  existing: { proc: boolean; dev: boolean };
+  scratch: string;
+  onOutput: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+}
+
+/**
+ * Runs one RUN command in the active snapshot: a new user namespace mapping the
+ * caller's subordinate ids (nothing when already root), private mount and pid
+ * namespaces, the snapshot mounted and entered with unshare --root, as the image's
+ * USER, with only the image's environment. Returns the exit code.
+ */
+export async function runInSnapshot(spec: RunSpec): Promise<number> {
+  const mount = spec.mounts[0];
+  if (mount === undefined) throw new TbuildError("internal", "RUN: the snapshot has no mounts");
+  const merged = path.join(spec.scratch, `run-${randomBytes(6).toString("hex")}`);
+  const started = `${merged}.started`;
+  await mkdir(merged, { recursive: true });
+  const argv = [
+    "env", "-i", ...spec.env,
+    "unshare", ...(spec.network === "none" ? ["--net"] : []),
+    `--root=${merged}`, `--wd=${spec.workdir}`,
+    "--setgid", String(spec.ids.gid), "--setuid", String(spec.ids.uid),
+    "--", ...spec.argv,
+  ];
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const child = nsSpawn("/bin/sh", ["-c", RUN_SCRIPT, "tbuild-run", ...argv], {
+        mount: true,
+        pid: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          TBUILD_MERGED: merged,
+          TBUILD_STARTED: started,
+          TBUILD_MOUNT_TYPE: mount.type,
+          TBUILD_MOUNT_SOURCE: mount.source,
+          TBUILD_MOUNT_OPTIONS: mount.options.join(","),
+        },
+      });
+      let stderrTail = "";
+      child.stdout?.on("data", (c: Buffer) => spec.onOutput("stdout", c));
+      child.stderr?.on("data", (c: Buffer) => {
+        stderrTail = (stderrTail + c.toString("utf8")).slice(-2000);
+        spec.onOutput("stderr", c);
+      });
+      child.on("error", (e) => reject(new TbuildError("unavailable", `RUN: cannot start the namespace helper: ${e.message}`, { hint: "install util-linux (unshare) and uidmap" })));
+      child.on("close", (code, signal) => {
+        if (code === 0) return resolve(0);
+        // The helper never got to its first line: the namespaces themselves could not be made.
+        void access(started).then(
+          () => resolve(code ?? (signal === null ? 1 : 128)),
+          () => reject(namespaceFailure(stderrTail, "RUN") ?? new TbuildError("unavailable", `RUN: the namespace helper failed: ${stderrTail.trim()}`)),
+        );
+      });
+    });
+  } finally {
+    await rm(merged, { recursive: true, force: true });
+    await rm(started, { force: true });
+    // Mount points we had to create are not part of what the command changed.
+    for (const d of ["proc", "dev"] as const) {
+      if (!spec.existing[d]) await rmdir(path.join(spec.upper, d)).catch(() => undefined);
+    }
+  }
+}

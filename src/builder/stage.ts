@@ -1,0 +1,365 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import type { ContentStore } from "../cache/content-store.js";
+import { stepKey, type StepCache } from "../cache/step-cache.js";
+import type { IgnoreRules } from "../context/ignore.js";
+import { resolveSources } from "../context/sources.js";
+import { TbuildError } from "../errors.js";
+import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
+import { expandWord, type Instruction, type Stage } from "../parser/index.js";
+import type { Change } from "../snapshotter/changes.js";
+import type { Compression } from "../snapshotter/compression.js";
+import { storeLayer, writeLayerTar } from "../snapshotter/differ.js";
+import type { Snapshotter } from "../snapshotter/snapshotter.js";
+import { heredocSources, planCopy, planMkdir, type CopyPlan } from "./copy.js";
+import { applyMetadata, commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "./image-config.js";
+import { chainIds, MergedView, type Layer, type RootfsPreparer } from "./rootfs.js";
+import { runInSnapshot } from "./run.js";
+import { imageIdsOf, resolveIds, type Ids } from "./users.js";
+import { resolveViewSources } from "./view-sources.js";
+
+/** An image as a stage sees it: its config and layers, and the cache key of its last step. */
+export interface ImageState {
+  config: ImageConfig;
+  layers: Layer[];
+  /** Cache key after the last step (for a base image: its manifest digest). */
+  key: string;
+}
+
+/** Progress a build reports, for the CLI to render. */
+export type BuildEvent =
+  | { kind: "step"; stage: string; step: number; steps: number; text: string; cached: boolean }
+  | { kind: "output"; stage: string; stream: "stdout" | "stderr"; chunk: Buffer }
+  | { kind: "stage-done"; stage: string; layers: number };
+
+/** What every stage of one build shares. */
+export interface StageEnv {
+  file: string;
+  contextDir: string;
+  rules: IgnoreRules;
+  content: ContentStore;
+  cache: StepCache;
+  noCache: boolean;
+  compression: Compression;
+  sourceDateEpoch: number | undefined;
+  escape: string;
+  buildArgs: Record<string, string>;
+  scratchRoot: string;
+  snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }>;
+  /** The final state of another stage (for COPY --from=<stage>). */
+  stageResult: (index: number) => Promise<ImageState>;
+  /** The state of an image named in COPY --from=<image>. */
+  imageState: (ref: string) => Promise<ImageState>;
+  stageIndex: (ref: string) => number | undefined;
+  onEvent: (e: BuildEvent) => void;
+}
+
+const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+function stageLabel(stage: Stage): string {
+  return stage.name ?? `stage-${stage.index}`;
+}
+
+function located(env: StageEnv, instruction: Instruction, message: string, hint?: string): TbuildError {
+  return new TbuildError("failed-precondition", `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
+}
+
+/**
+ * Executes one stage's instructions on top of `base`: metadata instructions change
+ * the config, RUN/COPY/ADD/WORKDIR add layers. Each layer step is looked up in the
+ * build cache by a key over its parent key and inputs; on a miss it runs and is
+ * recorded.
+ */
+export async function runStage(stage: Stage, base: ImageState, env: StageEnv): Promise<ImageState> {
+  const label = stageLabel(stage);
+  let config: ImageConfig = structuredClone(base.config);
+  let container: ContainerConfig = config.config ?? {};
+  // As BuildKit: an image without PATH gets the default one, so RUN and the final image agree.
+  if (!envToMap(container.Env).has("PATH")) container = { ...container, Env: [`PATH=${DEFAULT_PATH}`, ...(container.Env ?? [])] };
+  let layers = [...base.layers];
+  let history: History[] = [...(config.history ?? [])];
+  let key = base.key;
+  let cmdInherited = true;
+  /** ARGs declared so far in this stage, with their values: RUN sees them as environment. */
+  const args = new Map<string, string>();
+  const created = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+  const scratch = await mkdtemp(path.join(env.scratchRoot, `${label}-`));
+
+  const record = (instruction: Instruction, layer: Layer | null): void => {
+    history.push({ created, created_by: instruction.original, comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
+    if (layer !== null) layers.push(layer);
+  };
+
+  try {
+    for (const [i, instruction] of stage.instructions.entries()) {
+      const step = { kind: "step" as const, stage: label, step: i + 1, steps: stage.instructions.length, text: instruction.original };
+      switch (instruction.keyword) {
+        case "ARG":
+          for (const a of instruction.args.args) {
+            const value = env.buildArgs[a.key] ?? a.value ?? undefined;
+            if (value !== undefined) args.set(a.key, value);
+          }
+          key = stepKey(key, { arg: instruction.args.args.map((a) => [a.key, args.get(a.key) ?? null]) });
+          env.onEvent({ ...step, cached: false });
+          continue;
+        case "RUN":
+        case "COPY":
+        case "ADD":
+        case "WORKDIR": {
+          if (instruction.keyword === "WORKDIR") {
+            container = applyMetadata(container, instruction, cmdInherited);
+          }
+          const state = { container, layers, args };
+          const inputs = await stepInputs(instruction, state, env);
+          const nextKey = stepKey(key, inputs.key);
+          const cached = env.noCache ? undefined : await env.cache.get(nextKey);
+          if (cached !== undefined && (cached.layer === null || (await env.content.has(cached.layer.digest)))) {
+            env.onEvent({ ...step, cached: true });
+            record(instruction, cached.layer);
+          } else {
+            env.onEvent({ ...step, cached: false });
+            const layer = await inputs.execute(scratch);
+            await env.cache.put(nextKey, { layer });
+            record(instruction, layer);
+          }
+          key = nextKey;
+          continue;
+        }
+        default:
+          container = applyMetadata(container, instruction, cmdInherited);
+          if (instruction.keyword === "CMD") cmdInherited = false;
+          key = stepKey(key, { meta: instruction.original, args: instruction.args, flags: instruction.flags });
+          record(instruction, null);
+          env.onEvent({ ...step, cached: false });
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+
+  config = {
+    ...config,
+    created,
+    config: container,
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
+    history,
+  };
+  env.onEvent({ kind: "stage-done", stage: label, layers: layers.length });
+  return { config, layers, key };
+}
+
+interface StepState {
+  container: ContainerConfig;
+  layers: Layer[];
+  args: Map<string, string>;
+}
+
+/** A layer step's cache inputs and how to produce its layer on a miss. */
+async function stepInputs(
+  instruction: Instruction,
+  state: StepState,
+  env: StageEnv,
+): Promise<{ key: unknown; execute: (scratch: string) => Promise<Layer | null> }> {
+  switch (instruction.keyword) {
+    case "RUN":
+      return runStep(instruction, state, env);
+    case "COPY":
+    case "ADD":
+      return copyStep(instruction, state, env);
+    case "WORKDIR":
+      return workdirStep(state, env);
+    default:
+      throw new TbuildError("internal", `${instruction.keyword} is not a layer step`);
+  }
+}
+
+/** A tar of `changes` compressed into the content store; null when there is nothing in it. */
+async function layerFromChanges(changes: Change[], env: StageEnv): Promise<Layer | null> {
+  if (changes.length === 0) return null;
+  const tar = new PassThrough();
+  const writing = writeLayerTar(
+    (async function* () {
+      yield* changes;
+    })(),
+    tar,
+    env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch },
+  );
+  const [layer] = await Promise.all([storeLayer(tar, env.content, env.compression), writing]);
+  return layer;
+}
+
+/** A read-only view of the filesystem at `layers`, for lookups (dest directories, /etc/passwd). */
+async function withView<T>(layers: Layer[], env: StageEnv, fn: (view: MergedView) => Promise<T>): Promise<T> {
+  if (layers.length === 0) return fn(new MergedView([]));
+  const { snapshotter, rootfs } = await env.snapshots();
+  const top = await rootfs.ensure(layers);
+  const key = `view-${randomBytes(6).toString("hex")}`;
+  const mounts = await snapshotter.view(key, top);
+  try {
+    return await fn(MergedView.fromMounts(mounts));
+  } finally {
+    await snapshotter.remove(key);
+  }
+}
+
+async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, env: StageEnv) {
+  const flags = instruction.flags;
+  const from = typeof flags["from"] === "string" ? flags["from"] : undefined;
+  for (const source of instruction.args.sources) {
+    if (instruction.keyword === "ADD" && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(source)) {
+      throw located(env, instruction, `ADD from a URL or git repository is not implemented yet: ${source}`, "download the file in a RUN step, or COPY it from the build context");
+    }
+  }
+  const lookup = (name: string): string | undefined => envToMap(state.container.Env).get(name) ?? state.args.get(name);
+  const request = {
+    keyword: instruction.keyword,
+    sources: instruction.args.sources,
+    heredocs: heredocSources(instruction.args.heredocs, (t) => expandWord(t.replace(/["']/g, "\\$&"), lookup, env.escape)),
+    dest: instruction.args.dest,
+    workdir: state.container.WorkingDir ?? "/",
+    excludes: (flags["exclude"] as string[] | undefined) ?? [],
+    ...(typeof flags["chown"] === "string" ? { chown: flags["chown"] } : {}),
+    ...(typeof flags["chmod"] === "string" ? { chmod: flags["chmod"] } : {}),
+  };
+  let sourceKey = "context";
+  let sourceLayers: Layer[] | undefined;
+  if (from !== undefined) {
+    const index = env.stageIndex(from);
+    const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from);
+    sourceKey = source.key;
+    sourceLayers = source.layers;
+  }
+  const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
+  // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
+  const plan = async (scratch: string): Promise<CopyPlan> =>
+    withView(state.layers, env, async (view) => {
+      const o = { view, scratchDir: scratch, nowNs };
+      if (sourceLayers === undefined) {
+        const trees = request.sources.length === 0 ? [] : await resolveSources(env.contextDir, request.sources, env.rules, request.excludes);
+        return planCopy(request, trees, o);
+      }
+      return withView(sourceLayers, env, async (source) => {
+        const trees = await resolveViewSources(source, request.sources, request.excludes, `--from=${from}`);
+        return planCopy(request, trees, { ...o, sourceOwner: imageIdsOf });
+      });
+    });
+  const scratch = await mkdtemp(path.join(env.scratchRoot, "copy-"));
+  let planned: CopyPlan;
+  try {
+    planned = await plan(scratch);
+  } catch (e) {
+    await rm(scratch, { recursive: true, force: true });
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
+  return {
+    key: { copy: instruction.original, request: { ...request, heredocs: request.heredocs }, from: sourceKey, content: planned.contentDigest },
+    execute: async () => {
+      try {
+        return await layerFromChanges(planned.changes, env);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+async function workdirStep(state: StepState, env: StageEnv) {
+  const dir = state.container.WorkingDir ?? "/";
+  const user = state.container.User;
+  return {
+    key: { workdir: dir, user: user ?? "" },
+    execute: async (scratch: string) =>
+      withView(state.layers, env, async (view) => {
+        if (await view.isDirectory(dir)) return null;
+        const ids = user === undefined || user === "" ? { uid: 0, gid: 0 } : await resolveIds(user, view, `WORKDIR ${dir}`);
+        const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
+        return layerFromChanges(await planMkdir(dir, ids, view, scratch, nowNs), env);
+      }),
+  };
+}
+
+async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, env: StageEnv) {
+  const flags = instruction.flags;
+  if (flags["mount"] !== undefined) {
+    throw located(env, instruction, "RUN --mount is not implemented yet", "remove --mount, or COPY the files the command needs");
+  }
+  if (flags["security"] === "insecure") {
+    throw located(env, instruction, "RUN --security=insecure is not allowed: tbuild never grants extra privileges to a build step");
+  }
+  const shell = state.container.Shell ?? DEFAULT_SHELL;
+  const heredocs = instruction.args.heredocs ?? [];
+  let argv = commandArgv(instruction.args, shell);
+  if (heredocs.length > 0 && instruction.args.form === "shell") {
+    // As BuildKit: `RUN <<EOF` runs the body as a script; `RUN cmd <<EOF` feeds heredocs to the shell line.
+    const only = heredocs[0]!;
+    argv = instruction.args.command.trim() === `<<${only.name}` || instruction.args.command.trim() === `<<-${only.name}`
+      ? [...shell, only.content]
+      : [...shell, [instruction.args.command, ...heredocs.map((h) => `${h.content}${h.name}`)].join("\n")];
+  }
+  const envMap = envToMap(state.container.Env);
+  for (const [k, v] of state.args) if (!envMap.has(k)) envMap.set(k, v);
+  if (!envMap.has("PATH")) envMap.set("PATH", DEFAULT_PATH);
+  const runEnv = [...envMap].map(([k, v]) => `${k}=${v}`);
+  const workdir = resolveWorkdir(undefined, state.container.WorkingDir ?? "/");
+  const network = (typeof flags["network"] === "string" ? flags["network"] : "default") as "default" | "none" | "host";
+  return {
+    key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network },
+    execute: async (scratch: string): Promise<Layer | null> => {
+      const { snapshotter, rootfs } = await env.snapshots();
+      const parent = await rootfs.ensure(state.layers);
+      const active = `run-${randomBytes(8).toString("hex")}`;
+      const mounts = await snapshotter.prepare(active, parent);
+      try {
+        const view = MergedView.fromMounts(mounts);
+        const user = state.container.User;
+        const ids: Ids = user === undefined || user === "" ? { uid: 0, gid: 0 } : await resolveIds(user, view, `USER ${user}`);
+        if (!(await view.isDirectory(workdir))) {
+          throw located(env, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
+        }
+        const upper = upperDir(mounts);
+        const code = await runInSnapshot({
+          mounts,
+          upper,
+          argv,
+          env: runEnv,
+          workdir,
+          ids,
+          network,
+          existing: { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") },
+          scratch,
+          onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: instruction.original, stream, chunk }),
+        });
+        if (code !== 0) {
+          throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
+        }
+        const layer = await snapshotter.diff(active, env.content, {
+          compression: env.compression,
+          ...(env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch }),
+        });
+        if (layer.diffID === EMPTY_TAR_DIFF_ID) return null;
+        // Keep the tree as a committed snapshot: the next step starts from it without unpacking.
+        const name = chainIds([...state.layers, layer].map((l) => l.diffID)).at(-1)!;
+        await snapshotter.commit(name, active).catch(async (e: unknown) => {
+          if (!(e instanceof TbuildError && e.category === "already-exists")) throw e;
+          await snapshotter.remove(active);
+        });
+        return layer;
+      } catch (e) {
+        await snapshotter.remove(active).catch(() => undefined);
+        throw e;
+      }
+    },
+  };
+}
+
+function upperDir(mounts: { type: string; source: string; options: string[] }[]): string {
+  const m = mounts[0]!;
+  if (m.type === "bind") return m.source;
+  const upper = m.options.find((o) => o.startsWith("upperdir="));
+  if (upper === undefined) throw new TbuildError("internal", "RUN: the snapshot is not writable");
+  return upper.slice("upperdir=".length);
+}
+

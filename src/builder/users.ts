@@ -1,0 +1,95 @@
+import { readFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { TbuildError } from "../errors.js";
+import type { MergedView } from "./rootfs.js";
+
+export interface Ids {
+  uid: number;
+  gid: number;
+}
+
+function table(text: string | undefined): string[][] {
+  return (text ?? "")
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => l.split(":"));
+}
+
+const NUMERIC = /^\d+$/;
+
+/**
+ * Resolves `user[:group]` (names or numbers) against the image's /etc/passwd and
+ * /etc/group, as `COPY --chown` and USER do. A numeric user without a group keeps
+ * its own number as gid; a named one gets its primary group.
+ */
+export async function resolveIds(spec: string, view: MergedView, what: string): Promise<Ids> {
+  const [user = "", group] = spec.split(":", 2);
+  let passwd: string[][] | undefined;
+  const users = async (): Promise<string[][]> => (passwd ??= table(await view.readSmallFile("/etc/passwd")));
+  let uid: number;
+  let primaryGid: number | undefined;
+  if (NUMERIC.test(user)) {
+    uid = Number(user);
+    primaryGid = group === undefined ? uid : undefined;
+  } else {
+    const row = (await users()).find((r) => r[0] === user);
+    if (row === undefined || !NUMERIC.test(row[2] ?? "") || !NUMERIC.test(row[3] ?? "")) {
+      throw new TbuildError("not-found", `${what}: unknown user '${user}': no such user in the image's /etc/passwd`, { hint: "use a numeric uid, or create the user in an earlier step" });
+    }
+    uid = Number(row[2]);
+    primaryGid = Number(row[3]);
+  }
+  if (group === undefined) return { uid, gid: primaryGid ?? uid };
+  if (NUMERIC.test(group)) return { uid, gid: Number(group) };
+  const row = table(await view.readSmallFile("/etc/group")).find((r) => r[0] === group);
+  if (row === undefined || !NUMERIC.test(row[2] ?? "")) {
+    throw new TbuildError("not-found", `${what}: unknown group '${group}': no such group in the image's /etc/group`, { hint: "use a numeric gid, or create the group in an earlier step" });
+  }
+  return { uid, gid: Number(row[2]) };
+}
+
+/** A subordinate id range from /etc/subuid or /etc/subgid. */
+interface IdRange {
+  start: number;
+  count: number;
+}
+
+function subordinateRange(file: string): IdRange | undefined {
+  const { username } = userInfo();
+  const uid = String(process.getuid?.() ?? "");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const [who, start, count] = line.trim().split(":");
+    if ((who === username || who === uid) && start !== undefined && count !== undefined) return { start: Number(start), count: Number(count) };
+  }
+  return undefined;
+}
+
+let ranges: { uid?: IdRange; gid?: IdRange } | undefined;
+
+/**
+ * The image ids of a file seen from the host. As root they are the file's own; as a
+ * normal user, snapshot files are owned by subordinate ids and the namespace maps
+ * root to the user and 1..n to the range (unshare --map-auto), so map them back.
+ */
+export function imageIdsOf(st: { uid: bigint; gid: bigint }): Ids {
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  if (process.getuid?.() === 0) return { uid, gid };
+  ranges ??= { ...optional("uid", subordinateRange("/etc/subuid")), ...optional("gid", subordinateRange("/etc/subgid")) };
+  const back = (id: number, own: number | undefined, range: IdRange | undefined): number => {
+    if (id === own) return 0;
+    if (range !== undefined && id >= range.start && id < range.start + range.count) return id - range.start + 1;
+    return 65534; // outside the map: the kernel's overflow id, as the namespace would show it
+  };
+  return { uid: back(uid, process.getuid?.(), ranges.uid), gid: back(gid, process.getgid?.(), ranges.gid) };
+}
+
+function optional<K extends string>(key: K, value: IdRange | undefined): Partial<Record<K, IdRange>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, IdRange>);
+}

@@ -1,0 +1,67 @@
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { errnoCode } from "../errors.js";
+import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
+
+/** What a cached step produced: its layer (none for a step that changed no file). */
+export interface StepRecord {
+  layer: Layer | null;
+}
+
+/**
+ * The build cache index: step key → the layer it produced. A key is a digest over
+ * the parent step's key and everything the step's result depends on (see
+ * `stepKey`), so equal inputs give equal keys on any machine. One small JSON file
+ * per key, written atomically, so concurrent builds share it without a lock.
+ */
+export class StepCache {
+  private readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = path.join(root, "cache", "steps");
+  }
+
+  private file(key: string): string {
+    return path.join(this.dir, `${key.replace(/^sha256:/, "")}.json`);
+  }
+
+  async get(key: string): Promise<StepRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.file(key), "utf8")) as StepRecord;
+    } catch (e) {
+      // A missing or unreadable record is a cache miss: the step just runs again.
+      if (errnoCode(e) === "ENOENT" || e instanceof SyntaxError) return undefined;
+      throw e;
+    }
+  }
+
+  async put(key: string, record: StepRecord): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${this.file(key)}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, JSON.stringify(record));
+    await rename(tmp, this.file(key));
+  }
+
+  /** Every layer the cache refers to, so garbage collection keeps them. */
+  async layers(): Promise<Layer[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return [];
+      throw e;
+    }
+    const out: Layer[] = [];
+    for (const name of names.filter((n) => n.endsWith(".json"))) {
+      const record = await this.get(name.slice(0, -5));
+      if (record?.layer) out.push(record.layer);
+    }
+    return out;
+  }
+}
+
+/** A step's cache key: sha256 over its parent's key and its inputs, as canonical JSON. */
+export function stepKey(parent: string, inputs: unknown): string {
+  return `sha256:${createHash("sha256").update(parent).update("\n").update(JSON.stringify(inputs)).digest("hex")}`;
+}

@@ -1,0 +1,172 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { build, type BuildEvent } from "../../builder/build.js";
+import { TbuildError } from "../../errors.js";
+import { shortDigest } from "../../oci/digest.js";
+import { DockerfileError } from "../../parser/index.js";
+import { pushImage } from "../../registry/push.js";
+import type { Compression } from "../../snapshotter/compression.js";
+import { openStore } from "../../store/image-store.js";
+import type { ExportOptions } from "../../store/export/index.js";
+import type { Command } from "../command.js";
+import { buildArgsOption } from "../options.js";
+import { registryFlags, registryFlagsUsage, registryOptions, withUsageErrors } from "../registry-flags.js";
+
+const usage = `Usage: tbuild build [OPTIONS] CONTEXT      (also: tbuild [OPTIONS] CONTEXT)
+
+Builds the Dockerfile in CONTEXT into an image in the local store, with
+docker build's flags. No daemon and no root: RUN steps run in a user namespace.
+
+Options:
+  -t, --tag NAME          name the image (repeatable)
+  -f, --file PATH         the Dockerfile (default CONTEXT/Dockerfile)
+      --build-arg K=V     set a build-time ARG (repeatable; K alone takes $K)
+      --target STAGE      build up to this stage
+      --platform P        os/arch[/variant] to build for (default: this machine's)
+      --label K=V         add a label to the image (repeatable)
+      --no-cache          run every step, ignoring the build cache
+      --pull              check the registry for newer base images
+  -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
+                          type=oci,dest=DIR,tar=false, or type=local,dest=DIR
+                          (a bare path means type=local,dest=PATH)
+      --push              push every -t name to its registry after the build
+      --iidfile FILE      write the image digest to FILE
+  -q, --quiet             print only the image digest
+      --root DIR          local store (default $TBUILD_ROOT, else ~/.local/share/tbuild)
+      --snapshotter D     overlay, native or auto (default auto: overlay where it mounts)
+      --compression C     gzip (default), zstd or none
+      --jobs N            stages built at once (default 4)
+
+${registryFlagsUsage}`;
+
+/** `type=oci,dest=out.tar,tar=false` (or a bare path, which means type=local). */
+export function parseOutput(spec: string): ExportOptions {
+  if (!spec.includes("=")) return { type: "local", dest: spec };
+  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  const type = fields.get("type");
+  const dest = fields.get("dest");
+  if (type === undefined || dest === undefined) {
+    throw new TbuildError("invalid-argument", `--output ${spec}: needs type= and dest=`, { hint: "e.g. --output type=oci,dest=image.tar" });
+  }
+  for (const key of fields.keys()) {
+    if (!["type", "dest", "tar", "name"].includes(key)) throw new TbuildError("invalid-argument", `--output ${spec}: unknown field '${key}'`, { hint: "fields are type, dest, tar and name" });
+  }
+  const tar = fields.get("tar");
+  return { type, dest: path.resolve(dest), ...(tar === undefined ? {} : { tar: tar !== "false" }), ...(fields.has("name") ? { name: fields.get("name")! } : {}) };
+}
+
+function keyValues(items: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items ?? []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new TbuildError("invalid-argument", `${flag} ${item}: write KEY=VALUE`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Plain progress, one line per step, as `docker build --progress=plain` prints. */
+function renderer(quiet: boolean): (e: BuildEvent) => void {
+  return (e) => {
+    if (quiet) return;
+    if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
+    else if (e.kind === "output") process.stderr.write(e.chunk);
+  };
+}
+
+export const buildCommand: Command = {
+  name: "build",
+  summary: "Build an image from a Dockerfile",
+  usage,
+  async run(argv) {
+    const { values, positionals } = withUsageErrors(
+      () =>
+        parseArgs({
+          args: argv,
+          allowPositionals: true,
+          options: {
+            tag: { type: "string", short: "t", multiple: true },
+            file: { type: "string", short: "f" },
+            "build-arg": { type: "string", multiple: true },
+            target: { type: "string" },
+            platform: { type: "string" },
+            label: { type: "string", multiple: true },
+            "no-cache": { type: "boolean" },
+            pull: { type: "boolean" },
+            output: { type: "string", short: "o", multiple: true },
+            push: { type: "boolean" },
+            iidfile: { type: "string" },
+            quiet: { type: "boolean", short: "q" },
+            root: { type: "string" },
+            snapshotter: { type: "string" },
+            compression: { type: "string" },
+            jobs: { type: "string" },
+            help: { type: "boolean", short: "h" },
+            ...registryFlags,
+          },
+        }),
+      usage,
+    );
+    if (values.help === true) {
+      process.stdout.write(usage + "\n");
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      throw new TbuildError("invalid-argument", positionals.length === 0 ? "build needs a context directory" : `build takes one context directory, got ${positionals.length}`, {
+        hint: "e.g. tbuild build -t myimage .",
+      });
+    }
+    const snapshotter = values.snapshotter ?? "auto";
+    if (!["auto", "overlay", "native"].includes(snapshotter)) throw new TbuildError("invalid-argument", `--snapshotter ${snapshotter}: choose overlay, native or auto`);
+    const compression = values.compression ?? "gzip";
+    if (!["gzip", "zstd", "none"].includes(compression)) throw new TbuildError("invalid-argument", `--compression ${compression}: choose gzip, zstd or none`);
+    const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+    if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new TbuildError("invalid-argument", `--jobs ${values.jobs}: give a positive whole number`);
+    const tags = values.tag ?? [];
+    if (values.push === true && tags.length === 0) throw new TbuildError("invalid-argument", "--push needs at least one -t NAME to push to");
+    const quiet = values.quiet === true;
+    const registry = registryOptions(values);
+
+    let result;
+    try {
+      result = await build({
+        context: positionals[0]!,
+        ...(values.file === undefined ? {} : { file: path.resolve(values.file) }),
+        tags,
+        buildArgs: buildArgsOption(values["build-arg"]),
+        ...(values.target === undefined ? {} : { target: values.target }),
+        ...(values.platform === undefined ? {} : { platform: values.platform }),
+        ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
+        noCache: values["no-cache"] === true,
+        pull: values.pull === true,
+        outputs: (values.output ?? []).map(parseOutput),
+        ...(values.root === undefined ? {} : { root: values.root }),
+        snapshotter: snapshotter as "auto" | "overlay" | "native",
+        compression: compression as Compression,
+        ...(jobs === undefined ? {} : { jobs }),
+        registry,
+        onEvent: renderer(quiet),
+      });
+    } catch (e) {
+      if (e instanceof DockerfileError) {
+        process.stderr.write(e.format() + "\n");
+        if (e.hint !== undefined) process.stderr.write(`hint: ${e.hint}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    const digest = result.descriptor.digest;
+    if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
+    if (values.push === true) {
+      const store = await openStore(values.root);
+      for (const tag of tags) {
+        const pushed = await pushImage(store, tag, undefined, registry);
+        if (!quiet) process.stderr.write(`pushed ${pushed.reference}@${pushed.digest}\n`);
+      }
+    }
+    if (!quiet) process.stderr.write(`built ${shortDigest(digest)}${tags.length > 0 ? ` as ${tags.join(", ")}` : ""}\n`);
+    process.stdout.write(`${digest}\n`);
+    return 0;
+  },
+};
