@@ -3,7 +3,6 @@ import { buildCommand } from "./build.js";
 import { duCommand } from "./du.js";
 import { imagesCommand } from "./images.js";
 import { importCommand } from "./import.js";
-import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { loadCommand } from "./load.js";
 import { loginCommand } from "./login.js";
@@ -26,7 +25,6 @@ export const commands: Command[] = [
   rmiCommand,
   saveCommand,
   loadCommand,
-  importCommand,
   importCommand,
   pruneCommand,
   duCommand,
