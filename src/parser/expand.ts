@@ -10,7 +10,7 @@ export type Lookup = (name: string) => string | undefined;
  */
 export function expandWord(input: string, lookup: Lookup, escape: string): string {
   return evaluate(lexWord(input, escape), lookup, escape)
-    .map((p) => (p.kind === "space" ? " " : p.value))
+    .map((p) => p.value)
     .join("");
 }
 
@@ -43,7 +43,7 @@ export function expandWords(input: string, lookup: Lookup, escape: string): stri
   return words;
 }
 
-type Piece = { kind: "space" } | { kind: "text"; value: string; quoted: boolean };
+type Piece = { kind: "space"; value: string } | { kind: "text"; value: string; quoted: boolean };
 
 function evaluate(parts: Part[], lookup: Lookup, escape: string): Piece[] {
   const out: Piece[] = [];
@@ -58,7 +58,7 @@ function evaluate(parts: Part[], lookup: Lookup, escape: string): Piece[] {
 function flatten(parts: Part[] | undefined, lookup: Lookup, escape: string): string {
   if (parts === undefined) return "";
   return evaluate(parts, lookup, escape)
-    .map((p) => (p.kind === "space" ? " " : p.value))
+    .map((p) => p.value)
     .join("");
 }
 
@@ -101,7 +101,7 @@ function substitute(part: Part & { kind: "param" }, lookup: Lookup, escape: stri
 function globToRegExp(parts: Part[], lookup: Lookup, escape: string): RegExp {
   let source = "";
   for (const piece of evaluate(parts, lookup, escape)) {
-    const text = piece.kind === "space" ? " " : piece.value;
+    const text = piece.value;
     if (piece.kind === "text" && !piece.quoted) source += globSource(text);
     else source += text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
   }

@@ -11,7 +11,7 @@ export type Modifier = ":-" | "-" | ":+" | "+" | ":?" | "?" | "#" | "##" | "%" |
 
 export type Part =
   | { kind: "text"; value: string; quoted: boolean }
-  | { kind: "space" }
+  | { kind: "space"; value: string }
   | { kind: "param"; name: string; quoted: boolean; modifier?: Modifier; word?: Part[]; replacement?: Part[] };
 
 const lexers = new Map<string, moo.Lexer>();
@@ -94,7 +94,7 @@ export function lexWord(input: string, escape: string): Part[] {
       pos++;
       switch (t.type) {
         case "space":
-          parts.push({ kind: "space" });
+          parts.push({ kind: "space", value: t.value });
           break;
         case "text":
         case "dollar":

@@ -1,0 +1,131 @@
+import { lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { TbuildError } from "../../src/errors.js";
+import { openStore } from "../../src/store/image-store.js";
+import { BUSYBOX_BASE, buildCollecting, context, freshRoot, skopeoInspect, umociUnpack } from "./helpers.js";
+
+describe("tbuild build (as root)", () => {
+  it("builds a busybox image whose config and files umoci and skopeo read back", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile:
+        BUSYBOX_BASE +
+        'ENV GREETING=hello\nWORKDIR /app\nRUN echo "$GREETING world" > greeting.txt\nLABEL org.example.team=build\nEXPOSE 8080 53/udp\nUSER 1000:1000\nENTRYPOINT ["/bin/cat"]\nCMD ["/app/greeting.txt"]\n',
+    });
+    const { result, output } = await buildCollecting({ context: ctx, root, tags: ["example/hello:1"] });
+    expect(output).toBe("");
+    const store = await openStore(root);
+    const image = await store.resolve("example/hello:1");
+    expect(image.manifestDescriptor.digest).toBe(result.descriptor.digest);
+    const c = image.config.config!;
+    expect(c.Env).toEqual(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello"]);
+    expect(c.WorkingDir).toBe("/app");
+    expect(c.User).toBe("1000:1000");
+    expect(c.Entrypoint).toEqual(["/bin/cat"]);
+    expect(c.Cmd).toEqual(["/app/greeting.txt"]);
+    expect(c.Labels).toEqual({ "org.example.team": "build" });
+    expect(Object.keys(c.ExposedPorts ?? {}).sort()).toEqual(["53/udp", "8080/tcp"]);
+    // COPY, busybox --install, WORKDIR /app, RUN: four layers; metadata steps are empty history entries.
+    expect(image.manifest.layers).toHaveLength(4);
+    expect(image.config.history?.filter((h) => h.empty_layer !== true)).toHaveLength(4);
+
+    const inspected = skopeoInspect(`oci:${root}:docker.io/example/hello:1`);
+    expect(inspected.Digest).toBe(result.descriptor.digest);
+    const rootfs = umociUnpack(root, "docker.io/example/hello:1");
+    expect(readFileSync(path.join(rootfs, "app/greeting.txt"), "utf8")).toBe("hello world\n");
+    expect(lstatSync(path.join(rootfs, "bin/sh")).isSymbolicLink()).toBe(true);
+  });
+
+  it("reuses every step from the cache on a rebuild, and reruns only what a change touches", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: BUSYBOX_BASE + "COPY app.txt /app/\nRUN wc -c /app/app.txt > /size\nCOPY other.txt /\n", "app.txt": "v1", "other.txt": "x" });
+    const first = await buildCollecting({ context: ctx, root });
+    const again = await buildCollecting({ context: ctx, root });
+    const cachedFlags = (events: typeof first.events) => events.flatMap((e) => (e.kind === "step" ? [e.cached] : []));
+    expect(cachedFlags(first.events)).toEqual([false, false, false, false, false]);
+    expect(cachedFlags(again.events)).toEqual([true, true, true, true, true]);
+    expect(again.result.config.rootfs.diff_ids).toEqual(first.result.config.rootfs.diff_ids);
+
+    writeFileSync(path.join(ctx, "app.txt"), "version 2");
+    const changed = await buildCollecting({ context: ctx, root, tags: ["changed"] });
+    // Keys chain: once a step misses, every later step runs again, as in docker build.
+    expect(cachedFlags(changed.events)).toEqual([true, true, false, false, false]);
+    expect(changed.result.config.rootfs.diff_ids.slice(0, 2)).toEqual(first.result.config.rootfs.diff_ids.slice(0, 2));
+    const rootfs = umociUnpack(root, "docker.io/library/changed:latest");
+    expect(readFileSync(path.join(rootfs, "size"), "utf8")).toBe("9 /app/app.txt\n");
+  });
+
+  it("builds independent stages and copies between them; --target stops early", async () => {
+    const root = freshRoot();
+    const dockerfile =
+      BUSYBOX_BASE.replace("FROM scratch", "FROM scratch AS base") +
+      "FROM base AS left\nRUN echo left > /out\n" +
+      "FROM base AS right\nRUN echo right > /out\n" +
+      "FROM scratch AS final\nCOPY --from=left /out /left.txt\nCOPY --from=right /out /right.txt\nCOPY --from=base /bin/busybox /busybox\n";
+    const ctx = context({ Dockerfile: dockerfile });
+    const { result, events } = await buildCollecting({ context: ctx, root, tags: ["multi"] });
+    const stagesRun = new Set(events.flatMap((e) => (e.kind === "stage-done" ? [e.stage] : [])));
+    expect(stagesRun).toEqual(new Set(["base", "left", "right", "final"]));
+    const rootfs = umociUnpack(root, "docker.io/library/multi:latest");
+    expect(readFileSync(path.join(rootfs, "left.txt"), "utf8")).toBe("left\n");
+    expect(readFileSync(path.join(rootfs, "right.txt"), "utf8")).toBe("right\n");
+    expect(statSync(path.join(rootfs, "busybox")).mode & 0o111).not.toBe(0);
+    expect(result.config.rootfs.diff_ids).toHaveLength(3);
+
+    const partial = await buildCollecting({ context: ctx, root, target: "left" });
+    expect(new Set(partial.events.flatMap((e) => (e.kind === "stage-done" ? [e.stage] : [])))).toEqual(new Set(["base", "left"]));
+  });
+
+  it("leaves out what .dockerignore excludes", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: "FROM scratch\nCOPY . /src/\n", ".dockerignore": "secret.txt\nbusybox\n", "secret.txt": "token", "keep.txt": "k" });
+    await buildCollecting({ context: ctx, root, tags: ["ignored"] });
+    const rootfs = umociUnpack(root, "docker.io/library/ignored:latest");
+    expect(readFileSync(path.join(rootfs, "src/keep.txt"), "utf8")).toBe("k");
+    expect(() => lstatSync(path.join(rootfs, "src/secret.txt"))).toThrow();
+    expect(() => lstatSync(path.join(rootfs, "src/busybox"))).toThrow();
+  });
+
+  it("runs heredocs: a RUN script and a COPY'd file with variables expanded", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile: BUSYBOX_BASE + "ARG NAME=tbuild\nRUN <<EOF\nset -e\necho \"built by $NAME\" > /by\nEOF\nCOPY <<EOF /etc/motd\nhello from ${NAME}\nEOF\n",
+    });
+    await buildCollecting({ context: ctx, root, buildArgs: { NAME: "ci" }, tags: ["heredoc"] });
+    const rootfs = umociUnpack(root, "docker.io/library/heredoc:latest");
+    expect(readFileSync(path.join(rootfs, "by"), "utf8")).toBe("built by ci\n");
+    expect(readFileSync(path.join(rootfs, "etc/motd"), "utf8")).toBe("hello from ci\n");
+  });
+
+  it("reports a failing RUN with the Dockerfile line and exit code", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN echo before\nRUN exit 3\n" });
+    const err = await buildCollecting({ context: ctx, root }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TbuildError);
+    expect((err as Error).message).toMatch(/Dockerfile:5: RUN failed with exit code 3: exit 3/);
+  });
+
+  it("keeps build steps away from tbuild's own environment and, with --network=none, from the network", async () => {
+    const root = freshRoot();
+    process.env["TBUILD_TEST_SECRET"] = "do-not-leak";
+    try {
+      const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN env > /env.txt\nRUN --network=none cat /proc/net/dev > /net.txt\n" });
+      await buildCollecting({ context: ctx, root, tags: ["isolated"] });
+      const rootfs = umociUnpack(root, "docker.io/library/isolated:latest");
+      expect(readFileSync(path.join(rootfs, "env.txt"), "utf8")).not.toContain("do-not-leak");
+      const interfaces = readFileSync(path.join(rootfs, "net.txt"), "utf8").split("\n").slice(2).filter((l) => l.trim() !== "").map((l) => l.trim().split(":")[0]);
+      expect(interfaces).toEqual(["lo"]);
+    } finally {
+      delete process.env["TBUILD_TEST_SECRET"];
+    }
+  });
+
+  it("writes an OCI archive with --output that skopeo reads", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\n" });
+    const dest = path.join(ctx, "out.tar");
+    const { result } = await buildCollecting({ context: ctx, root, tags: ["out"], outputs: [{ type: "oci", dest }] });
+    expect(skopeoInspect(`oci-archive:${dest}`).Digest).toBe(result.descriptor.digest);
+  });
+});

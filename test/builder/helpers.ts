@@ -1,0 +1,46 @@
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { build, type BuildEvent, type BuildOptions } from "../../src/builder/build.js";
+
+export const BUSYBOX = "/bin/busybox";
+
+/** A build context holding the static busybox binary plus `files`. */
+export function context(files: Record<string, string>, parent = tmpdir()): string {
+  const dir = mkdtempSync(path.join(parent, "tbuild-ctx-"));
+  copyFileSync(BUSYBOX, path.join(dir, "busybox"));
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), text);
+  }
+  return dir;
+}
+
+/** The first lines of most test Dockerfiles: a shell from busybox on scratch. */
+export const BUSYBOX_BASE = 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n';
+
+export async function buildCollecting(o: BuildOptions): Promise<{ result: Awaited<ReturnType<typeof build>>; events: BuildEvent[]; output: string }> {
+  const events: BuildEvent[] = [];
+  const result = await build({ ...o, onEvent: (e) => events.push(e) });
+  const output = events.map((e) => (e.kind === "output" ? e.chunk.toString("utf8") : "")).join("");
+  return { result, events, output };
+}
+
+/** Unpacks an image of a store with umoci (a tool nobody here wrote) and returns the rootfs path. */
+export function umociUnpack(root: string, name: string): string {
+  const bundle = path.join(mkdtempSync(path.join(tmpdir(), "tbuild-bundle-")), "b");
+  const r = spawnSync("umoci", ["unpack", "--image", `${root}:${name}`, bundle], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`umoci unpack failed: ${r.stderr}`);
+  return path.join(bundle, "rootfs");
+}
+
+export function skopeoInspect(ref: string): { Digest: string; Layers: string[]; Env?: string[] } {
+  const r = spawnSync("skopeo", ["inspect", ref], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`skopeo inspect ${ref} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { Digest: string; Layers: string[] };
+}
+
+export function freshRoot(): string {
+  return mkdtempSync(path.join(tmpdir(), "tbuild-root-"));
+}
