@@ -45,6 +45,7 @@ type Header = Omit<tar.Header, "pax"> & { pax?: Record<string, string> | null };
 const XATTR_PAX = "SCHILY.xattr.";
 
 export async function applyLayer(root: string, input: Readable, o: ApplyOptions): Promise<ApplyResult> {
+  await mkdir(root, { recursive: true });
   const tarStream = await decompressed(input, `layer ${o.layer}`);
   const hash = createHash("sha256");
   let size = 0;
@@ -56,7 +57,13 @@ export async function applyLayer(root: string, input: Readable, o: ApplyOptions)
     for await (const chunk of tarStream) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
-      if (!extract.write(chunk as Buffer)) await new Promise<void>((r) => extract.once("drain", () => r()));
+      if (!extract.write(chunk as Buffer)) {
+        await new Promise<void>((r) => {
+          extract.once("drain", () => r());
+          extract.once("close", () => r()); // destroyed after a refused entry: stop feeding
+        });
+      }
+      if (extract.destroyed) return;
     }
     (extract as unknown as NodeJS.WritableStream).end();
   })();
