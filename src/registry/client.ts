@@ -88,7 +88,10 @@ export class RepositoryClient {
       try {
         await store.ingest(res.body, { digest: desc.digest, size: desc.size });
       } catch (e) {
+        const transfer = res.body.errored;
         res.body.destroy();
+        // A broken transfer is retried; the store only saw its effect (a premature end).
+        if (transfer instanceof RegistryError) throw transfer;
         if (e instanceof RegistryError || !(e instanceof TbuildError) || e.category !== "failed-precondition") throw e;
         throw new RegistryError("unavailable", `${what}: the bytes received from ${displayUrl(res.url)} do not match the digest (${e.message})`, {
           temporary: true,

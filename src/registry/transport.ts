@@ -209,6 +209,9 @@ export class RegistryTransport {
         });
         stream.once("end", () => body.push(null));
         stream.once("error", (e: unknown) => body.destroy(networkError(req.what, r.url, e)));
+        // A reader may attach after the body failed (it awaits other I/O first); it then
+        // finds the error in `body.errored`, so an early error must not crash the process.
+        body.on("error", () => undefined);
         body.once("close", () => {
           if (!stream.readableEnded) stream.destroy();
         });
