@@ -58,9 +58,16 @@ export async function applyLayer(root: string, input: Readable, o: ApplyOptions)
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
       if (!extract.write(chunk as Buffer)) {
+        // "close": destroyed after a refused entry, so stop feeding. Whichever comes
+        // first removes the other listener, or every full buffer would leave one behind.
         await new Promise<void>((r) => {
-          extract.once("drain", () => r());
-          extract.once("close", () => r()); // destroyed after a refused entry: stop feeding
+          const done = (): void => {
+            extract.off("drain", done);
+            extract.off("close", done);
+            r();
+          };
+          extract.once("drain", done);
+          extract.once("close", done);
         });
       }
       if (extract.destroyed) return;
