@@ -6,3 +6,5 @@ export { ContentStore, BlobWriter } from "./cache/content-store.js";
 export type { BlobInfo } from "./cache/content-store.js";
 export { openStore, ImageStore, exportImage, loadArchive, gc } from "./store/index.js";
 export type { ResolvedImage, ImageRecord, ExportOptions } from "./store/index.js";
+export { pullImage, pushImage, RegistrySession, RegistryError, dockerCredentials, storeCredential, eraseCredential } from "./registry/index.js";
+export type { PullOptions, PullResult, PushOptions, PushResult, RegistryOptions, Credential, CredentialSource } from "./registry/index.js";
