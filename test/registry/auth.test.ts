@@ -13,6 +13,7 @@ import { pushImage, type PushEvent } from "../../src/registry/push.js";
 import { RegistrySession } from "../../src/registry/transport.js";
 import { openStore } from "../../src/store/image-store.js";
 import { makeHtpasswd, makeTls, startRegistry, startTokenIssuer, tempDir, type RegistryServer, type TokenIssuer, type Tls } from "../setup/registry.js";
+import { cli } from "./cli.js";
 import { addToIndex, writeImage } from "./images.js";
 
 async function storeWithImage(name: string, layerSizes = [30_000]) {
@@ -20,21 +21,6 @@ async function storeWithImage(name: string, layerSizes = [30_000]) {
   const desc = await writeImage(root, { layerSizes });
   await addToIndex(root, desc, name);
   return { store: await openStore(root), desc };
-}
-
-/** Runs a CLI command in-process, capturing what it prints. */
-async function cli(run: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = "";
-  process.stdout.write = ((chunk: string) => {
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { code: await run(argv), out };
-  } finally {
-    process.stdout.write = write;
-  }
 }
 
 describe("htpasswd Basic auth behind TLS", () => {

@@ -12,6 +12,9 @@ import { pullImage } from "../../src/registry/pull.js";
 import { pushImage, type PushEvent } from "../../src/registry/push.js";
 import { openStore } from "../../src/store/image-store.js";
 import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { pullCommand } from "../../src/cli/commands/pull.js";
+import { pushCommand } from "../../src/cli/commands/push.js";
+import { cli } from "./cli.js";
 import { addToIndex, writeImage } from "./images.js";
 
 const anonymous = { credentials: async () => undefined };
@@ -149,5 +152,32 @@ describe("pull from the reference registry", () => {
       category: "not-found",
       message: expect.stringMatching(/pull manifest 127\.0\.0\.1:\d+\/nope\/missing:1: http:\/\/127\.0\.0\.1:\d+\/v2\/nope\/missing\/manifests\/1 answered 404: MANIFEST_UNKNOWN/),
     });
+  });
+});
+
+describe("tbuild pull and push", () => {
+  it("pull stores and tags under --root; push sends it on and prints the digest", async () => {
+    const src = await tempDir();
+    const desc = await writeImage(src, { layerSizes: [70_000] });
+    await addToIndex(src, desc, `${registry.host}/cli/src:1`);
+    await pushImage(await openStore(src), `${registry.host}/cli/src:1`, undefined, anonymous);
+    process.env["DOCKER_CONFIG"] = await tempDir();
+    try {
+      const root = await tempDir();
+      const pulled = await cli(pullCommand.run, ["--root", root, `${registry.host}/cli/src:1`]);
+      expect(pulled).toMatchObject({ code: 0, out: `${registry.host}/cli/src:1\n` });
+      expect(pulled.err).toContain(`Digest: ${desc.digest}`);
+      expect((await (await openStore(root)).resolve(`${registry.host}/cli/src:1`)).descriptor.digest).toBe(desc.digest);
+
+      const pushed = await cli(pushCommand.run, ["--root", root, "--chunk-size", "16k", `${registry.host}/cli/src:1`, `${registry.host}/cli/dst:2`]);
+      expect(pushed).toMatchObject({ code: 0, out: `${desc.digest}\n` });
+      expect(pushed.err).toMatch(/mounted/);
+      expect(sha(await skopeoRaw(`${registry.host}/cli/dst:2`))).toBe(desc.digest);
+
+      await expect(cli(pushCommand.run, ["--bogus", "x"])).rejects.toMatchObject({ category: "invalid-argument", message: expect.stringContaining("--bogus") });
+      await expect(cli(pushCommand.run, ["--chunk-size", "lots", "x"])).rejects.toMatchObject({ message: "--chunk-size: 'lots' is not a size" });
+    } finally {
+      delete process.env["DOCKER_CONFIG"];
+    }
   });
 });
