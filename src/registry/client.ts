@@ -52,7 +52,7 @@ export class RepositoryClient {
   async getManifest(reference: string): Promise<RawManifest> {
     const what = `pull manifest ${this.name}${isDigest(reference) ? "@" : ":"}${reference}`;
     return withRetry(async () => {
-      const res = await this.transport.call(
+      const res = await this.transport.once(
         { method: "GET", url: `/v2/${this.repository}/manifests/${reference}`, scopes: this.pull, ok: [200], what, headers: { accept: MANIFEST_ACCEPT } },
         MANIFEST_LIMIT,
       );
@@ -67,9 +67,9 @@ export class RepositoryClient {
     }, this.transport.options);
   }
 
-  /** The blob's size if the repository has it. */
+  /** The blob's size if the repository has it (one attempt: callers retry). */
   async blobSize(digest: string, scopes = this.pull): Promise<number | undefined> {
-    const res = await this.transport.call({ method: "HEAD", url: `/v2/${this.repository}/blobs/${digest}`, scopes, ok: [200, 404], what: `check blob ${digest} in ${this.name}` });
+    const res = await this.transport.once({ method: "HEAD", url: `/v2/${this.repository}/blobs/${digest}`, scopes, ok: [200, 404], what: `check blob ${digest} in ${this.name}` });
     if (res.status === 404) return undefined;
     const length = Number(header(res.headers["content-length"]));
     return Number.isFinite(length) ? length : undefined;
@@ -137,7 +137,7 @@ export class RepositoryClient {
     const scopes = [...this.push, repositoryScope(from, "pull")];
     const url = `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
     try {
-      const res = await this.transport.call({ method: "POST", url, scopes, ok: [201, 202], what: `mount blob ${digest} from ${from} into ${this.name}` });
+      const res = await this.transport.once({ method: "POST", url, scopes, ok: [201, 202], what: `mount blob ${digest} from ${from} into ${this.name}` });
       if (res.status === 201) return true;
       return locationOf(res);
     } catch (e) {
@@ -147,7 +147,7 @@ export class RepositoryClient {
   }
 
   private async startUpload(): Promise<string> {
-    const res = await this.transport.call({ method: "POST", url: `/v2/${this.repository}/blobs/uploads/`, scopes: this.push, ok: [202], what: `start upload to ${this.name}` });
+    const res = await this.transport.once({ method: "POST", url: `/v2/${this.repository}/blobs/uploads/`, scopes: this.push, ok: [202], what: `start upload to ${this.name}` });
     return locationOf(res);
   }
 

@@ -45,6 +45,13 @@ export interface Response {
   body: Readable;
 }
 
+export interface BufferedResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  url: string;
+  body: Buffer;
+}
+
 const ERROR_BODY_LIMIT = 64 * 1024;
 const DOCKER_HUB_API = "registry-1.docker.io";
 
@@ -124,15 +131,18 @@ export class RegistryTransport {
     }
   }
 
+  /** A small request with a buffered reply, one attempt (for callers that retry a whole sequence). */
+  async once(req: Request, maxBytes = 4 * 1024 * 1024): Promise<BufferedResponse> {
+    const res = await this.open(req);
+    const body = await readCapped(res.body, maxBytes, req.what).catch((e: unknown) => {
+      throw e instanceof TbuildError ? e : networkError(req.what, res.url, e);
+    });
+    return { status: res.status, headers: res.headers, url: res.url, body };
+  }
+
   /** A small request with a buffered reply, retried on temporary failures. */
-  async call(req: Request, maxBytes = 4 * 1024 * 1024): Promise<{ status: number; headers: IncomingHttpHeaders; url: string; body: Buffer }> {
-    return withRetry(async () => {
-      const res = await this.open(req);
-      const body = await readCapped(res.body, maxBytes, req.what).catch((e: unknown) => {
-        throw e instanceof TbuildError ? e : networkError(req.what, res.url, e);
-      });
-      return { status: res.status, headers: res.headers, url: res.url, body };
-    }, this.options);
+  call(req: Request, maxBytes?: number): Promise<BufferedResponse> {
+    return withRetry(() => this.once(req, maxBytes), this.options);
   }
 
   /** Checks the registry answers and the stored login works (for `tbuild login`). */
@@ -148,7 +158,8 @@ export class RegistryTransport {
    * The 401 of that ping also tells us how to authenticate.
    */
   endpoint(): Promise<string> {
-    this.base ??= withRetry(() => this.ping(), this.options).catch((e: unknown) => {
+    // Not retried here: every caller runs inside a retry loop, and nesting loops multiplies waits.
+    this.base ??= this.ping().catch((e: unknown) => {
       this.base = undefined;
       throw e;
     });
@@ -221,28 +232,28 @@ export class RegistryTransport {
   }
 
   private tokenFetcher(): TokenFetcher {
-    return ({ url, method, authorization, form }) =>
-      withRetry(async () => {
-        const what = `get a token for ${this.registry}`;
-        const res = await this.send(
-          {
-            method,
-            url: url.toString(),
-            scopes: [],
-            ok: [],
-            what,
-            headers: form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" },
-            ...(form === undefined ? {} : { body: () => Buffer.from(new URLSearchParams(form).toString()) }),
-          },
-          url.toString(),
-          authorization,
-        ).catch((e: unknown) => {
-          throw networkError(what, url, e);
-        });
-        const body = await readCapped(res.body, 1024 * 1024, what);
-        if (res.status >= 500 || res.status === 429) throw httpError(what, displayUrl(url), res.status);
-        return { status: res.status, body };
-      }, this.options);
+    // One attempt, like endpoint(): token requests happen inside the caller's retry loop.
+    return async ({ url, method, authorization, form }) => {
+      const what = `get a token for ${this.registry}`;
+      const res = await this.send(
+        {
+          method,
+          url: url.toString(),
+          scopes: [],
+          ok: [],
+          what,
+          headers: form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" },
+          ...(form === undefined ? {} : { body: () => Buffer.from(new URLSearchParams(form).toString()) }),
+        },
+        url.toString(),
+        authorization,
+      ).catch((e: unknown) => {
+        throw networkError(what, url, e);
+      });
+      const body = await readCapped(res.body, 1024 * 1024, what);
+      if (res.status >= 500 || res.status === 429) throw httpError(what, displayUrl(url), res.status);
+      return { status: res.status, body };
+    };
   }
 }
 

@@ -47,6 +47,11 @@ describe("htpasswd Basic auth behind TLS", () => {
       message: expect.stringMatching(/TLS certificate of https:\/\/127\.0\.0\.1:\d+\/v2\/ not trusted/),
       hint: expect.stringContaining("--ca-cert"),
     });
+    // --insecure-registry skips verification: the TLS error gives way to the registry's own 401.
+    await expect(pushImage(store, `${registry.host}/app:1`, undefined, { retries: 0, insecureRegistries: [registry.host], credentials: async () => undefined })).rejects.toMatchObject({
+      category: "permission-denied",
+      status: 401,
+    });
   });
 
   it("asks for a login when there are no credentials", async () => {
