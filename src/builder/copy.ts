@@ -146,7 +146,8 @@ const fileDigests = new Map<string, string>();
  * Content digest of a context file, remembered by (path, size, mtime, inode) so a
  * rebuild with nothing changed reads no file content twice in one process.
  */
-async function fileDigest(abs: string, st: BigIntStats): Promise<string> {
+export async function fileDigest(abs: string, st?: BigIntStats): Promise<string> {
+  st ??= await lstat(abs, { bigint: true });
   const key = `${abs}\0${st.size}\0${st.mtimeNs}\0${st.ino}`;
   const known = fileDigests.get(key);
   if (known !== undefined) return known;

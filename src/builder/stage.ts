@@ -13,7 +13,8 @@ import type { Change } from "../snapshotter/changes.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { storeLayer, writeLayerTar } from "../snapshotter/differ.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
-import { heredocSources, planCopy, planMkdir, type CopyPlan } from "./copy.js";
+import { archiveUnder, isLocalArchive } from "./add-archive.js";
+import { fileDigest, heredocSources, planCopy, planMkdir, type CopyPlan } from "./copy.js";
 import { applyMetadata, commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "./image-config.js";
 import { chainIds, MergedView, type Layer, type RootfsPreparer } from "./rootfs.js";
 import { runInSnapshot } from "./run.js";
@@ -212,6 +213,12 @@ async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, 
       throw located(env, instruction, `ADD from a URL or git repository is not implemented yet: ${source}`, "download the file in a RUN step, or COPY it from the build context");
     }
   }
+  if (flags["parents"] === true) throw located(env, instruction, "COPY --parents is not implemented yet", "copy each directory with its own COPY line");
+  if (typeof flags["checksum"] === "string") throw located(env, instruction, "ADD --checksum only applies to downloads, and ADD from a URL is not implemented yet");
+  if (instruction.keyword === "ADD" && from === undefined && instruction.args.sources.length > 0) {
+    const archives = await localArchives(instruction, env);
+    if (archives !== undefined) return archiveStep(instruction, archives, state, env);
+  }
   const lookup = (name: string): string | undefined => envToMap(state.container.Env).get(name) ?? state.args.get(name);
   const request = {
     keyword: instruction.keyword,
@@ -264,6 +271,71 @@ async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, 
       }
     },
   };
+}
+
+/** ADD's sources when they are all local archives (to unpack), undefined when none is; a mix is refused. */
+async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, env: StageEnv): Promise<string[] | undefined> {
+  let trees;
+  try {
+    trees = await resolveSources(env.contextDir, instruction.args.sources, env.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
+  } catch (e) {
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
+  const files = trees.filter((t) => t.kind === "file").map((t) => t.entries[0]!.abs);
+  const archives = [];
+  for (const f of files) if (await isLocalArchive(f)) archives.push(f);
+  if (archives.length === 0) return undefined;
+  if (archives.length !== trees.length || (instruction.args.heredocs ?? []).length > 0) {
+    throw located(env, instruction, "ADD of archives together with other sources is not implemented yet", "give the archives their own ADD line");
+  }
+  return archives;
+}
+
+/** ADD of local tar archives: each is unpacked at dest through the snapshotter's safe applier. */
+async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: string[], state: StepState, env: StageEnv) {
+  const dest = path.posix.resolve(state.container.WorkingDir ?? "/", instruction.args.dest);
+  const digests = [];
+  for (const a of archives) digests.push(await fileDigest(a));
+  return {
+    key: { add: instruction.original, dest, archives: digests },
+    execute: async (): Promise<Layer | null> => {
+      const { snapshotter, rootfs } = await env.snapshots();
+      const parent = await rootfs.ensure(state.layers);
+      const active = `add-${randomBytes(8).toString("hex")}`;
+      await snapshotter.prepare(active, parent);
+      try {
+        for (const archive of archives) await snapshotter.apply(active, await archiveUnder(archive, dest), { layer: `ADD ${path.basename(archive)}` });
+        return await commitStep(snapshotter, active, state.layers, env);
+      } catch (e) {
+        await snapshotter.remove(active).catch(() => undefined);
+        if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+        throw e;
+      }
+    },
+  };
+}
+
+/**
+ * The layer of an active snapshot after a step, kept as a committed snapshot so the
+ * next step starts from it without unpacking; null (and the snapshot dropped) when
+ * the step changed nothing.
+ */
+async function commitStep(snapshotter: Snapshotter, active: string, parentLayers: Layer[], env: StageEnv): Promise<Layer | null> {
+  const layer = await snapshotter.diff(active, env.content, {
+    compression: env.compression,
+    ...(env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch }),
+  });
+  if (layer.diffID === EMPTY_TAR_DIFF_ID) {
+    await snapshotter.remove(active);
+    return null;
+  }
+  const name = chainIds([...parentLayers, layer].map((l) => l.diffID)).at(-1)!;
+  await snapshotter.commit(name, active).catch(async (e: unknown) => {
+    if (!(e instanceof TbuildError && e.category === "already-exists")) throw e;
+    await snapshotter.remove(active);
+  });
+  return layer;
 }
 
 async function workdirStep(state: StepState, env: StageEnv) {
@@ -335,18 +407,7 @@ async function runStep(instruction: Instruction & { keyword: "RUN" }, state: Ste
         if (code !== 0) {
           throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
         }
-        const layer = await snapshotter.diff(active, env.content, {
-          compression: env.compression,
-          ...(env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch }),
-        });
-        if (layer.diffID === EMPTY_TAR_DIFF_ID) return null;
-        // Keep the tree as a committed snapshot: the next step starts from it without unpacking.
-        const name = chainIds([...state.layers, layer].map((l) => l.diffID)).at(-1)!;
-        await snapshotter.commit(name, active).catch(async (e: unknown) => {
-          if (!(e instanceof TbuildError && e.category === "already-exists")) throw e;
-          await snapshotter.remove(active);
-        });
-        return layer;
+        return await commitStep(snapshotter, active, state.layers, env);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
         throw e;

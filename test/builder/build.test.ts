@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -128,4 +129,26 @@ describe("tbuild build (as root)", () => {
     const { result } = await buildCollecting({ context: ctx, root, tags: ["out"], outputs: [{ type: "oci", dest }] });
     expect(skopeoInspect(`oci-archive:${dest}`).Digest).toBe(result.descriptor.digest);
   });
+
+  it("unpacks a local tar archive with ADD, and refuses one that climbs out of the destination", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: "FROM scratch\nADD rootfs.tar.gz /\nADD extra.tar /opt/extra/\nRUN [\"/bin/busybox\", \"test\", \"-x\", \"/bin/busybox\"]\n" });
+    const tree = path.join(ctx, "tree");
+    execFileSync("mkdir", ["-p", path.join(tree, "bin"), path.join(tree, "etc")]);
+    execFileSync("cp", [path.join(ctx, "busybox"), path.join(tree, "bin/busybox")]);
+    writeFileSync(path.join(tree, "etc/hostname"), "box\n");
+    execFileSync("tar", ["-czf", path.join(ctx, "rootfs.tar.gz"), "-C", tree, "."]);
+    execFileSync("tar", ["-cf", path.join(ctx, "extra.tar"), "-C", path.join(tree, "etc"), "hostname"]);
+    writeFileSync(path.join(ctx, ".dockerignore"), "tree\n");
+    await buildCollecting({ context: ctx, root, tags: ["unpacked"] });
+    const rootfs = umociUnpack(root, "docker.io/library/unpacked:latest");
+    expect(readFileSync(path.join(rootfs, "etc/hostname"), "utf8")).toBe("box\n");
+    expect(readFileSync(path.join(rootfs, "opt/extra/hostname"), "utf8")).toBe("box\n");
+
+    execFileSync("tar", ["-cf", path.join(ctx, "evil.tar"), "--absolute-names", "-C", ctx, "../" + path.basename(ctx) + "/Dockerfile"]);
+    writeFileSync(path.join(ctx, "Dockerfile"), "FROM scratch\nADD evil.tar /x/\n");
+    const err = await buildCollecting({ context: ctx, root }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/Dockerfile:2: .*evil\.tar.*outside/);
+  });
 });
+
