@@ -6,7 +6,7 @@ import { loadIgnoreRules } from "../context/ignore.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, type ParseResult, type Stage } from "../parser/index.js";
-import { hostPlatform, parsePlatform } from "../parser/platform.js";
+import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.js";
 import { pullImage } from "../registry/pull.js";
 import type { RegistryOptions } from "../registry/transport.js";
 import type { Compression } from "../snapshotter/compression.js";
@@ -74,13 +74,13 @@ async function readDockerfile(file: string): Promise<string> {
 async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string): Promise<ImageState> {
   if (!o.pull) {
     try {
-      return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) ?? hostPlatform() }));
+      return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
     } catch (e) {
       if (!isTbuildError(e, "not-found")) throw e;
     }
   }
   await pullImage(ref, { ...(o.registry ?? {}), store, platform });
-  return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) ?? hostPlatform() }));
+  return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
 }
 
 function stateOf(image: { manifestDescriptor: Descriptor; manifest: { layers: Descriptor[] }; config: ImageConfig }): ImageState {
@@ -96,7 +96,7 @@ function stateOf(image: { manifestDescriptor: Descriptor; manifest: { layers: De
 }
 
 function scratchState(platform: string): ImageState {
-  const p = parsePlatform(platform) ?? hostPlatform();
+  const p = parsePlatform(platform);
   return {
     config: { architecture: p.architecture, os: p.os, ...(p.variant === undefined ? {} : { variant: p.variant }), rootfs: { type: "layers", diff_ids: [] }, config: {} },
     layers: [],
@@ -113,7 +113,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
   const text = o.dockerfile ?? (await readDockerfile(file));
-  const platform = o.platform ?? [hostPlatform().os, hostPlatform().architecture, hostPlatform().variant].filter(Boolean).join("/");
+  const platform = formatPlatform(o.platform === undefined ? hostPlatform() : parsePlatform(o.platform));
   const parseOptions = { file: path.relative(process.cwd(), file) || file, buildArgs: o.buildArgs ?? {}, platform, ...(o.target === undefined ? {} : { target: o.target }) };
   const outline = parseDockerfile(text, parseOptions);
   const store = await openStore(o.root);

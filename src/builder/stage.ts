@@ -7,7 +7,8 @@ import { stepKey, type StepCache } from "../cache/step-cache.js";
 import type { IgnoreRules } from "../context/ignore.js";
 import { resolveSources } from "../context/sources.js";
 import { TbuildError } from "../errors.js";
-import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
+import type { ContainerConfig, History, ImageConfig, Platform } from "../oci/index.js";
+import { formatPlatform, hostPlatform } from "../oci/platform.js";
 import { expandWord, type Instruction, type Stage } from "../parser/index.js";
 import type { Change } from "../snapshotter/changes.js";
 import type { Compression } from "../snapshotter/compression.js";
@@ -112,7 +113,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           if (instruction.keyword === "WORKDIR") {
             container = applyMetadata(container, instruction, cmdInherited);
           }
-          const state = { container, layers, args };
+          const state = { platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) }, container, layers, args };
           const inputs = await stepInputs(instruction, state, env);
           const nextKey = stepKey(key, inputs.key);
           const cached = env.noCache ? undefined : await env.cache.get(nextKey);
@@ -152,6 +153,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
 }
 
 interface StepState {
+  /** The image's own platform: RUN can only execute what this machine's CPU runs. */
+  platform: Platform;
   container: ContainerConfig;
   layers: Layer[];
   args: Map<string, string>;
@@ -357,6 +360,10 @@ async function runStep(instruction: Instruction & { keyword: "RUN" }, state: Ste
   const flags = instruction.flags;
   if (flags["mount"] !== undefined) {
     throw located(env, instruction, "RUN --mount is not implemented yet", "remove --mount, or COPY the files the command needs");
+  }
+  const host = hostPlatform();
+  if (state.platform.os !== host.os || state.platform.architecture !== host.architecture) {
+    throw located(env, instruction, `RUN for ${formatPlatform(state.platform)} on this ${formatPlatform(host)} machine needs CPU emulation, which tbuild does not have`, "build RUN steps for this machine's platform, or build on a machine of the target platform");
   }
   if (flags["security"] === "insecure") {
     throw located(env, instruction, "RUN --security=insecure is not allowed: tbuild never grants extra privileges to a build step");

@@ -3,7 +3,9 @@ import { expandWord, expandWords, type Lookup } from "./expand.js";
 import { parseFlags } from "./flags.js";
 import { buildInstruction, flagSpecs, mountFields } from "./instructions.js";
 import type { RawDockerfile, RawInstruction } from "./lines.js";
-import { hostPlatform, parsePlatform, platformArgs, type Platform } from "./platform.js";
+import { hostPlatform, parsePlatform } from "../oci/platform.js";
+import type { Platform } from "../oci/schemas.js";
+import { platformArgs } from "./platform.js";
 import { nearest } from "./suggest.js";
 import type { Instruction, ParseOptions, ParseResult, Stage } from "./types.js";
 
@@ -28,9 +30,11 @@ function located<T>({ file, raw }: Located, fn: () => T): T {
 
 function platformOption(text: string | undefined, what: string): Platform {
   if (text === undefined) return hostPlatform();
-  const p = parsePlatform(text);
-  if (p === undefined) throw new SyntaxProblem(`invalid ${what} '${text}'`, "write it as os/arch[/variant], e.g. linux/amd64");
-  return p;
+  try {
+    return parsePlatform(text);
+  } catch {
+    throw new SyntaxProblem(`invalid ${what} '${text}'`, "write it as os/arch[/variant], e.g. linux/amd64");
+  }
 }
 
 /**

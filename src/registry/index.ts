@@ -5,4 +5,4 @@ export { RegistrySession, RegistryTransport, type RegistryOptions } from "./tran
 export { RepositoryClient, type RawManifest, type UploadOptions, type PushOutcome } from "./client.js";
 export { RegistryError, type RegistryDiagnostic } from "./errors.js";
 export { dockerCredentials, dockerConfigPath, storeCredential, eraseCredential, type Credential, type CredentialSource } from "./credentials.js";
-export { parsePlatform, formatPlatform, hostPlatform } from "./platform.js";
+export { parsePlatform, formatPlatform, hostPlatform } from "../oci/platform.js";

@@ -6,7 +6,7 @@ import { formatReference, parseReference, type Reference } from "../oci/referenc
 import { imageConfigSchema, indexSchema, manifestSchema, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from "../oci/schemas.js";
 import type { ImageStore } from "../store/image-store.js";
 import { RepositoryClient, type RawManifest } from "./client.js";
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from "./platform.js";
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from "../oci/platform.js";
 import { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
 

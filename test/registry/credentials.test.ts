@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseChallenge } from "../../src/registry/auth.js";
 import { dockerConfigPath, dockerCredentials, eraseCredential, storeCredential } from "../../src/registry/credentials.js";
-import { parsePlatform, platformMatches } from "../../src/registry/platform.js";
+import { parsePlatform, platformMatches } from "../../src/oci/platform.js";
 import { tempDir } from "../setup/registry.js";
 
 let bin: string;

@@ -1,5 +1,5 @@
 import { TbuildError } from "../errors.js";
-import type { Descriptor, Platform } from "../oci/schemas.js";
+import type { Descriptor, Platform } from "./schemas.js";
 
 /** Node's `process.arch` in GOARCH spelling, which image platforms use. */
 const GOARCH: Record<string, string> = {
