@@ -1,0 +1,49 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/store/image-store.js";
+import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { BUSYBOX_BASE, buildCollecting, context, freshRoot } from "./helpers.js";
+
+const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
+let registry: RegistryServer;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+});
+afterAll(async () => {
+  await registry.stop();
+});
+
+describe("builds with a registry", () => {
+  it("pulls a FROM image it does not have, expands against its ENV, and pushes the result with --push", async () => {
+    const base = `${registry.host}/tbuild/base:1`;
+    const app = `${registry.host}/tbuild/app:1`;
+    const baseCtx = context({ Dockerfile: BUSYBOX_BASE + "ENV APPDIR=/srv/app\n" });
+    const pushedBase = spawnSync(process.execPath, [cli, "build", "--root", freshRoot(), "--push", "-q", "-t", base, baseCtx], { encoding: "utf8" });
+    expect(pushedBase.stderr).toBe("");
+    expect(pushedBase.status).toBe(0);
+
+    // A second machine: an empty store, so FROM must pull.
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: `FROM ${base}\nWORKDIR $APPDIR\nRUN echo ok > status\n` });
+    const { result } = await buildCollecting({ context: ctx, root, tags: [app] });
+    expect(result.config.config?.WorkingDir).toBe("/srv/app");
+    expect(result.config.rootfs.diff_ids).toHaveLength(4);
+    const store = await openStore(root);
+    expect((await store.resolve(base)).manifest.layers).toHaveLength(2);
+
+    const pushed = spawnSync(process.execPath, [cli, "build", "--root", root, "--push", "-t", app, ctx], { encoding: "utf8" });
+    expect(pushed.status).toBe(0);
+    expect(pushed.stderr).toMatch(new RegExp(`pushed ${app.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}@sha256:`));
+    const remote = JSON.parse(execFileSync("skopeo", ["inspect", "--tls-verify=false", `docker://${app}`], { encoding: "utf8" })) as { Layers: string[] };
+    expect(remote.Layers).toHaveLength(4);
+  });
+
+  it("explains an unreachable base image instead of failing with an errno", async () => {
+    const ctx = context({ Dockerfile: "FROM 127.0.0.1:1/nothing/here:1\n" });
+    const err = await buildCollecting({ context: ctx, root: freshRoot(), registry: { retries: 0 } }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/127\.0\.0\.1:1/);
+    expect((err as Error).message).not.toMatch(/ECONNREFUSED\s*$/);
+  });
+});
