@@ -5,7 +5,7 @@ import { StepCache } from "../cache/step-cache.js";
 import { loadIgnoreRules } from "../context/ignore.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
-import { parseDockerfile, type ParseResult, type Stage } from "../parser/index.js";
+import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.js";
 import { pullImage } from "../registry/pull.js";
 import type { RegistryOptions } from "../registry/transport.js";
@@ -79,6 +79,7 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
       if (!isTbuildError(e, "not-found")) throw e;
     }
   }
+  o.onEvent?.({ kind: "pull", ref });
   await pullImage(ref, { ...(o.registry ?? {}), store, platform });
   return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
 }
@@ -102,6 +103,20 @@ function scratchState(platform: string): ImageState {
     layers: [],
     key: `scratch:${platform}`,
   };
+}
+
+function envPairs(config: ImageConfig): { key: string; value: string }[] {
+  return (config.config?.Env ?? []).map((kv) => {
+    const eq = kv.indexOf("=");
+    return { key: eq === -1 ? kv : kv.slice(0, eq), value: eq === -1 ? "" : kv.slice(eq + 1) };
+  });
+}
+
+/** Parses ONBUILD trigger texts as the first instructions of a stage built on `base`. */
+function onbuildInstructions(triggers: string[], base: ImageState, o: { buildArgs: Record<string, string>; platform: string }): Instruction[] {
+  const text = ["FROM base", ...triggers].join("\n") + "\n";
+  const parsed = parseDockerfile(text, { file: "ONBUILD triggers of the base image", buildArgs: o.buildArgs, platform: o.platform, imageEnv: () => envPairs(base.config) });
+  return parsed.stages[0]!.instructions.map((i) => ({ ...i, original: `ONBUILD ${i.original}` }));
 }
 
 /**
@@ -135,11 +150,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   await Promise.all(imageStages.map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
   const parsed: ParseResult = parseDockerfile(text, {
     ...parseOptions,
-    imageEnv: (ref) =>
-      (known.get(ref)?.config.config?.Env ?? []).map((kv) => {
-        const eq = kv.indexOf("=");
-        return { key: eq === -1 ? kv : kv.slice(0, eq), value: eq === -1 ? "" : kv.slice(eq + 1) };
-      }),
+    imageEnv: (ref) => {
+      const image = known.get(ref);
+      return image === undefined ? undefined : envPairs(image.config);
+    },
   });
 
   const scratchRoot = path.join(store.root, "tmp");
@@ -169,6 +183,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       }))),
     stageResult: (index) => runOnce(index),
     imageState: (ref) => base(ref, platform),
+    onbuild: (triggers, baseState) => onbuildInstructions(triggers, baseState, parseOptions),
     stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
     onEvent,
   };

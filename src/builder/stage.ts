@@ -34,7 +34,8 @@ export interface ImageState {
 export type BuildEvent =
   | { kind: "step"; stage: string; step: number; steps: number; text: string; cached: boolean }
   | { kind: "output"; stage: string; stream: "stdout" | "stderr"; chunk: Buffer }
-  | { kind: "stage-done"; stage: string; layers: number };
+  | { kind: "stage-done"; stage: string; layers: number }
+  | { kind: "pull"; ref: string };
 
 /** What every stage of one build shares. */
 export interface StageEnv {
@@ -55,6 +56,8 @@ export interface StageEnv {
   /** The state of an image named in COPY --from=<image>. */
   imageState: (ref: string) => Promise<ImageState>;
   stageIndex: (ref: string) => number | undefined;
+  /** The instructions of a base image's ONBUILD triggers, parsed against its environment. */
+  onbuild: (triggers: string[], base: ImageState) => Instruction[];
   onEvent: (e: BuildEvent) => void;
 }
 
@@ -80,6 +83,10 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   let container: ContainerConfig = config.config ?? {};
   // As BuildKit: an image without PATH gets the default one, so RUN and the final image agree.
   if (!envToMap(container.Env).has("PATH")) container = { ...container, Env: [`PATH=${DEFAULT_PATH}`, ...(container.Env ?? [])] };
+  // The base image's ONBUILD triggers run first, and are consumed: they do not pass to this image.
+  const triggers = container.OnBuild ?? [];
+  const instructions = [...(triggers.length > 0 ? env.onbuild(triggers, base) : []), ...stage.instructions];
+  if (triggers.length > 0) container = { ...container, OnBuild: null };
   let layers = [...base.layers];
   let history: History[] = [...(config.history ?? [])];
   let key = base.key;
@@ -95,8 +102,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   };
 
   try {
-    for (const [i, instruction] of stage.instructions.entries()) {
-      const step = { kind: "step" as const, stage: label, step: i + 1, steps: stage.instructions.length, text: instruction.original };
+    for (const [i, instruction] of instructions.entries()) {
+      const step = { kind: "step" as const, stage: label, step: i + 1, steps: instructions.length, text: instruction.original };
       switch (instruction.keyword) {
         case "ARG":
           for (const a of instruction.args.args) {

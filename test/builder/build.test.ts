@@ -150,5 +150,17 @@ describe("tbuild build (as root)", () => {
     const err = await buildCollecting({ context: ctx, root }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/Dockerfile:2: .*evil\.tar.*outside/);
   });
+
+  it("runs a base's ONBUILD triggers first and does not pass them on", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile: BUSYBOX_BASE.replace("FROM scratch", "FROM scratch AS base") + "ENV WHERE=/triggered\nONBUILD RUN echo yes > $WHERE\nFROM base\nRUN cat /triggered > /seen\n",
+    });
+    const { result } = await buildCollecting({ context: ctx, root, tags: ["onbuild"] });
+    expect(result.config.config?.OnBuild ?? null).toBeNull();
+    expect(result.config.history?.map((h) => h.created_by)).toContain("ONBUILD RUN echo yes > $WHERE");
+    const rootfs = umociUnpack(root, "docker.io/library/onbuild:latest");
+    expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yes\n");
+  });
 });
 

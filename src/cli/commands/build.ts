@@ -72,6 +72,7 @@ function renderer(quiet: boolean): (e: BuildEvent) => void {
     if (quiet) return;
     if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
     else if (e.kind === "output") process.stderr.write(e.chunk);
+    else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
   };
 }
 
