@@ -129,7 +129,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const file = o.file ?? path.join(contextDir, "Dockerfile");
   const text = o.dockerfile ?? (await readDockerfile(file));
   const platform = formatPlatform(o.platform === undefined ? hostPlatform() : parsePlatform(o.platform));
-  const parseOptions = { file: path.relative(process.cwd(), file) || file, buildArgs: o.buildArgs ?? {}, platform, ...(o.target === undefined ? {} : { target: o.target }) };
+  const shown = path.relative(process.cwd(), file);
+  const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, platform, ...(o.target === undefined ? {} : { target: o.target }) };
   const outline = parseDockerfile(text, parseOptions);
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);

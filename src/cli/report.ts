@@ -1,4 +1,5 @@
 import { TbuildError } from "../errors.js";
+import { DockerfileError } from "../parser/errors.js";
 
 /**
  * Prints an error for a person and returns the exit code. Known errors print their
@@ -6,6 +7,11 @@ import { TbuildError } from "../errors.js";
  * TBUILD_DEBUG=1, never by default).
  */
 export function reportError(err: unknown): number {
+  if (err instanceof DockerfileError) {
+    process.stderr.write(err.format() + "\n");
+    if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);
+    return 1;
+  }
   if (err instanceof TbuildError) {
     process.stderr.write(`tbuild: ${err.message}\n`);
     if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);

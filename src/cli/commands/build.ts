@@ -4,7 +4,6 @@ import { parseArgs } from "node:util";
 import { build, type BuildEvent } from "../../builder/build.js";
 import { TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
-import { DockerfileError } from "../../parser/index.js";
 import { pushImage } from "../../registry/push.js";
 import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
@@ -129,34 +128,24 @@ export const buildCommand: Command = {
     const quiet = values.quiet === true;
     const registry = registryOptions(values);
 
-    let result;
-    try {
-      result = await build({
-        context: positionals[0]!,
-        ...(values.file === undefined ? {} : { file: path.resolve(values.file) }),
-        tags,
-        buildArgs: buildArgsOption(values["build-arg"]),
-        ...(values.target === undefined ? {} : { target: values.target }),
-        ...(values.platform === undefined ? {} : { platform: values.platform }),
-        ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
-        noCache: values["no-cache"] === true,
-        pull: values.pull === true,
-        outputs: (values.output ?? []).map(parseOutput),
-        ...(values.root === undefined ? {} : { root: values.root }),
-        snapshotter: snapshotter as "auto" | "overlay" | "native",
-        compression: compression as Compression,
-        ...(jobs === undefined ? {} : { jobs }),
-        registry,
-        onEvent: renderer(quiet),
-      });
-    } catch (e) {
-      if (e instanceof DockerfileError) {
-        process.stderr.write(e.format() + "\n");
-        if (e.hint !== undefined) process.stderr.write(`hint: ${e.hint}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    const result = await build({
+      context: positionals[0]!,
+      ...(values.file === undefined ? {} : { file: path.resolve(values.file) }),
+      tags,
+      buildArgs: buildArgsOption(values["build-arg"]),
+      ...(values.target === undefined ? {} : { target: values.target }),
+      ...(values.platform === undefined ? {} : { platform: values.platform }),
+      ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
+      noCache: values["no-cache"] === true,
+      pull: values.pull === true,
+      outputs: (values.output ?? []).map(parseOutput),
+      ...(values.root === undefined ? {} : { root: values.root }),
+      snapshotter: snapshotter as "auto" | "overlay" | "native",
+      compression: compression as Compression,
+      ...(jobs === undefined ? {} : { jobs }),
+      registry,
+      onEvent: renderer(quiet),
+    });
     const digest = result.descriptor.digest;
     if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
     if (values.push === true) {

@@ -2,9 +2,10 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { errnoCode, TbuildError } from "../../errors.js";
-import { DockerfileError, outline, parseDockerfile, toJson } from "../../parser/index.js";
+import { outline, parseDockerfile, toJson } from "../../parser/index.js";
 import type { Command } from "../command.js";
 import { buildArgsOption } from "../options.js";
+import { withUsageErrors } from "../registry-flags.js";
 
 const usage = `Usage: tbuild parse [-f Dockerfile] [--json] [--target T] [--build-arg K=V]... [--platform P] [CONTEXT]
 
@@ -16,18 +17,22 @@ export const parseCommand: Command = {
   summary: "Parse a Dockerfile and print its stages and instructions",
   usage,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        file: { type: "string", short: "f" },
-        json: { type: "boolean", default: false },
-        target: { type: "string" },
-        "build-arg": { type: "string", multiple: true },
-        platform: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    const { values, positionals } = withUsageErrors(
+      () =>
+        parseArgs({
+          args: argv,
+          allowPositionals: true,
+          options: {
+            file: { type: "string", short: "f" },
+            json: { type: "boolean", default: false },
+            target: { type: "string" },
+            "build-arg": { type: "string", multiple: true },
+            platform: { type: "string" },
+            help: { type: "boolean", short: "h" },
+          },
+        }),
+      usage,
+    );
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;
@@ -43,22 +48,13 @@ export const parseCommand: Command = {
         hint: "name it with -f PATH, or run in the directory that holds the Dockerfile",
       });
     }
-    try {
-      const result = parseDockerfile(text, {
-        file,
-        buildArgs: buildArgsOption(values["build-arg"]),
-        ...(values.target === undefined ? {} : { target: values.target }),
-        ...(values.platform === undefined ? {} : { platform: values.platform }),
-      });
-      process.stdout.write((values.json ? JSON.stringify(toJson(result), null, 2) : outline(result)) + "\n");
-      return 0;
-    } catch (e) {
-      if (e instanceof DockerfileError) {
-        process.stderr.write(e.format() + "\n");
-        if (e.hint !== undefined) process.stderr.write(`hint: ${e.hint}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    const result = parseDockerfile(text, {
+      file,
+      buildArgs: buildArgsOption(values["build-arg"]),
+      ...(values.target === undefined ? {} : { target: values.target }),
+      ...(values.platform === undefined ? {} : { platform: values.platform }),
+    });
+    process.stdout.write((values.json ? JSON.stringify(toJson(result), null, 2) : outline(result)) + "\n");
+    return 0;
   },
 };
