@@ -4,24 +4,33 @@ import { exportImage } from "../../store/export/index.js";
 import type { Command } from "../command.js";
 import { parseOrUsage, printUsage, requirePositionals, storeOptions, storeFromFlags } from "../store-cli.js";
 
+const formats = ["oci", "docker", "local"];
+
 export const saveCommand: Command = {
   name: "save",
-  summary: "Write an image to a tar archive (OCI, or docker load format)",
-  usage: "tbuild save [--root DIR] [--format oci|docker] -o FILE NAME",
+  summary: "Write an image to a tar archive (OCI, or docker load format), or its root filesystem to a directory",
+  usage: "tbuild save [--root DIR] [--format oci|docker|local] -o FILE|DIR NAME",
   async run(argv) {
     const { values, positionals } = parseOrUsage(this, () =>
       parseArgs({ args: argv, options: { ...storeOptions, output: { type: "string", short: "o" }, format: { type: "string", default: "oci" } }, allowPositionals: true }),
     );
-    if (values.help === true) return printUsage(this, "  -o FILE      archive to write ('-' for stdout)\n  --format     oci (default) or docker");
+    if (values.help === true) {
+      return printUsage(
+        this,
+        "  -o FILE|DIR  archive to write ('-' for stdout), or the directory for --format local\n  --format     oci (default), docker, or local (the flattened root filesystem; as a\n               normal user every file is owned by you, as with a rootless docker build)",
+      );
+    }
     requirePositionals(this, positionals, 1);
     const format = values.format;
-    if (format !== "oci" && format !== "docker") throw new TbuildError("invalid-argument", `save: unknown --format '${format}'`, { hint: "use --format oci or --format docker" });
+    if (!formats.includes(format)) throw new TbuildError("invalid-argument", `save: unknown --format '${format}'`, { hint: `use --format ${formats.join(", ")}` });
+    if (format === "local" && values.output === undefined) throw new TbuildError("invalid-argument", "save --format local needs -o DIR", { hint: "e.g. tbuild save --format local -o rootfs myimage" });
     const dest = values.output ?? "-";
     if (dest === "-" && process.stdout.isTTY) {
       throw new TbuildError("invalid-argument", "save: refusing to write an archive to the terminal", { hint: "pass -o FILE or redirect stdout" });
     }
     const store = await storeFromFlags(values);
-    await exportImage(store, positionals[0]!, { type: format, dest });
+    const result = await exportImage(store, positionals[0]!, { type: format, dest });
+    for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     return 0;
   },
 };

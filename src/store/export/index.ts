@@ -1,15 +1,17 @@
 import { TbuildError } from "../../errors.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
 import { dockerExporter } from "./docker.js";
+import { localExporter } from "./local.js";
 import { ociExporter } from "./oci.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
 export type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
-/** Every exporter by `type`. New formats (type=local) are added here. */
+/** Every exporter by `type`. New formats are added here. */
 export const exporters: Record<string, Exporter> = {
   [ociExporter.type]: ociExporter,
   [dockerExporter.type]: dockerExporter,
+  [localExporter.type]: localExporter,
 };
 
 /** Writes a stored image (given by name, digest, or already resolved) to an output. */

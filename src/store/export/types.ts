@@ -4,7 +4,7 @@ import type { ImageStore, ResolvedImage } from "../image-store.js";
 /** Options shared by all exporters; `type` picks the exporter (BuildKit's `--output type=...`). */
 export interface ExportOptions {
   type: string;
-  /** A file, a directory, or "-" for stdout, depending on the exporter. */
+  /** A file, a directory (type=local, or type=oci with tar=false), or "-" for stdout. */
   dest: string;
   /** For type=oci: write a tar (default) or, with false, a layout directory. */
   tar?: boolean;
@@ -17,6 +17,8 @@ export interface ExportResult {
   /** The root descriptor written (manifest or index). */
   descriptor: Descriptor;
   dest: string;
+  /** What could not be reproduced exactly (type=local: device nodes without real root). */
+  warnings?: string[];
 }
 
 /** One output format. Add a new one to the table in ./index.ts. */
