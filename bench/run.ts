@@ -1,9 +1,11 @@
+import { benchLayer } from "./layer.js";
 import { benchParser } from "./parser.js";
 
 /** `npm run bench`: every benchmark, each printing medians (and peers where there is one). */
-const benches: Record<string, () => Promise<void>> = { parser: benchParser };
+const benches: Record<string, () => Promise<void>> = { parser: benchParser, layer: benchLayer };
 
 const only = process.argv.slice(2);
+for (const name of only) if (!(name in benches)) throw new Error(`unknown benchmark '${name}'; known: ${Object.keys(benches).join(", ")}`);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
   await run();
