@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../errors.js";
 import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
@@ -43,8 +43,13 @@ export class StepCache {
     await rename(tmp, this.file(key));
   }
 
-  /** Every layer the cache refers to, so garbage collection keeps them. */
-  async layers(): Promise<Layer[]> {
+  /** Forgets a step (prune); the layer blob stays until garbage collection. */
+  async delete(key: string): Promise<void> {
+    await rm(this.file(key), { force: true });
+  }
+
+  /** Every record with its key; unreadable records are skipped like misses. */
+  async records(): Promise<{ key: string; record: StepRecord }[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -52,12 +57,18 @@ export class StepCache {
       if (errnoCode(e) === "ENOENT") return [];
       throw e;
     }
-    const out: Layer[] = [];
+    const out: { key: string; record: StepRecord }[] = [];
     for (const name of names.filter((n) => n.endsWith(".json"))) {
-      const record = await this.get(name.slice(0, -5));
-      if (record?.layer) out.push(record.layer);
+      const key = `sha256:${name.slice(0, -5)}`;
+      const record = await this.get(key);
+      if (record !== undefined) out.push({ key, record });
     }
     return out;
+  }
+
+  /** Every layer the cache refers to, so garbage collection keeps them. */
+  async layers(): Promise<Layer[]> {
+    return (await this.records()).flatMap(({ record }) => (record.layer ? [record.layer] : []));
   }
 }
 

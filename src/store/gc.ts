@@ -3,7 +3,10 @@ import type { BlobInfo } from "../cache/content-store.js";
 import { isTbuildError } from "../errors.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/schemas.js";
+import type { Snapshotter } from "../snapshotter/snapshotter.js";
 import type { ImageStore } from "./image-store.js";
+import { planReclaim, type Reclaimable } from "./reclaim.js";
+import { measure, removeSnapshots, snapshotCandidates, unusedCommitted, type SnapshotUsage } from "./snapshot-gc.js";
 
 /**
  * Something besides index.json that keeps blobs alive (the build cache, an in-progress
@@ -14,47 +17,66 @@ export type GcRootProvider = (store: ImageStore) => Promise<Descriptor[]>;
 export interface GcOptions {
   /** Report what would be removed without removing it. */
   dryRun?: boolean;
-  /** Keep up to this many bytes of unreferenced blobs, removing the oldest first. */
+  /**
+   * Keep up to this many bytes of what could be removed (unreferenced blobs and unused
+   * snapshots together), removing the least recently made first.
+   */
   keepStorage?: number;
   /** Extra roots beyond index.json. */
   roots?: GcRootProvider[];
+  /** Also remove committed snapshots no running build uses (see snapshot-gc.ts). */
+  snapshotter?: Snapshotter;
 }
 
 export interface GcResult {
+  /** Blobs removed, and their bytes. */
   removed: BlobInfo[];
   removedBytes: number;
+  /** Snapshots removed, children before parents, and their bytes. */
+  snapshots: SnapshotUsage[];
+  snapshotBytes: number;
   kept: number;
   ingest: { files: number; bytes: number };
 }
 
+type Candidate = Reclaimable<{ blob: BlobInfo } | { snapshot: SnapshotUsage }>;
+
 /**
  * Garbage collection in three steps: roots (index.json plus providers) → the set of
- * blobs reachable from them → sweep of everything else. It holds the store lock
- * throughout, so no tag or putImage can land between marking and sweeping.
+ * blobs reachable from them → sweep of everything else. It holds the store lock while
+ * marking and deleting blobs, so no tag or putImage can land in between. Snapshots are
+ * measured before and removed after the lock: deleting a tree can take long, and a
+ * build's putImage must not time out waiting for it.
  */
 export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcResult> {
-  return store.withLock(async () => {
+  const snapshotter = opts.snapshotter;
+  const snapshots = snapshotter === undefined ? [] : await measure(snapshotter, unusedCommitted(await snapshotter.list()));
+  const { plan, kept, ingest } = await store.withLock(async () => {
     const roots = [...(await store.readIndex()).manifests];
     for (const provider of opts.roots ?? []) roots.push(...(await provider(store)));
     const reachable = await markReachable(store, roots);
-    const unreferenced: (BlobInfo & { mtimeMs: number })[] = [];
+    const candidates: Candidate[] = snapshotCandidates(snapshots).map((c) => ({ ...c, item: { snapshot: c.item } }));
     for await (const blob of store.content.list()) {
       if (reachable.has(blob.digest)) continue;
       const st = await stat(store.content.blobPath(blob.digest)).catch(() => undefined);
-      if (st !== undefined) unreferenced.push({ ...blob, mtimeMs: st.mtimeMs });
+      if (st !== undefined) candidates.push({ id: blob.digest, size: blob.size, time: st.mtimeMs, item: { blob } });
     }
-    unreferenced.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    let remaining = unreferenced.reduce((n, b) => n + b.size, 0);
-    const removed: BlobInfo[] = [];
-    for (const blob of unreferenced) {
-      if (opts.keepStorage !== undefined && remaining <= opts.keepStorage) break;
-      if (opts.dryRun !== true) await store.content.delete(blob.digest);
-      removed.push({ digest: blob.digest, size: blob.size });
-      remaining -= blob.size;
-    }
+    const plan = planReclaim(candidates, opts.keepStorage);
+    if (opts.dryRun !== true) for (const c of plan) if ("blob" in c.item) await store.content.delete(c.item.blob.digest);
     const ingest = opts.dryRun === true ? { files: 0, bytes: 0 } : await store.content.cleanIngest();
-    return { removed, removedBytes: removed.reduce((n, b) => n + b.size, 0), kept: reachable.size, ingest };
+    return { plan, kept: reachable.size, ingest };
   });
+  const removed = plan.flatMap((c) => ("blob" in c.item ? [c.item.blob] : []));
+  const planned = plan.flatMap((c) => ("snapshot" in c.item ? [c.item.snapshot] : []));
+  const gone = snapshotter === undefined || opts.dryRun === true ? planned : await removeSnapshots(snapshotter, planned);
+  return {
+    removed,
+    removedBytes: removed.reduce((n, b) => n + b.size, 0),
+    snapshots: gone,
+    snapshotBytes: gone.reduce((n, s) => n + s.size, 0),
+    kept,
+    ingest,
+  };
 }
 
 /**
@@ -83,9 +105,14 @@ export async function markReachable(store: ImageStore, roots: Descriptor[]): Pro
   return seen;
 }
 
-/** Bytes used by blobs, split into reachable from index.json and not. */
-export async function diskUsage(store: ImageStore): Promise<{ referenced: { count: number; bytes: number }; unreferenced: { count: number; bytes: number } }> {
-  const reachable = await markReachable(store, (await store.readIndex()).manifests);
+/** Bytes used by blobs, split into reachable from index.json (and `roots`) and not. */
+export async function diskUsage(
+  store: ImageStore,
+  roots: GcRootProvider[] = [],
+): Promise<{ referenced: { count: number; bytes: number }; unreferenced: { count: number; bytes: number } }> {
+  const all = [...(await store.readIndex()).manifests];
+  for (const provider of roots) all.push(...(await provider(store)));
+  const reachable = await markReachable(store, all);
   const out = { referenced: { count: 0, bytes: 0 }, unreferenced: { count: 0, bytes: 0 } };
   for await (const blob of store.content.list()) {
     const bucket = reachable.has(blob.digest) ? out.referenced : out.unreferenced;

@@ -1,24 +1,31 @@
 import { parseArgs } from "node:util";
-import { diskUsage } from "../../store/gc.js";
+import { storeUsage } from "../../store/usage.js";
 import type { Command } from "../command.js";
 import { formatSize, parseOrUsage, printUsage, storeOptions, storeFromFlags, table } from "../store-cli.js";
 
 export const duCommand: Command = {
   name: "du",
-  summary: "Show disk space used by the store's blobs, referenced and not",
+  summary: "Show disk space used by blobs, unpacked-layer snapshots and the build cache, and what prune frees",
   usage: "tbuild du [--root DIR]",
   async run(argv) {
     const { values } = parseOrUsage(this, () => parseArgs({ args: argv, options: storeOptions }));
-    if (values.help === true) return printUsage(this);
+    if (values.help === true) {
+      return printUsage(
+        this,
+        "  referenced blobs belong to an image or a build-cache record; the build cache row counts\n  its layers (already among the blobs) and what `tbuild prune --all` would free.",
+      );
+    }
     const store = await storeFromFlags(values);
-    const du = await diskUsage(store);
-    const total = du.referenced.bytes + du.unreferenced.bytes;
+    const { blobs, snapshots, buildCache } = await storeUsage(store);
+    const total = blobs.referenced.bytes + blobs.unreferenced.bytes + snapshots.bytes;
     process.stdout.write(
       table([
-        ["TYPE", "BLOBS", "SIZE", "RECLAIMABLE"],
-        ["referenced", String(du.referenced.count), formatSize(du.referenced.bytes), "0B"],
-        ["unreferenced", String(du.unreferenced.count), formatSize(du.unreferenced.bytes), formatSize(du.unreferenced.bytes)],
-        ["total", String(du.referenced.count + du.unreferenced.count), formatSize(total), formatSize(du.unreferenced.bytes)],
+        ["TYPE", "COUNT", "SIZE", "RECLAIMABLE"],
+        ["referenced", String(blobs.referenced.count), formatSize(blobs.referenced.bytes), "0B"],
+        ["unreferenced", String(blobs.unreferenced.count), formatSize(blobs.unreferenced.bytes), formatSize(blobs.unreferenced.bytes)],
+        ["snapshots", String(snapshots.count), formatSize(snapshots.bytes), formatSize(snapshots.reclaimable.bytes)],
+        ["build cache", `${buildCache.records} record(s)`, formatSize(buildCache.layers.bytes), `${formatSize(buildCache.reclaimableBytes)} with --all`],
+        ["total", "", formatSize(total), formatSize(blobs.unreferenced.bytes + snapshots.reclaimable.bytes)],
       ]),
     );
     return 0;

@@ -1,31 +1,48 @@
 import { parseArgs } from "node:util";
-import { gc } from "../../store/gc.js";
-import { gcRootProviders } from "../../store/gc-roots.js";
+import { prune } from "../../store/prune.js";
 import type { Command } from "../command.js";
 import { formatSize, parseOrUsage, parseSize, printUsage, storeOptions, storeFromFlags } from "../store-cli.js";
 
 export const pruneCommand: Command = {
   name: "prune",
-  summary: "Delete blobs no image or cache refers to, and abandoned partial downloads",
-  usage: "tbuild prune [--root DIR] [--keep-storage SIZE] [--dry-run]",
+  summary: "Delete blobs, unpacked-layer snapshots and build-cache records nothing uses, and leftovers of dead builds",
+  usage: "tbuild prune [--root DIR] [--all] [--keep-storage SIZE] [--dry-run]",
   async run(argv) {
     const { values } = parseOrUsage(this, () =>
-      parseArgs({ args: argv, options: { ...storeOptions, "keep-storage": { type: "string" }, "dry-run": { type: "boolean" } } }),
+      parseArgs({ args: argv, options: { ...storeOptions, all: { type: "boolean", short: "a" }, "keep-storage": { type: "string" }, "dry-run": { type: "boolean" } } }),
     );
     if (values.help === true) {
-      return printUsage(this, "  --keep-storage SIZE  keep up to SIZE of unreferenced blobs, newest first (e.g. 10GB)\n  --dry-run    only list what would be deleted");
+      return printUsage(
+        this,
+        [
+          "  -a, --all    also drop every build-cache record (the next build runs every step),",
+          "               freeing the layers only the cache kept",
+          "  --keep-storage SIZE  keep up to SIZE of removable blobs and snapshots, most recent first (e.g. 10GB)",
+          "  --dry-run    only list what would be deleted",
+          "",
+          "Without --all, build-cache records stay unless their layer is gone. Snapshots in use",
+          "by a running build are never removed; scratch directories count as abandoned after 24 hours.",
+        ].join("\n"),
+      );
     }
     const keep = values["keep-storage"];
+    const dryRun = values["dry-run"] === true;
     const store = await storeFromFlags(values);
-    const result = await gc(store, {
-      roots: gcRootProviders,
-      dryRun: values["dry-run"] === true,
-      ...(keep !== undefined ? { keepStorage: parseSize(keep, "--keep-storage") } : {}),
-    });
-    const verb = values["dry-run"] === true ? "Would delete" : "Deleted";
-    for (const b of result.removed) process.stdout.write(`${verb}: ${b.digest}\n`);
-    const ingest = result.ingest.files > 0 ? ` and ${result.ingest.files} abandoned partial download(s) (${formatSize(result.ingest.bytes)})` : "";
-    process.stdout.write(`Total reclaimed space: ${formatSize(result.removedBytes + result.ingest.bytes)} (${result.removed.length} blob(s)${ingest})\n`);
+    const r = await prune(store, { all: values.all === true, dryRun, ...(keep !== undefined ? { keepStorage: parseSize(keep, "--keep-storage") } : {}) });
+    const verb = dryRun ? "Would delete" : "Deleted";
+    const out = (line: string): boolean => process.stdout.write(`${line}\n`);
+    for (const key of r.cacheRecords) out(`${verb} build cache record: ${key}`);
+    for (const s of r.snapshots) out(`${verb} snapshot: ${s.key}`);
+    for (const b of r.removed) out(`${verb}: ${b.digest}`);
+    for (const p of r.scratch.paths) out(`${verb} abandoned build directory: ${p}`);
+    const extras = [
+      r.snapshots.length > 0 ? `${r.snapshots.length} snapshot(s)` : "",
+      r.cacheRecords.length > 0 ? `${r.cacheRecords.length} build cache record(s)` : "",
+      r.scratch.paths.length > 0 ? `${r.scratch.paths.length} abandoned build director${r.scratch.paths.length === 1 ? "y" : "ies"}` : "",
+      r.ingest.files > 0 ? `${r.ingest.files} abandoned partial download(s)` : "",
+    ].filter((x) => x !== "");
+    const total = r.removedBytes + r.snapshotBytes + r.scratch.bytes + r.ingest.bytes;
+    out(`Total reclaimed space: ${formatSize(total)} (${r.removed.length} blob(s)${extras.map((x) => `, ${x}`).join("")})`);
     return 0;
   },
 };

@@ -1,0 +1,81 @@
+/**
+ * `tbuild prune`: the build cache's dangling records (or, with `all`, every record),
+ * then blobs and snapshots nothing uses, then scratch directories of dead builds.
+ */
+import { readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { StepCache } from "../cache/step-cache.js";
+import { errnoCode } from "../errors.js";
+import { isPrivileged, nsRun } from "../snapshotter/namespace.js";
+import { gc, type GcResult } from "./gc.js";
+import { buildCacheRoots, gcRootProviders } from "./gc-roots.js";
+import type { ImageStore } from "./image-store.js";
+import { storeSnapshotter } from "./snapshot-gc.js";
+
+/**
+ * Builds leave no mark of being alive in `<root>/tmp/build-*` (the builder names them by
+ * mkdtemp alone), so a scratch directory counts as abandoned once untouched this long.
+ */
+const STALE_SCRATCH_MS = 24 * 3600 * 1000;
+
+export interface PruneOptions {
+  /** Drop every build-cache record first, as `docker builder prune --all`. */
+  all?: boolean;
+  /** Keep up to this many bytes of removable blobs and snapshots (least recent go first). */
+  keepStorage?: number;
+  dryRun?: boolean;
+}
+
+export interface PruneResult extends GcResult {
+  /** Keys of the build-cache records dropped. */
+  cacheRecords: string[];
+  /** Scratch directories of dead builds, and their bytes. */
+  scratch: { paths: string[]; bytes: number };
+}
+
+export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise<PruneResult> {
+  const cache = new StepCache(store.root);
+  const dropped = new Set<string>();
+  for (const { key, record } of await cache.records()) {
+    // A record whose layer blob is gone can only miss, so it goes even without --all.
+    if (opts.all === true || (record.layer !== null && !(await store.content.has(record.layer.digest)))) dropped.add(key);
+  }
+  if (opts.dryRun !== true) for (const key of dropped) await cache.delete(key);
+  // Re-read under the store lock (a build may add records meanwhile), minus what a dry run only pretends to drop.
+  const keptCacheRoots = async (): Promise<{ mediaType: string; digest: string; size: number }[]> =>
+    (await cache.records()).flatMap(({ key, record }) => (record.layer === null || dropped.has(key) ? [] : [{ mediaType: record.layer.mediaType, digest: record.layer.digest, size: record.layer.size }]));
+  const snapshotter = await storeSnapshotter(store.root);
+  const result = await gc(store, {
+    roots: [...gcRootProviders.filter((p) => p !== buildCacheRoots), keptCacheRoots],
+    ...(opts.keepStorage === undefined ? {} : { keepStorage: opts.keepStorage }),
+    ...(opts.dryRun === undefined ? {} : { dryRun: opts.dryRun }),
+    ...(snapshotter === undefined ? {} : { snapshotter }),
+  });
+  return { ...result, cacheRecords: [...dropped].sort(), scratch: await staleScratch(store.root, opts.dryRun === true) };
+}
+
+/** Removes (or, in a dry run, lists) `<root>/tmp/*` entries untouched for STALE_SCRATCH_MS. */
+async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths: string[]; bytes: number }> {
+  const dir = join(storeRoot, "tmp");
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return { paths: [], bytes: 0 };
+    throw e;
+  }
+  const out = { paths: [] as string[], bytes: 0 };
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || Date.now() - st.mtimeMs < STALE_SCRATCH_MS) continue;
+    // RUN steps leave files owned by image users (subordinate ids): measure and delete inside the namespace.
+    out.bytes += parseInt((await nsRun("du", ["-s", "-x", "-B1", path], `measuring ${path}`)).stdout, 10) || 0;
+    if (!dryRun) {
+      if (isPrivileged()) await rm(path, { recursive: true, force: true });
+      else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
+    }
+    out.paths.push(path);
+  }
+  return out;
+}
