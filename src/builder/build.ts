@@ -15,6 +15,7 @@ import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/s
 import { exportImage, type ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { RootfsPreparer } from "./rootfs.js";
+import type { SecretSource } from "./run-mounts.js";
 import { runStage, type BuildEvent, type ImageState, type StageEnv } from "./stage.js";
 
 export type { BuildEvent } from "./stage.js";
@@ -30,6 +31,8 @@ export interface BuildOptions {
   tags?: string[];
   target?: string;
   buildArgs?: Record<string, string>;
+  /** Secrets for `RUN --mount=type=secret,id=ID`: a file or an environment variable. Never stored in the image or the cache. */
+  secrets?: Record<string, SecretSource>;
   /** `os/arch[/variant]` to build for; default the host's. */
   platform?: string;
   /** The local store's root; default $TBUILD_ROOT or ~/.local/share/tbuild. */
@@ -176,6 +179,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
     escape: parsed.directives.escape,
     buildArgs: o.buildArgs ?? {},
+    secrets: o.secrets ?? {},
+    storeRoot: store.root,
     scratchRoot: buildScratch,
     snapshots: () =>
       (snapshots ??= openSnapshotter({ root: path.join(store.root, "snapshotter"), driver: o.snapshotter ?? "auto" }).then((snapshotter) => ({

@@ -80,6 +80,11 @@ export class RootfsPreparer {
 export class MergedView {
   constructor(private readonly dirs: readonly string[]) {}
 
+  /** The layer directories, topmost first (an overlay's lowerdir order). */
+  get layerDirs(): string[] {
+    return [...this.dirs];
+  }
+
   static fromMounts(mounts: readonly Mount[]): MergedView {
     const m = mounts[0];
     if (m === undefined) return new MergedView([]);
@@ -90,7 +95,7 @@ export class MergedView {
   }
 
   /** Host path of the topmost layer's copy of `p` (symlinks followed inside the root), or undefined. */
-  async resolve(p: string, depth = 0): Promise<{ host: string; isDir: boolean } | undefined> {
+  async resolve(p: string, depth = 0): Promise<{ host: string; isDir: boolean; path: string } | undefined> {
     if (depth > 40) return undefined;
     const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
     let resolved: string[] = [];
@@ -104,9 +109,27 @@ export class MergedView {
         return this.resolve(path.posix.join(target, rest), depth + 1);
       }
       resolved = candidate;
-      if (i === comps.length - 1) return { host: found.host, isDir: found.isDir };
+      if (i === comps.length - 1) return { host: found.host, isDir: found.isDir, path: "/" + resolved.join("/") };
     }
-    return { host: this.dirs[0] ?? "/nonexistent", isDir: true };
+    return { host: this.dirs[0] ?? "/nonexistent", isDir: true, path: "/" };
+  }
+
+  /**
+   * How a mount target `p` stands in the image without following symlinks: which
+   * leading components exist, and a reason to refuse it when one of them is a
+   * symlink (mounting through it would land outside the root) or a non-directory.
+   */
+  async mountTarget(p: string, kind: "dir" | "file"): Promise<{ existing: number; problem?: string }> {
+    const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
+    for (let i = 0; i < comps.length; i++) {
+      const found = await this.lookup(comps.slice(0, i + 1));
+      if (found === undefined) return { existing: i };
+      const shown = "/" + comps.slice(0, i + 1).join("/");
+      if (found.link !== undefined) return { existing: i, problem: `${shown} is a symlink in the image` };
+      const last = i === comps.length - 1;
+      if (!found.isDir && !(last && kind === "file")) return { existing: i, problem: `${shown} is not a directory in the image` };
+    }
+    return { existing: comps.length };
   }
 
   async isDirectory(p: string): Promise<boolean> {

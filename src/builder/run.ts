@@ -4,6 +4,7 @@ import path from "node:path";
 import { TbuildError } from "../errors.js";
 import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
 import type { Mount } from "../snapshotter/snapshotter.js";
+import { mountLines, removeStubs, type PreparedMount } from "./run-mounts.js";
 import type { Ids } from "./users.js";
 
 /**
@@ -38,6 +39,21 @@ ln -s /proc/self/fd "$m/dev/fd"
 ln -s /proc/self/fd/0 "$m/dev/stdin"
 ln -s /proc/self/fd/1 "$m/dev/stdout"
 ln -s /proc/self/fd/2 "$m/dev/stderr"
+tab=$(printf '\t')
+while IFS="$tab" read -r kind target source opts subpath; do
+  [ -n "$kind" ] || continue
+  t="$m$target"
+  case ",$opts," in *,chown=*) own=\${opts#*chown=}; chown "\${own%%,*}" "$source";; esac
+  case "$kind" in
+    file) mkdir -p "\${t%/*}"; [ -e "$t" ] || : > "$t"; mount --bind "$source" "$t";;
+    dir) mkdir -p "$t"; mount --bind "$source" "$t";;
+    tmpfs) mkdir -p "$t"; mount -t tmpfs -o "$opts" tmpfs "$t";;
+    overlay) mkdir -p "$t"; mount -t overlay overlay -o "$opts" "$source"; mount --bind "$source$subpath" "$t";;
+  esac
+  case ",$opts," in *,ro,*) mount -o remount,bind,ro "$t";; esac
+done <<TBUILD_MOUNTS_END
+$TBUILD_MOUNTS
+TBUILD_MOUNTS_END
 exec "$@"
 `;
 
@@ -53,6 +69,8 @@ export interface RunSpec {
   network: "default" | "none" | "host";
   /** Which of /proc and /dev the image already had, so stubs we create are removed again. */
   existing: { proc: boolean; dev: boolean };
+  /** RUN --mount mounts, prepared (see run-mounts.ts). */
+  extraMounts: PreparedMount[];
   scratch: string;
   onOutput: (stream: "stdout" | "stderr", chunk: Buffer) => void;
 }
@@ -89,6 +107,7 @@ export async function runInSnapshot(spec: RunSpec): Promise<number> {
           TBUILD_MOUNT_TYPE: mount.type,
           TBUILD_MOUNT_SOURCE: mount.source,
           TBUILD_MOUNT_OPTIONS: mount.options.join(","),
+          TBUILD_MOUNTS: mountLines(spec.extraMounts),
         },
       });
       let stderrTail = "";
@@ -111,6 +130,7 @@ export async function runInSnapshot(spec: RunSpec): Promise<number> {
     await rm(merged, { recursive: true, force: true });
     await rm(started, { force: true });
     // Mount points we had to create are not part of what the command changed.
+    await removeStubs(spec.upper, spec.extraMounts);
     for (const d of ["proc", "dev"] as const) {
       if (!spec.existing[d]) await rmdir(path.join(spec.upper, d)).catch(() => undefined);
     }

@@ -18,6 +18,7 @@ import { archiveUnder, isLocalArchive } from "./add-archive.js";
 import { fileDigest, heredocSources, planCopy, planMkdir, type CopyPlan } from "./copy.js";
 import { applyMetadata, commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "./image-config.js";
 import { chainIds, MergedView, type Layer, type RootfsPreparer } from "./rootfs.js";
+import { mountKey, prepareMounts, withLocks, type SecretSource } from "./run-mounts.js";
 import { runInSnapshot } from "./run.js";
 import { imageIdsOf, resolveIds, type Ids } from "./users.js";
 import { resolveViewSources } from "./view-sources.js";
@@ -49,6 +50,8 @@ export interface StageEnv {
   sourceDateEpoch: number | undefined;
   escape: string;
   buildArgs: Record<string, string>;
+  secrets: Record<string, SecretSource>;
+  storeRoot: string;
   scratchRoot: string;
   snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }>;
   /** The final state of another stage (for COPY --from=<stage>). */
@@ -365,9 +368,6 @@ async function workdirStep(state: StepState, env: StageEnv) {
 
 async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, env: StageEnv) {
   const flags = instruction.flags;
-  if (flags["mount"] !== undefined) {
-    throw located(env, instruction, "RUN --mount is not implemented yet", "remove --mount, or COPY the files the command needs");
-  }
   const host = hostPlatform();
   if (state.platform.os !== host.os || state.platform.architecture !== host.architecture) {
     throw located(env, instruction, `RUN for ${formatPlatform(state.platform)} on this ${formatPlatform(host)} machine needs CPU emulation, which tbuild does not have`, "build RUN steps for this machine's platform, or build on a machine of the target platform");
@@ -391,13 +391,26 @@ async function runStep(instruction: Instruction & { keyword: "RUN" }, state: Ste
   const runEnv = [...envMap].map(([k, v]) => `${k}=${v}`);
   const workdir = resolveWorkdir(undefined, state.container.WorkingDir ?? "/");
   const network = (typeof flags["network"] === "string" ? flags["network"] : "default") as "default" | "none" | "host";
+  const mountSpecs = (flags["mount"] as string[] | undefined) ?? [];
+  const sourceState = (from: string): Promise<ImageState> => {
+    const index = env.stageIndex(from);
+    return index !== undefined ? env.stageResult(index) : env.imageState(from);
+  };
+  let mountKeys: unknown[];
+  try {
+    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key)));
+  } catch (e) {
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
   return {
-    key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network },
+    key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
     execute: async (scratch: string): Promise<Layer | null> => {
       const { snapshotter, rootfs } = await env.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `run-${randomBytes(8).toString("hex")}`;
       const mounts = await snapshotter.prepare(active, parent);
+      const views: string[] = [];
       try {
         const view = MergedView.fromMounts(mounts);
         const user = state.container.User;
@@ -406,18 +419,34 @@ async function runStep(instruction: Instruction & { keyword: "RUN" }, state: Ste
           throw located(env, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
         }
         const upper = upperDir(mounts);
-        const code = await runInSnapshot({
-          mounts,
-          upper,
-          argv,
-          env: runEnv,
-          workdir,
-          ids,
-          network,
-          existing: { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") },
-          scratch,
-          onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: instruction.original, stream, chunk }),
-        });
+        const sourceTree = async (from: string) => {
+          const source = await sourceState(from);
+          const key = `view-${randomBytes(6).toString("hex")}`;
+          const sourceView = MergedView.fromMounts(await snapshotter.view(key, await rootfs.ensure(source.layers)));
+          views.push(key);
+          return { view: sourceView, lowerdirs: sourceView.layerDirs, key: source.key };
+        };
+        const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree }).catch(
+          (e: unknown) => {
+            throw e instanceof TbuildError ? located(env, instruction, e.message, e.hint) : e;
+          },
+        );
+        const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };
+        const code = await withLocks(prepared.locks, () =>
+          runInSnapshot({
+            mounts,
+            upper,
+            argv,
+            env: runEnv,
+            workdir,
+            ids,
+            network,
+            existing,
+            extraMounts: prepared.mounts,
+            scratch,
+            onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: instruction.original, stream, chunk }),
+          }),
+        );
         if (code !== 0) {
           throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
         }
@@ -425,6 +454,8 @@ async function runStep(instruction: Instruction & { keyword: "RUN" }, state: Ste
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
         throw e;
+      } finally {
+        for (const key of views) await snapshotter.remove(key).catch(() => undefined);
       }
     },
   };

@@ -8,6 +8,7 @@ import { pushImage } from "../../registry/push.js";
 import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
+import type { SecretSource } from "../../builder/run-mounts.js";
 import type { Command } from "../command.js";
 import { buildArgsOption } from "../options.js";
 import { registryFlags, registryFlagsUsage, registryOptions, withUsageErrors } from "../registry-flags.js";
@@ -29,6 +30,8 @@ Options:
   -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
                           type=oci,dest=DIR,tar=false, or type=local,dest=DIR
                           (a bare path means type=local,dest=PATH)
+      --secret SPEC       a secret for RUN --mount=type=secret: id=ID,src=FILE or
+                          id=ID,env=VAR (repeatable; never stored in the image or cache)
       --push              push every -t name to its registry after the build
       --iidfile FILE      write the image digest to FILE
   -q, --quiet             print only the image digest
@@ -53,6 +56,18 @@ export function parseOutput(spec: string): ExportOptions {
   }
   const tar = fields.get("tar");
   return { type, dest: path.resolve(dest), ...(tar === undefined ? {} : { tar: tar !== "false" }), ...(fields.has("name") ? { name: fields.get("name")! } : {}) };
+}
+
+/** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (buildx's syntax; `source=` and `type=` are accepted too). */
+export function parseSecret(spec: string): [string, SecretSource] {
+  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  const id = fields.get("id");
+  const file = fields.get("src") ?? fields.get("source");
+  const envName = fields.get("env");
+  if (id === undefined || id === "" || (file === undefined) === (envName === undefined)) {
+    throw new TbuildError("invalid-argument", "--secret needs id= and one of src= or env=", { hint: "e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GITHUB_TOKEN" });
+  }
+  return [id, file !== undefined ? { file: path.resolve(file) } : { env: envName! }];
 }
 
 function keyValues(items: string[] | undefined, flag: string): Record<string, string> {
@@ -96,6 +111,7 @@ export const buildCommand: Command = {
             pull: { type: "boolean" },
             output: { type: "string", short: "o", multiple: true },
             push: { type: "boolean" },
+            secret: { type: "string", multiple: true },
             iidfile: { type: "string" },
             quiet: { type: "boolean", short: "q" },
             root: { type: "string" },
@@ -139,6 +155,7 @@ export const buildCommand: Command = {
       noCache: values["no-cache"] === true,
       pull: values.pull === true,
       outputs: (values.output ?? []).map(parseOutput),
+      secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
       ...(values.root === undefined ? {} : { root: values.root }),
       snapshotter: snapshotter as "auto" | "overlay" | "native",
       compression: compression as Compression,

@@ -1,0 +1,312 @@
+import { createHash } from "node:crypto";
+import { chmod, copyFile, link, lstat, mkdir, readdir, readlink, realpath, rmdir, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { IgnoreRules } from "../context/ignore.js";
+import { errnoCode, TbuildError } from "../errors.js";
+import { mountFields } from "../parser/index.js";
+import { withFileLock } from "../store/lock.js";
+import type { MergedView } from "./rootfs.js";
+import { inUserNamespace, isPrivileged } from "../snapshotter/namespace.js";
+
+/**
+ * One mount for the RUN helper script, as a tab-separated line:
+ * kind, target in the image, host source, options, subpath.
+ *  - dir/file: bind `source` (a host directory or file) at target;
+ *  - overlay: mount an overlay with `options` (lowerdir=...) and bind its `subpath`;
+ *  - tmpfs: a tmpfs with `options`.
+ * `chown=uid:gid` in options makes the script chown the source first (namespace root may).
+ */
+export interface PreparedMount {
+  kind: "dir" | "file" | "overlay" | "tmpfs";
+  target: string;
+  source: string;
+  options: string[];
+  subpath: string;
+  /** How many leading components of target existed in the image: the rest are stubs to remove afterwards. */
+  existing: number;
+}
+
+/** What a RUN step's mounts need from the build. */
+export interface MountContext {
+  storeRoot: string;
+  contextDir: string;
+  rules: IgnoreRules;
+  scratch: string;
+  secrets: Record<string, SecretSource>;
+  /** The merged tree of the image being built (where targets land). */
+  view: MergedView;
+  /** A stage's or image's tree for `from=`, with its cache key. */
+  sourceTree: (from: string) => Promise<{ view: MergedView; lowerdirs: string[]; key: string }>;
+}
+
+export type SecretSource = { file: string } | { env: string };
+
+const ALLOWED: Record<string, string[]> = {
+  cache: ["type", "target", "dst", "destination", "id", "sharing", "mode", "uid", "gid", "ro", "readonly", "from", "source", "src"],
+  secret: ["type", "id", "target", "dst", "destination", "required", "mode", "uid", "gid"],
+  bind: ["type", "target", "dst", "destination", "source", "src", "from", "ro", "readonly", "rw", "readwrite"],
+  tmpfs: ["type", "target", "dst", "destination", "size"],
+};
+
+function field(f: Map<string, string>, ...names: string[]): string | undefined {
+  for (const n of names) if (f.has(n)) return f.get(n);
+  return undefined;
+}
+
+function flag(f: Map<string, string>, ...names: string[]): boolean {
+  const v = field(f, ...names);
+  return v !== undefined && v !== "false";
+}
+
+function octal(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined) return fallback;
+  if (!/^[0-7]{1,4}$/.test(text)) throw new TbuildError("invalid-argument", `${what}: mode must be octal, e.g. 0755`);
+  return parseInt(text, 8);
+}
+
+function number(text: string | undefined, what: string): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text)) throw new TbuildError("invalid-argument", `${what} must be a number`);
+  return Number(text);
+}
+
+/** A parsed `--mount` value: the fields it has, checked against what its type allows. */
+export function parseMount(spec: string): { type: string; fields: Map<string, string> } {
+  const fields = mountFields(spec);
+  const type = fields.get("type") ?? "bind";
+  const allowed = ALLOWED[type];
+  if (allowed === undefined) {
+    throw new TbuildError("not-implemented", `RUN --mount=type=${type} is not implemented`, { hint: "tbuild supports type=cache, secret, bind and tmpfs" });
+  }
+  for (const key of fields.keys()) {
+    // Every option is allow-listed: a value passed on to mount(8) unchecked is how
+    // Buildah's CVE-2024-9407 (bind-propagation=...) happened.
+    if (!allowed.includes(key)) throw new TbuildError("invalid-argument", `RUN --mount=type=${type}: unknown option '${key}'`, { hint: `options for type=${type}: ${allowed.join(", ")}` });
+  }
+  return { type, fields };
+}
+
+/** What of a mount belongs in the step's cache key (never a secret's content). */
+export async function mountKey(spec: string, keyOf: (from: string) => Promise<string>): Promise<unknown> {
+  const { type, fields } = parseMount(spec);
+  const base = [...fields].sort(([a], [b]) => (a < b ? -1 : 1));
+  if (type !== "bind") return base;
+  const from = field(fields, "from");
+  return { base, from: from === undefined ? "context" : await keyOf(from) };
+}
+
+function targetOf(fields: Map<string, string>, type: string, fallback?: string): string {
+  const target = field(fields, "target", "dst", "destination") ?? fallback;
+  if (target === undefined || target === "") throw new TbuildError("invalid-argument", `RUN --mount=type=${type} needs target=PATH`);
+  return path.posix.resolve("/", target);
+}
+
+/**
+ * Turns the RUN's `--mount` values into mounts for the helper script, resolving
+ * every source inside its own tree (the build context, a stage, the cache store),
+ * never through the host's filesystem: a symlink in an image cannot send a bind
+ * mount to the host's / (Buildah's CVE-2024-1753), and cache ids are hashed, never
+ * used as paths (CVE-2024-9675). Returns the mounts and the locks to hold while the
+ * command runs.
+ */
+export async function prepareMounts(specs: string[], ctx: MountContext): Promise<{ mounts: PreparedMount[]; locks: string[] }> {
+  const mounts: PreparedMount[] = [];
+  const locks: string[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const { type, fields } = parseMount(spec);
+    const what = `RUN --mount=type=${type}`;
+    if (type === "tmpfs") {
+      const target = targetOf(fields, type);
+      const size = field(fields, "size");
+      if (size !== undefined && !/^\d+[kmg]?$/i.test(size)) throw new TbuildError("invalid-argument", `${what}: size=${size} is not a size`, { hint: "e.g. size=64m" });
+      mounts.push(await stubbed(ctx.view, { kind: "tmpfs", target, source: "tmpfs", options: ["nosuid", "nodev", ...(size === undefined ? [] : [`size=${size}`])], subpath: "" }));
+    } else if (type === "cache") {
+      const target = targetOf(fields, type);
+      const id = field(fields, "id") ?? target;
+      const dir = path.join(ctx.storeRoot, "cache", "mounts", createHash("sha256").update(id).digest("hex"));
+      const isNew = await mkdir(dir, { recursive: true }).then((made) => made !== undefined);
+      const options = [flag(fields, "ro", "readonly") ? "ro" : "rw"];
+      if (isNew) {
+        await chmod(dir, octal(field(fields, "mode"), 0o755, what));
+        const uid = number(field(fields, "uid"), `${what} uid`);
+        const gid = number(field(fields, "gid"), `${what} gid`);
+        if (uid !== 0 || gid !== 0) options.push(`chown=${uid}:${gid}`);
+      }
+      const sharing = field(fields, "sharing") ?? "shared";
+      if (!["shared", "private", "locked"].includes(sharing)) throw new TbuildError("invalid-argument", `${what}: sharing=${sharing}: use shared, private or locked`);
+      // private is served as locked: one user at a time, which is what it guarantees.
+      if (sharing !== "shared") locks.push(`${dir}.lock`);
+      mounts.push(await stubbed(ctx.view, { kind: "dir", target, source: dir, options, subpath: "" }));
+    } else if (type === "secret") {
+      const id = field(fields, "id");
+      if (id === undefined) throw new TbuildError("invalid-argument", `${what} needs id=NAME`, { hint: "and tbuild build --secret id=NAME,src=FILE" });
+      const target = targetOf(fields, type, `/run/secrets/${id}`);
+      const source = ctx.secrets[id];
+      if (source === undefined) {
+        if (flag(fields, "required")) throw new TbuildError("not-found", `${what}: secret '${id}' is required but was not given`, { hint: `pass it with --secret id=${id},src=FILE` });
+        continue;
+      }
+      const copy = path.join(ctx.scratch, `secret-${i}`);
+      await materialiseSecret(source, copy, id);
+      await chmod(copy, octal(field(fields, "mode"), 0o400, what));
+      const uid = number(field(fields, "uid"), `${what} uid`);
+      const gid = number(field(fields, "gid"), `${what} gid`);
+      mounts.push(await stubbed(ctx.view, { kind: "file", target, source: copy, options: ["ro", ...(uid !== 0 || gid !== 0 ? [`chown=${uid}:${gid}`] : [])], subpath: "" }));
+    } else {
+      const target = targetOf(fields, type);
+      const writable = flag(fields, "rw", "readwrite");
+      const from = field(fields, "from");
+      const source = field(fields, "source", "src") ?? "/";
+      mounts.push(await stubbed(ctx.view, from === undefined ? await contextBind(ctx, source, target, writable) : await stageBind(ctx, from, source, target, writable)));
+    }
+  }
+  return { mounts, locks };
+}
+
+async function materialiseSecret(source: SecretSource, copy: string, id: string): Promise<void> {
+  if ("env" in source) {
+    const value = process.env[source.env];
+    if (value === undefined) throw new TbuildError("not-found", `secret '${id}': the environment variable ${source.env} is not set`);
+    await writeFile(copy, value, { mode: 0o600 });
+    return;
+  }
+  try {
+    await copyFile(source.file, copy);
+  } catch (e) {
+    throw new TbuildError("not-found", `secret '${id}': cannot read ${source.file}${errnoCode(e) === "ENOENT" ? ": no such file" : ""}`);
+  }
+}
+
+/** Checks the target in the image and records how much of it exists (the rest are stubs). */
+async function stubbed(view: MergedView, m: Omit<PreparedMount, "existing">): Promise<PreparedMount> {
+  const { existing, problem } = await view.mountTarget(m.target, m.kind === "file" ? "file" : "dir");
+  if (problem !== undefined) throw new TbuildError("invalid-argument", `RUN --mount target ${m.target}: ${problem}`, { hint: "mount somewhere that is a plain directory in the image" });
+  return { ...m, existing };
+}
+
+/**
+ * A bind of the build context. With a .dockerignore, the command sees only what
+ * COPY would: a tree of hard links (copies across filesystems) to the files kept.
+ * Writable binds go through an overlay, so the context itself is never written.
+ */
+async function contextBind(ctx: MountContext, source: string, target: string, writable: boolean): Promise<Omit<PreparedMount, "existing">> {
+  const rel = path.posix.normalize("/" + source).slice(1);
+  const root = await realpath(ctx.contextDir);
+  let host = path.join(root, rel);
+  try {
+    host = await realpath(host);
+  } catch {
+    throw new TbuildError("not-found", `RUN --mount=type=bind: source '${source}' not found in the build context`);
+  }
+  if (host !== root && !host.startsWith(root + path.sep)) throw new TbuildError("invalid-argument", `RUN --mount=type=bind: source '${source}' leads outside the build context`);
+  const st = await stat(host);
+  if (ctx.rules.source !== undefined && st.isDirectory()) {
+    const farm = path.join(ctx.scratch, `context-${createHash("sha256").update(host + target).digest("hex").slice(0, 12)}`);
+    await linkFarm(host, farm, path.relative(root, host).split(path.sep).join("/"), ctx.rules);
+    host = farm;
+  } else if (ctx.rules.source !== undefined && ctx.rules.ignores(path.relative(root, host).split(path.sep).join("/"))) {
+    throw new TbuildError("not-found", `RUN --mount=type=bind: source '${source}' is excluded by .dockerignore`);
+  }
+  if (!st.isDirectory()) return { kind: "file", target, source: host, options: [writable ? "rw" : "ro"], subpath: "" };
+  if (!writable) return { kind: "dir", target, source: host, options: ["ro"], subpath: "" };
+  return writableOverlay(ctx, [host], "", target);
+}
+
+async function linkFarm(from: string, to: string, relBase: string, rules: IgnoreRules): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const name of await readdir(from)) {
+    const rel = relBase === "" ? name : `${relBase}/${name}`;
+    const src = path.join(from, name);
+    const dst = path.join(to, name);
+    const st = await lstat(src);
+    if (st.isDirectory()) {
+      await linkFarm(src, dst, rel, rules);
+      continue;
+    }
+    if (rules.ignores(rel)) continue;
+    if (st.isSymbolicLink()) await symlink(await readlink(src), dst);
+    else await link(src, dst).catch(() => copyFile(src, dst));
+  }
+}
+
+/** A bind of a path inside another stage or image, resolved inside that tree. */
+async function stageBind(ctx: MountContext, from: string, source: string, target: string, writable: boolean): Promise<Omit<PreparedMount, "existing">> {
+  const tree = await ctx.sourceTree(from);
+  const found = await tree.view.resolve(source);
+  if (found === undefined) throw new TbuildError("not-found", `RUN --mount=type=bind: source '${source}' not found in ${from}`);
+  if (!found.isDir) return { kind: "file", target, source: found.host, options: ["ro"], subpath: "" };
+  if (tree.lowerdirs.length === 1 && !writable) return { kind: "dir", target, source: path.join(tree.lowerdirs[0]!, found.path), options: ["ro"], subpath: "" };
+  if (writable) return writableOverlay(ctx, tree.lowerdirs, found.path, target);
+  const point = await overlayPoint(ctx, tree.lowerdirs.join(":") + target);
+  return { kind: "overlay", target, source: path.join(point, "m"), options: [`lowerdir=${tree.lowerdirs.join(":")}`, ...overlayExtras()], subpath: found.path };
+}
+
+/** Options every overlay here needs: in a user namespace, overlay keeps its markers in user.* xattrs. */
+function overlayExtras(): string[] {
+  return !isPrivileged() || inUserNamespace() ? ["userxattr"] : [];
+}
+
+/** A mount point for an overlay, in the step's scratch space. */
+async function overlayPoint(ctx: MountContext, tag: string): Promise<string> {
+  const dir = path.join(ctx.scratch, `ov-${createHash("sha256").update(tag).digest("hex").slice(0, 12)}`);
+  await mkdir(path.join(dir, "m"), { recursive: true });
+  return dir;
+}
+
+async function writableOverlay(ctx: MountContext, lowers: string[], subpath: string, target: string): Promise<Omit<PreparedMount, "existing">> {
+  const base = await overlayPoint(ctx, lowers.join(":") + target);
+  await mkdir(path.join(base, "upper"));
+  await mkdir(path.join(base, "work"));
+  const options = [`lowerdir=${lowers.join(":")}`, `upperdir=${base}/upper`, `workdir=${base}/work`, ...overlayExtras()];
+  return { kind: "overlay", target, source: path.join(base, "m"), options, subpath };
+}
+
+/** The mounts as the helper script reads them: one tab-separated line each. */
+export function mountLines(mounts: PreparedMount[]): string {
+  for (const m of mounts) {
+    if (/[\t\n]/.test(m.target + m.source + m.subpath + m.options.join(","))) {
+      throw new TbuildError("invalid-argument", `RUN --mount target ${JSON.stringify(m.target)}: tabs and newlines are not allowed in mount paths`);
+    }
+  }
+  return mounts.map((m) => [m.kind, m.target, m.source, m.options.join(","), m.subpath].join("\t")).join("\n");
+}
+
+/** Holds every lock (sorted, so two builds never wait on each other crosswise) while `fn` runs. */
+export async function withLocks<T>(locks: string[], fn: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = [...new Set(locks)].sort();
+  if (first === undefined) return fn();
+  return withFileLock(first, () => withLocks(rest, fn), { timeoutMs: 3_600_000 });
+}
+
+/**
+ * Removes the mount points the script had to create in the step's writable layer
+ * (deepest first), so they are not part of what the command changed. Every
+ * component is checked with lstat first: the command may have swapped a stub for a
+ * symlink, and cleaning up through it would delete outside the snapshot (BuildKit's
+ * CVE-2024-23652).
+ */
+export async function removeStubs(upper: string, mounts: PreparedMount[]): Promise<void> {
+  for (const m of [...mounts].reverse()) {
+    const comps = m.target.split("/").filter((c) => c !== "");
+    for (let depth = comps.length; depth > m.existing; depth--) {
+      const rel = comps.slice(0, depth);
+      if (!(await plainPath(upper, rel))) break;
+      const p = path.join(upper, ...rel);
+      const st = await lstat(p).catch(() => undefined);
+      if (st === undefined) continue;
+      if (st.isDirectory()) {
+        if ((await rmdir(p).then(() => true, () => false)) === false) break;
+      } else if (st.isFile() && st.size === 0 && depth === comps.length && m.kind === "file") {
+        await unlink(p);
+      } else break;
+    }
+  }
+}
+
+async function plainPath(root: string, comps: string[]): Promise<boolean> {
+  for (let i = 1; i < comps.length; i++) {
+    const st = await lstat(path.join(root, ...comps.slice(0, i))).catch(() => undefined);
+    if (st === undefined || st.isSymbolicLink() || !st.isDirectory()) return false;
+  }
+  return true;
+}
