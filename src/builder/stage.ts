@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { lstat, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import type { ContentStore } from "../cache/content-store.js";
@@ -15,6 +15,7 @@ import type { Compression } from "../snapshotter/compression.js";
 import { storeLayer, writeLayerTar } from "../snapshotter/differ.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
 import { archiveUnder, isLocalArchive } from "./add-archive.js";
+import { download, isUrl } from "./download.js";
 import { fileDigest, heredocSources, planCopy, planMkdir, type CopyPlan } from "./copy.js";
 import { applyMetadata, commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "./image-config.js";
 import { chainIds, MergedView, type Layer, type RootfsPreparer } from "./rootfs.js";
@@ -66,6 +67,11 @@ export interface StageEnv {
 
 const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
+/** An instruction as progress and history show it: URLs in ADD lose their user:password (BuildKit's CVE-2023-26054). */
+function shownText(instruction: Instruction): string {
+  return instruction.keyword === "ADD" ? instruction.original.replace(/\b(https?:\/\/)[^\s/@]+@/gi, "$1") : instruction.original;
+}
+
 function stageLabel(stage: Stage): string {
   return stage.name ?? `stage-${stage.index}`;
 }
@@ -100,13 +106,13 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   const scratch = await mkdtemp(path.join(env.scratchRoot, `${label}-`));
 
   const record = (instruction: Instruction, layer: Layer | null): void => {
-    history.push({ created, created_by: instruction.original, comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
+    history.push({ created, created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
     if (layer !== null) layers.push(layer);
   };
 
   try {
     for (const [i, instruction] of instructions.entries()) {
-      const step = { kind: "step" as const, stage: label, step: i + 1, steps: instructions.length, text: instruction.original };
+      const step = { kind: "step" as const, stage: label, step: i + 1, steps: instructions.length, text: shownText(instruction) };
       switch (instruction.keyword) {
         case "ARG":
           for (const a of instruction.args.args) {
@@ -221,21 +227,27 @@ async function withView<T>(layers: Layer[], env: StageEnv, fn: (view: MergedView
 async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, env: StageEnv) {
   const flags = instruction.flags;
   const from = typeof flags["from"] === "string" ? flags["from"] : undefined;
+  const isAdd = instruction.keyword === "ADD";
   for (const source of instruction.args.sources) {
-    if (instruction.keyword === "ADD" && /^(https?|git):\/\/|^git@|\.git(#|$)/.test(source)) {
-      throw located(env, instruction, `ADD from a URL or git repository is not implemented yet: ${source}`, "download the file in a RUN step, or COPY it from the build context");
+    if (isAdd && /^git:\/\/|^git@|\.git(#|$)/.test(source)) {
+      throw located(env, instruction, `ADD from a git repository is not implemented yet: ${source}`, "clone it in a RUN step, or COPY a checkout from the build context");
     }
   }
+  const urls = isAdd ? instruction.args.sources.filter(isUrl) : [];
+  const localSources = instruction.args.sources.filter((s) => !urls.includes(s));
   if (flags["parents"] === true) throw located(env, instruction, "COPY --parents is not implemented yet", "copy each directory with its own COPY line");
-  if (typeof flags["checksum"] === "string") throw located(env, instruction, "ADD --checksum only applies to downloads, and ADD from a URL is not implemented yet");
-  if (instruction.keyword === "ADD" && from === undefined && instruction.args.sources.length > 0) {
+  const checksum = typeof flags["checksum"] === "string" ? flags["checksum"] : undefined;
+  if (checksum !== undefined && (urls.length !== 1 || localSources.length > 0)) {
+    throw located(env, instruction, "ADD --checksum needs exactly one source, and it must be a URL");
+  }
+  if (isAdd && from === undefined && localSources.length > 0 && urls.length === 0) {
     const archives = await localArchives(instruction, env);
     if (archives !== undefined) return archiveStep(instruction, archives, state, env);
   }
   const lookup = (name: string): string | undefined => envToMap(state.container.Env).get(name) ?? state.args.get(name);
   const request = {
     keyword: instruction.keyword,
-    sources: instruction.args.sources,
+    sources: localSources,
     heredocs: heredocSources(instruction.args.heredocs, (t) => expandWord(t.replace(/["']/g, "\\$&"), lookup, env.escape)),
     dest: instruction.args.dest,
     workdir: state.container.WorkingDir ?? "/",
@@ -252,12 +264,18 @@ async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, 
     sourceLayers = source.layers;
   }
   const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
+  const downloads: string[] = [];
   // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
   const plan = async (scratch: string): Promise<CopyPlan> =>
     withView(state.layers, env, async (view) => {
       const o = { view, scratchDir: scratch, nowNs };
       if (sourceLayers === undefined) {
         const trees = request.sources.length === 0 ? [] : await resolveSources(env.contextDir, request.sources, env.rules, request.excludes);
+        for (const url of urls) {
+          const got = await download(url, path.join(scratch, `download-${trees.length}`), checksum);
+          downloads.push(got.digest);
+          trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file) }] });
+        }
         return planCopy(request, trees, o);
       }
       return withView(sourceLayers, env, async (source) => {
@@ -275,7 +293,8 @@ async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, 
     throw e;
   }
   return {
-    key: { copy: instruction.original, request: { ...request, heredocs: request.heredocs }, from: sourceKey, content: planned.contentDigest },
+    // A URL's content is in `content`: the key says what was downloaded, never where from (URLs may hold credentials).
+    key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: planned.contentDigest },
     execute: async () => {
       try {
         return await layerFromChanges(planned.changes, env);

@@ -1,4 +1,6 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
 import { lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -161,6 +163,40 @@ describe("tbuild build (as root)", () => {
     expect(result.config.history?.map((h) => h.created_by)).toContain("ONBUILD RUN echo yes > $WHERE");
     const rootfs = umociUnpack(root, "docker.io/library/onbuild:latest");
     expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yes\n");
+  });
+
+  it("downloads ADD URLs (name from the URL, mode 0600), checks --checksum, and keeps credentials out of history", async () => {
+    const body = "downloaded content\n";
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith("/files/tool.sh")) {
+        res.writeHead(200, { "last-modified": "Wed, 21 Oct 2015 07:28:00 GMT" });
+        res.end(body);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const root = freshRoot();
+      const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
+      const ctx = context({ Dockerfile: `FROM scratch\nADD --checksum=${digest} http://user:pw@127.0.0.1:${port}/files/tool.sh?x=1 /opt/\n` });
+      const { result } = await buildCollecting({ context: ctx, root, tags: ["url"] });
+      const rootfs = umociUnpack(root, "docker.io/library/url:latest");
+      const st = statSync(path.join(rootfs, "opt/tool.sh"));
+      expect(readFileSync(path.join(rootfs, "opt/tool.sh"), "utf8")).toBe(body);
+      expect(st.mode & 0o777).toBe(0o600);
+      expect(st.mtime.toISOString()).toBe("2015-10-21T07:28:00.000Z");
+
+      const wrong = context({ Dockerfile: `FROM scratch\nADD --checksum=sha256:${"0".repeat(64)} http://127.0.0.1:${port}/files/tool.sh /opt/\n` });
+      await expect(buildCollecting({ context: wrong, root })).rejects.toThrow(/Dockerfile:2: .*not the --checksum/);
+      const missing = context({ Dockerfile: `FROM scratch\nADD http://127.0.0.1:${port}/nothing /opt/\n` });
+      await expect(buildCollecting({ context: missing, root })).rejects.toThrow(/the server answered 404/);
+      expect(result.config.history?.some((h) => h.created_by?.includes("pw@"))).toBe(false);
+    } finally {
+      server.close();
+    }
   });
 });
 
