@@ -8,7 +8,9 @@ import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.js";
 import { pullImage } from "../registry/pull.js";
-import type { RegistryOptions } from "../registry/transport.js";
+import { RegistrySession, type RegistryOptions } from "../registry/transport.js";
+import { exportCache, RemoteCache } from "../cache/remote-cache.js";
+import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
 import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
@@ -52,6 +54,10 @@ export interface BuildOptions {
   /** Stages run at once. */
   jobs?: number;
   registry?: RegistryOptions;
+  /** Registry caches to reuse steps from (`--cache-from`): tags holding a tbuild cache. */
+  cacheFrom?: string[];
+  /** A tag to push this build's step cache to (`--cache-to`), for other machines. */
+  cacheTo?: string;
   onEvent?: (event: BuildEvent) => void;
 }
 
@@ -74,7 +80,7 @@ async function readDockerfile(file: string): Promise<string> {
 }
 
 /** A base image for FROM: the local store first, the registry when missing (or with --pull). */
-async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string): Promise<ImageState> {
+async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: RegistrySession): Promise<ImageState> {
   if (!o.pull) {
     try {
       return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
@@ -83,7 +89,7 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
     }
   }
   o.onEvent?.({ kind: "pull", ref });
-  await pullImage(ref, { ...(o.registry ?? {}), store, platform });
+  await pullImage(ref, { ...(o.registry ?? {}), store, platform, session });
   return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
 }
 
@@ -106,6 +112,23 @@ function scratchState(platform: string): ImageState {
     layers: [],
     key: `scratch:${platform}`,
   };
+}
+
+/**
+ * Imports registry caches. As with BuildKit's --cache-from, a cache that cannot be
+ * read makes the build slower, not failed: it is reported and skipped.
+ */
+async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: RegistrySession }, onEvent: (e: BuildEvent) => void): Promise<RemoteCache[]> {
+  const caches: RemoteCache[] = [];
+  for (const ref of refs) {
+    try {
+      caches.push(await RemoteCache.import(ref, { store: o.store, session: o.session, ...(o.registry === undefined ? {} : { registry: o.registry }) }));
+    } catch (e) {
+      if (!(e instanceof TbuildError)) throw e;
+      onEvent({ kind: "warning", message: `--cache-from ${ref} skipped: ${e.message}` });
+    }
+  }
+  return caches;
 }
 
 function envPairs(config: ImageConfig): { key: string; value: string }[] {
@@ -137,6 +160,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const outline = parseDockerfile(text, parseOptions);
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);
+  // One session per build: registry connections and tokens are shared by pulls and caches.
+  const session = new RegistrySession(o.registry);
+  const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, onEvent);
 
   // Base images first: their ENV is part of what later lines expand against.
   const bases = new Map<string, Promise<ImageState>>();
@@ -144,7 +170,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     const id = `${ref}\0${stagePlatform}`;
     let p = bases.get(id);
     if (p === undefined) {
-      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform);
+      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform, session);
       bases.set(id, p);
     }
     return p;
@@ -180,6 +206,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     escape: parsed.directives.escape,
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
+    remoteCaches,
+    usedSteps: new Map(),
     storeRoot: store.root,
     scratchRoot: buildScratch,
     snapshots: () =>
@@ -224,6 +252,11 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     layers: final.layers.map((l) => ({ mediaType: l.mediaType === "" ? MediaType.ociLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
     ...(tags.length > 0 ? { name: tags } : {}),
   });
+  if (o.cacheTo !== undefined) {
+    const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
+    const exported = await exportCache(o.cacheTo, env.usedSteps, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session, ...(merge === undefined ? {} : { merge }) });
+    onEvent({ kind: "cache-export", ref: o.cacheTo, records: exported.records, layers: exported.layers });
+  }
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
   }

@@ -3,10 +3,11 @@ import { lstat, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import type { ContentStore } from "../cache/content-store.js";
-import { stepKey, type StepCache } from "../cache/step-cache.js";
+import type { RemoteCache } from "../cache/remote-cache.js";
+import { stepKey, type StepCache, type StepRecord } from "../cache/step-cache.js";
 import type { IgnoreRules } from "../context/ignore.js";
 import { resolveSources } from "../context/sources.js";
-import { TbuildError } from "../errors.js";
+import { isTbuildError, TbuildError } from "../errors.js";
 import type { ContainerConfig, History, ImageConfig, Platform } from "../oci/index.js";
 import { formatPlatform, hostPlatform } from "../oci/platform.js";
 import { expandWord, type Instruction, type Stage } from "../parser/index.js";
@@ -37,7 +38,9 @@ export type BuildEvent =
   | { kind: "step"; stage: string; step: number; steps: number; text: string; cached: boolean }
   | { kind: "output"; stage: string; stream: "stdout" | "stderr"; chunk: Buffer }
   | { kind: "stage-done"; stage: string; layers: number }
-  | { kind: "pull"; ref: string };
+  | { kind: "pull"; ref: string }
+  | { kind: "warning"; message: string }
+  | { kind: "cache-export"; ref: string; records: number; layers: number };
 
 /** What every stage of one build shares. */
 export interface StageEnv {
@@ -52,6 +55,10 @@ export interface StageEnv {
   escape: string;
   buildArgs: Record<string, string>;
   secrets: Record<string, SecretSource>;
+  /** Registry caches (--cache-from) consulted when the local cache misses. */
+  remoteCaches: RemoteCache[];
+  /** Every layer step this build resolved, by key, for --cache-to. */
+  usedSteps: Map<string, StepRecord>;
   storeRoot: string;
   scratchRoot: string;
   snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }>;
@@ -132,16 +139,18 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           const state = { platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) }, container, layers, args };
           const inputs = await stepInputs(instruction, state, env);
           const nextKey = stepKey(key, inputs.key);
-          const cached = env.noCache ? undefined : await env.cache.get(nextKey);
-          if (cached !== undefined && (cached.layer === null || (await env.content.has(cached.layer.digest)))) {
+          const cached = env.noCache ? undefined : await cachedStep(nextKey, env);
+          let layer: Layer | null;
+          if (cached !== undefined) {
             env.onEvent({ ...step, cached: true });
-            record(instruction, cached.layer);
+            layer = cached.layer;
           } else {
             env.onEvent({ ...step, cached: false });
-            const layer = await inputs.execute(scratch);
+            layer = await inputs.execute(scratch);
             await env.cache.put(nextKey, { layer });
-            record(instruction, layer);
           }
+          env.usedSteps.set(nextKey, { layer });
+          record(instruction, layer);
           key = nextKey;
           continue;
         }
@@ -166,6 +175,31 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   };
   env.onEvent({ kind: "stage-done", stage: label, layers: layers.length });
   return { config, layers, key };
+}
+
+/**
+ * A step's result from the local cache (when its layer is still stored), else from a
+ * registry cache (its layer downloaded and verified, then recorded locally so the
+ * next build needs no network).
+ */
+async function cachedStep(key: string, env: StageEnv): Promise<StepRecord | undefined> {
+  const local = await env.cache.get(key);
+  if (local !== undefined && (local.layer === null || (await env.content.has(local.layer.digest)))) return local;
+  for (const remote of env.remoteCaches) {
+    const found = remote.lookup(key);
+    if (found === undefined) continue;
+    if (found.layer !== null) {
+      try {
+        await remote.ensureLayer(found.layer);
+      } catch (e) {
+        if (isTbuildError(e, "not-found")) continue;
+        throw e;
+      }
+    }
+    await env.cache.put(key, found);
+    return found;
+  }
+  return undefined;
 }
 
 interface StepState {

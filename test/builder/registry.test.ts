@@ -47,3 +47,24 @@ describe("builds with a registry", () => {
     expect((err as Error).message).not.toMatch(/ECONNREFUSED\s*$/);
   });
 });
+
+describe("a build cache shared through a registry", () => {
+  it("lets a fresh machine reuse every step of an earlier build, and says so", async () => {
+    const cacheRef = `${registry.host}/tbuild/cache:buildcache`;
+    const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN echo slow-step > /result\nCOPY note.txt /\n", "note.txt": "n" });
+    const first = await buildCollecting({ context: ctx, root: freshRoot(), cacheTo: cacheRef });
+    expect(first.events.some((e) => e.kind === "cache-export" && e.records === 4)).toBe(true);
+
+    const second = await buildCollecting({ context: ctx, root: freshRoot(), cacheFrom: [cacheRef] });
+    const flags = second.events.flatMap((e) => (e.kind === "step" ? [e.cached] : []));
+    expect(flags).toEqual([true, true, true, true]);
+    expect(second.result.config.rootfs.diff_ids).toEqual(first.result.config.rootfs.diff_ids);
+    expect(second.output).toBe("");
+  });
+
+  it("builds anyway when the cache cannot be read", async () => {
+    const ctx = context({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\n" });
+    const { events } = await buildCollecting({ context: ctx, root: freshRoot(), cacheFrom: [`${registry.host}/tbuild/base:1`] });
+    expect(events.some((e) => e.kind === "warning" && /not a tbuild cache/.test(e.message))).toBe(true);
+  });
+});

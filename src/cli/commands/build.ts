@@ -32,6 +32,9 @@ Options:
                           (a bare path means type=local,dest=PATH)
       --secret SPEC       a secret for RUN --mount=type=secret: id=ID,src=FILE or
                           id=ID,env=VAR (repeatable; never stored in the image or cache)
+      --cache-from SPEC   reuse steps from a registry cache: type=registry,ref=TAG
+                          (or just TAG; repeatable); an unreadable cache is skipped
+      --cache-to SPEC     push this build's step cache: type=registry,ref=TAG
       --push              push every -t name to its registry after the build
       --iidfile FILE      write the image digest to FILE
   -q, --quiet             print only the image digest
@@ -70,6 +73,19 @@ export function parseSecret(spec: string): [string, SecretSource] {
   return [id, file !== undefined ? { file: path.resolve(file) } : { env: envName! }];
 }
 
+/** `type=registry,ref=TAG` or a bare TAG: the one cache backend tbuild has. */
+export function parseCacheSpec(spec: string, flag: string): string {
+  if (!spec.includes("=")) return spec;
+  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  const type = fields.get("type") ?? "registry";
+  if (type !== "registry") {
+    throw new TbuildError("not-implemented", `${flag} type=${type} is not implemented`, { hint: `use ${flag} type=registry,ref=REGISTRY/REPO:TAG` });
+  }
+  const ref = fields.get("ref");
+  if (ref === undefined || ref === "") throw new TbuildError("invalid-argument", `${flag} ${spec}: needs ref=`, { hint: `e.g. ${flag} type=registry,ref=ghcr.io/org/app:buildcache` });
+  return ref;
+}
+
 function keyValues(items: string[] | undefined, flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of items ?? []) {
@@ -87,6 +103,8 @@ function renderer(quiet: boolean): (e: BuildEvent) => void {
     if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
     else if (e.kind === "output") process.stderr.write(e.chunk);
     else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
+    else if (e.kind === "warning") process.stderr.write(`warning: ${e.message}\n`);
+    else if (e.kind === "cache-export") process.stderr.write(`#cache ${e.records} steps, ${e.layers} layers pushed to ${e.ref}\n`);
   };
 }
 
@@ -112,6 +130,8 @@ export const buildCommand: Command = {
             output: { type: "string", short: "o", multiple: true },
             push: { type: "boolean" },
             secret: { type: "string", multiple: true },
+            "cache-from": { type: "string", multiple: true },
+            "cache-to": { type: "string" },
             iidfile: { type: "string" },
             quiet: { type: "boolean", short: "q" },
             root: { type: "string" },
@@ -156,6 +176,8 @@ export const buildCommand: Command = {
       pull: values.pull === true,
       outputs: (values.output ?? []).map(parseOutput),
       secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
+      cacheFrom: (values["cache-from"] ?? []).map((c) => parseCacheSpec(c, "--cache-from")),
+      ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
       ...(values.root === undefined ? {} : { root: values.root }),
       snapshotter: snapshotter as "auto" | "overlay" | "native",
       compression: compression as Compression,
