@@ -5,6 +5,7 @@ import { ContentStore, ioError, type BlobInfo } from "../cache/content-store.js"
 import { TbuildError, errnoCode } from "../errors.js";
 import { Annotation, MediaType, isIndexMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
+import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.js";
 import { familiarReference, normalizeName, parseReference } from "../oci/reference.js";
 import {
   imageConfigSchema,
@@ -153,7 +154,7 @@ export class ImageStore {
       const config = await this.readConfig(top.manifest);
       return { name, descriptor, index: undefined, manifestDescriptor: descriptor, manifest: top.manifest, config };
     }
-    const chosen = await this.choosePlatform(top.index, opts.platform ?? hostPlatform(), nameOrDigest);
+    const chosen = await this.choosePlatform(top.index, opts.platform ?? {}, nameOrDigest);
     const child = await this.readManifestOrIndex(chosen);
     if (child.kind !== "manifest") {
       throw new TbuildError("not-implemented", `${nameOrDigest}: nested image indexes are not supported`);
@@ -213,11 +214,13 @@ export class ImageStore {
     return parseJson(imageConfigSchema, await this.content.readBytes(manifest.config.digest), `image config ${manifest.config.digest} in ${this.root}`);
   }
 
-  private async choosePlatform(index: Index, want: Partial<Platform>, asked: string): Promise<Descriptor> {
-    const matches = index.manifests.filter((m) => platformMatches(m.platform, want));
+  private async choosePlatform(index: Index, asked: Partial<Platform>, name: string): Promise<Descriptor> {
+    // A partial platform (no os or architecture) means this machine's.
+    const want = asked.os !== undefined && asked.architecture !== undefined ? (asked as Platform) : hostPlatform();
+    const matches = index.manifests.filter((m) => m.platform !== undefined && platformMatches(want, m.platform));
     for (const m of matches) if (await this.content.has(m.digest)) return m;
     const have = index.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : "unknown")).join(", ");
-    throw new TbuildError("not-found", `image '${asked}' has no ${formatPlatform(want)} manifest stored locally (it has: ${have})`, {
+    throw new TbuildError("not-found", `image '${name}' has no ${formatPlatform(want)} manifest stored locally (it has: ${have})`, {
       hint: "pull it for your platform, or pass the platform you want",
     });
   }
@@ -303,24 +306,6 @@ export function displayName(name: string | undefined): string {
   } catch {
     return name;
   }
-}
-
-export function hostPlatform(): Platform {
-  const arch: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
-  const p: Platform = { os: "linux", architecture: arch[process.arch] ?? process.arch };
-  if (process.arch === "arm") p.variant = "v7";
-  return p;
-}
-
-function platformMatches(have: Platform | undefined, want: Partial<Platform>): boolean {
-  if (have === undefined) return false;
-  if (want.os !== undefined && have.os !== want.os) return false;
-  if (want.architecture !== undefined && have.architecture !== want.architecture) return false;
-  return want.variant === undefined || have.variant === undefined || have.variant === want.variant;
-}
-
-function formatPlatform(p: Partial<Platform>): string {
-  return [p.os ?? "*", p.architecture ?? "*", p.variant].filter((x) => x !== undefined).join("/");
 }
 
 /** Writes a small file so readers see either the old or the new content, never a mix. */

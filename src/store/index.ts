@@ -1,5 +1,5 @@
 // The local image store: an OCI layout with tags, GC, export and load.
-export { ImageStore, openStore, displayName, hostPlatform } from "./image-store.js";
+export { ImageStore, openStore, displayName } from "./image-store.js";
 export type { ImageRecord, ResolvedImage, PutImageOptions } from "./image-store.js";
 export { defaultStoreRoot } from "./root.js";
 export { gc, markReachable, diskUsage } from "./gc.js";

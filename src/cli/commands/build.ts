@@ -10,8 +10,8 @@ import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
 import type { SecretSource } from "../../builder/run-mounts.js";
 import type { Command } from "../command.js";
-import { buildArgsOption } from "../options.js";
-import { registryFlags, registryFlagsUsage, registryOptions, withUsageErrors } from "../registry-flags.js";
+import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { buildArgsOption, parseOrUsage } from "../args.js";
 
 const usage = `Usage: tbuild build [OPTIONS] CONTEXT      (also: tbuild [OPTIONS] CONTEXT)
 
@@ -113,8 +113,7 @@ export const buildCommand: Command = {
   summary: "Build an image from a Dockerfile",
   usage,
   async run(argv) {
-    const { values, positionals } = withUsageErrors(
-      () =>
+    const { values, positionals } = parseOrUsage(buildCommand, () =>
         parseArgs({
           args: argv,
           allowPositionals: true,
@@ -141,9 +140,7 @@ export const buildCommand: Command = {
             help: { type: "boolean", short: "h" },
             ...registryFlags,
           },
-        }),
-      usage,
-    );
+        }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

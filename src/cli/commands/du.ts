@@ -1,17 +1,19 @@
 import { parseArgs } from "node:util";
 import { storeUsage } from "../../store/usage.js";
 import type { Command } from "../command.js";
-import { formatSize, parseOrUsage, printUsage, storeOptions, storeFromFlags, table } from "../store-cli.js";
+import { parseOrUsage } from "../args.js";
+import { formatSize, table } from "../format.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const duCommand: Command = {
   name: "du",
   summary: "Show disk space used by blobs, unpacked-layer snapshots and the build cache, and what prune frees",
   usage: "tbuild du [--root DIR]",
   async run(argv) {
-    const { values } = parseOrUsage(this, () => parseArgs({ args: argv, options: storeOptions }));
+    const { values } = parseOrUsage(duCommand, () => parseArgs({ args: argv, options: storeOptions }));
     if (values.help === true) {
       return printUsage(
-        this,
+        duCommand,
         "  referenced blobs belong to an image or a build-cache record; the build cache row counts\n  its layers (already among the blobs) and what `tbuild prune --all` would free.",
       );
     }

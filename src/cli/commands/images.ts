@@ -2,15 +2,17 @@ import { parseArgs } from "node:util";
 import { shortDigest } from "../../oci/digest.js";
 import { displayName } from "../../store/image-store.js";
 import type { Command } from "../command.js";
-import { formatSize, parseOrUsage, printUsage, relativeTime, storeOptions, storeFromFlags, table } from "../store-cli.js";
+import { parseOrUsage } from "../args.js";
+import { formatSize, relativeTime, table } from "../format.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const imagesCommand: Command = {
   name: "images",
   summary: "List images in the local store",
   usage: "tbuild images [--root DIR] [--digests]",
   async run(argv) {
-    const { values } = parseOrUsage(this, () => parseArgs({ args: argv, options: { ...storeOptions, digests: { type: "boolean" } } }));
-    if (values.help === true) return printUsage(this, "  --digests    show full digests");
+    const { values } = parseOrUsage(imagesCommand, () => parseArgs({ args: argv, options: { ...storeOptions, digests: { type: "boolean" } } }));
+    if (values.help === true) return printUsage(imagesCommand, "  --digests    show full digests");
     const store = await storeFromFlags(values);
     const rows = [["NAME", "DIGEST", "CREATED", "SIZE"]];
     const images = (await store.listImages()).sort((a, b) => displayName(a.name).localeCompare(displayName(b.name)));

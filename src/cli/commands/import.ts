@@ -6,8 +6,9 @@ import { parseArgs } from "node:util";
 import type { Command } from "../command.js";
 import { TbuildError, errnoCode } from "../../errors.js";
 import { decompressed, sourceDateEpochFromEnv, storeLayer, type Compression } from "../../snapshotter/index.js";
-import { hostPlatform } from "../../store/image-store.js";
-import { parseOrUsage, printUsage, requirePositionals, storeFromFlags, storeOptions } from "../store-cli.js";
+import { hostPlatform } from "../../oci/platform.js";
+import { parseOrUsage, requirePositionals } from "../args.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 async function openInput(path: string): Promise<Readable> {
   if (path === "-") return process.stdin;
@@ -30,11 +31,11 @@ export const importCommand: Command = {
   summary: "Create an image from a root filesystem tarball",
   usage: "tbuild import [--root DIR] [--compression gzip|zstd|none] ROOTFS.tar|- NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(this, () =>
+    const { values, positionals } = parseOrUsage(importCommand, () =>
       parseArgs({ args: argv, options: { ...storeOptions, compression: { type: "string", default: "gzip" } }, allowPositionals: true }),
     );
-    if (values.help === true) return printUsage(this, "  --compression gzip|zstd|none   layer compression (default gzip)");
-    requirePositionals(this, positionals, 2);
+    if (values.help === true) return printUsage(importCommand, "  --compression gzip|zstd|none   layer compression (default gzip)");
+    requirePositionals(importCommand, positionals, 2);
     const [file, name] = positionals as [string, string];
     const compression = values.compression as Compression;
     if (!["gzip", "zstd", "none"].includes(compression)) {

@@ -1,17 +1,18 @@
 import { parseArgs } from "node:util";
 import type { Command } from "../command.js";
-import { parseOrUsage, printUsage, requirePositionals, storeOptions, storeFromFlags } from "../store-cli.js";
+import { parseOrUsage, requirePositionals } from "../args.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const inspectCommand: Command = {
   name: "inspect",
   summary: "Print an image's descriptor, manifest and config as JSON",
   usage: "tbuild inspect [--root DIR] [--platform OS/ARCH[/VARIANT]] NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(this, () =>
+    const { values, positionals } = parseOrUsage(inspectCommand, () =>
       parseArgs({ args: argv, options: { ...storeOptions, platform: { type: "string" } }, allowPositionals: true }),
     );
-    if (values.help === true) return printUsage(this, "  --platform   which manifest of a multi-platform image (default: this machine's)");
-    requirePositionals(this, positionals, 1);
+    if (values.help === true) return printUsage(inspectCommand, "  --platform   which manifest of a multi-platform image (default: this machine's)");
+    requirePositionals(inspectCommand, positionals, 1);
     const store = await storeFromFlags(values);
     const [os, architecture, variant] = (values.platform ?? "").split("/");
     const platform = values.platform === undefined ? undefined : { os, architecture, ...(variant !== undefined ? { variant } : {}) };

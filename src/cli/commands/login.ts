@@ -3,7 +3,8 @@ import { TbuildError } from "../../errors.js";
 import { credentialHost, dockerConfigPath, storeCredential } from "../../registry/credentials.js";
 import { RegistryTransport } from "../../registry/transport.js";
 import type { Command } from "../command.js";
-import { registryFlags, registryFlagsUsage, registryOptions, withUsageErrors } from "../registry-flags.js";
+import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { parseOrUsage } from "../args.js";
 
 const loginUsage = `Usage: tbuild login [-u USER] [--password-stdin | -p PASSWORD] [REGISTRY]
 
@@ -63,8 +64,7 @@ export const loginCommand: Command = {
   summary: "Log in to a registry",
   usage: loginUsage,
   async run(argv) {
-    const { values, positionals } = withUsageErrors(
-      () =>
+    const { values, positionals } = parseOrUsage(loginCommand, () =>
         parseArgs({
           args: argv,
           allowPositionals: true,
@@ -75,9 +75,7 @@ export const loginCommand: Command = {
             help: { type: "boolean", short: "h" },
             ...registryFlags,
           },
-        }),
-      loginUsage,
-    );
+        }));
     if (values.help === true) {
       process.stdout.write(loginUsage + "\n");
       return 0;

@@ -4,8 +4,7 @@ import { parseArgs } from "node:util";
 import { errnoCode, TbuildError } from "../../errors.js";
 import { outline, parseDockerfile, toJson } from "../../parser/index.js";
 import type { Command } from "../command.js";
-import { buildArgsOption } from "../options.js";
-import { withUsageErrors } from "../registry-flags.js";
+import { buildArgsOption, parseOrUsage } from "../args.js";
 
 const usage = `Usage: tbuild parse [-f Dockerfile] [--json] [--target T] [--build-arg K=V]... [--platform P] [CONTEXT]
 
@@ -17,8 +16,7 @@ export const parseCommand: Command = {
   summary: "Parse a Dockerfile and print its stages and instructions",
   usage,
   async run(argv) {
-    const { values, positionals } = withUsageErrors(
-      () =>
+    const { values, positionals } = parseOrUsage(parseCommand, () =>
         parseArgs({
           args: argv,
           allowPositionals: true,
@@ -30,9 +28,7 @@ export const parseCommand: Command = {
             platform: { type: "string" },
             help: { type: "boolean", short: "h" },
           },
-        }),
-      usage,
-    );
+        }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

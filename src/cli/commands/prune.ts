@@ -1,19 +1,21 @@
 import { parseArgs } from "node:util";
 import { prune } from "../../store/prune.js";
 import type { Command } from "../command.js";
-import { formatSize, parseOrUsage, parseSize, printUsage, storeOptions, storeFromFlags } from "../store-cli.js";
+import { parseOrUsage, parseSize } from "../args.js";
+import { formatSize } from "../format.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const pruneCommand: Command = {
   name: "prune",
   summary: "Delete blobs, unpacked-layer snapshots and build-cache records nothing uses, and leftovers of dead builds",
   usage: "tbuild prune [--root DIR] [--all] [--keep-storage SIZE] [--dry-run]",
   async run(argv) {
-    const { values } = parseOrUsage(this, () =>
+    const { values } = parseOrUsage(pruneCommand, () =>
       parseArgs({ args: argv, options: { ...storeOptions, all: { type: "boolean", short: "a" }, "keep-storage": { type: "string" }, "dry-run": { type: "boolean" } } }),
     );
     if (values.help === true) {
       return printUsage(
-        this,
+        pruneCommand,
         [
           "  -a, --all    also drop every build-cache record (the next build runs every step),",
           "               freeing the layers only the cache kept",

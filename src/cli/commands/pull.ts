@@ -4,7 +4,8 @@ import { pullImage } from "../../registry/pull.js";
 import { openStore } from "../../store/image-store.js";
 import { TbuildError } from "../../errors.js";
 import type { Command } from "../command.js";
-import { withUsageErrors, registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { parseOrUsage } from "../args.js";
 
 const usage = `Usage: tbuild pull [--platform OS/ARCH[/VARIANT]] [--all-platforms] [--root DIR] [-q] NAME[:TAG|@DIGEST]
 
@@ -19,8 +20,7 @@ export const pullCommand: Command = {
   summary: "Download an image from a registry",
   usage,
   async run(argv) {
-    const { values, positionals } = withUsageErrors(
-      () =>
+    const { values, positionals } = parseOrUsage(pullCommand, () =>
         parseArgs({
           args: argv,
           allowPositionals: true,
@@ -32,9 +32,7 @@ export const pullCommand: Command = {
             help: { type: "boolean", short: "h" },
             ...registryFlags,
           },
-        }),
-      usage,
-    );
+        }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

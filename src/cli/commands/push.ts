@@ -4,7 +4,8 @@ import { pushImage } from "../../registry/push.js";
 import { openStore } from "../../store/image-store.js";
 import { TbuildError } from "../../errors.js";
 import type { Command } from "../command.js";
-import { withUsageErrors, parseSize, registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
+import { parseOrUsage, parseSize } from "../args.js";
 
 const usage = `Usage: tbuild push [--root DIR] [--chunk-size SIZE] [-q] NAME [DEST]
 
@@ -22,8 +23,7 @@ export const pushCommand: Command = {
   summary: "Upload an image to a registry",
   usage,
   async run(argv) {
-    const { values, positionals } = withUsageErrors(
-      () =>
+    const { values, positionals } = parseOrUsage(pushCommand, () =>
         parseArgs({
           args: argv,
           allowPositionals: true,
@@ -34,9 +34,7 @@ export const pushCommand: Command = {
             help: { type: "boolean", short: "h" },
             ...registryFlags,
           },
-        }),
-      usage,
-    );
+        }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

@@ -2,7 +2,8 @@ import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { exportImage } from "../../store/export/index.js";
 import type { Command } from "../command.js";
-import { parseOrUsage, printUsage, requirePositionals, storeOptions, storeFromFlags } from "../store-cli.js";
+import { parseOrUsage, requirePositionals } from "../args.js";
+import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 const formats = ["oci", "docker", "local"];
 
@@ -11,16 +12,16 @@ export const saveCommand: Command = {
   summary: "Write an image to a tar archive (OCI, or docker load format), or its root filesystem to a directory",
   usage: "tbuild save [--root DIR] [--format oci|docker|local] -o FILE|DIR NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(this, () =>
+    const { values, positionals } = parseOrUsage(saveCommand, () =>
       parseArgs({ args: argv, options: { ...storeOptions, output: { type: "string", short: "o" }, format: { type: "string", default: "oci" } }, allowPositionals: true }),
     );
     if (values.help === true) {
       return printUsage(
-        this,
+        saveCommand,
         "  -o FILE|DIR  archive to write ('-' for stdout), or the directory for --format local\n  --format     oci (default), docker, or local (the flattened root filesystem; as a\n               normal user every file is owned by you, as with a rootless docker build)",
       );
     }
-    requirePositionals(this, positionals, 1);
+    requirePositionals(saveCommand, positionals, 1);
     const format = values.format;
     if (!formats.includes(format)) throw new TbuildError("invalid-argument", `save: unknown --format '${format}'`, { hint: `use --format ${formats.join(", ")}` });
     if (format === "local" && values.output === undefined) throw new TbuildError("invalid-argument", "save --format local needs -o DIR", { hint: "e.g. tbuild save --format local -o rootfs myimage" });
