@@ -4,7 +4,7 @@ import path from "node:path";
 import type { IgnoreRules } from "../context/ignore.js";
 import { errnoCode, TbuildError } from "../errors.js";
 import { mountFields } from "../parser/index.js";
-import { withFileLock } from "../store/lock.js";
+import { withFileLock } from "../file-lock.js";
 import type { MergedView } from "./rootfs.js";
 import { inUserNamespace, isPrivileged } from "../snapshotter/namespace.js";
 

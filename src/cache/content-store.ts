@@ -6,6 +6,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Digester, digestHex, digestOf, isDigest, type Digest } from "../oci/digest.js";
 import { TbuildError, errnoCode } from "../errors.js";
+import { pidAlive } from "../pid.js";
 
 export interface BlobInfo {
   digest: string;
@@ -281,16 +282,6 @@ async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === "EPERM";
   }
 }
 

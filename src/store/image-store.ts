@@ -18,7 +18,7 @@ import {
   type Manifest,
   type Platform,
 } from "../oci/schemas.js";
-import { withFileLock } from "./lock.js";
+import { withFileLock } from "../file-lock.js";
 import { defaultStoreRoot } from "./root.js";
 
 /** One index.json entry: a tag (or an untagged image) and what it points at. */

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
-import { TbuildError, errnoCode } from "../errors.js";
+import { TbuildError, errnoCode } from "./errors.js";
+import { pidAlive } from "./pid.js";
 
 /**
  * Runs `fn` holding an exclusive lock file, so several tbuild processes can share one
@@ -74,16 +75,6 @@ async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean>
   if (moved !== content) await link(aside, lockPath).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
   return true;
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === "EPERM";
-  }
 }
 
 function describeHolder(content: string): string {
