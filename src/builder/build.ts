@@ -188,7 +188,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const scratchRoot = path.join(store.root, "tmp");
   await mkdir(scratchRoot, { recursive: true });
-  const buildScratch = await mkdtemp(path.join(scratchRoot, "build-"));
+  // The pid in the name tells `tbuild prune` whether the build is still running.
+  const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-`));
   let snapshots: Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }> | undefined;
   const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
   const results = new Map<number, Promise<ImageState>>();

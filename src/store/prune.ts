@@ -11,12 +11,19 @@ import { gc, type GcResult } from "./gc.js";
 import { buildCacheRoots, gcRootProviders } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { storeSnapshotter } from "./snapshot-gc.js";
+import { pidAlive } from "../pid.js";
 
 /**
- * Builds leave no mark of being alive in `<root>/tmp/build-*` (the builder names them by
- * mkdtemp alone), so a scratch directory counts as abandoned once untouched this long.
+ * A build's scratch directory is `<root>/tmp/build-<pid>-XXXXXX`: it is abandoned when
+ * that process is gone. Anything else there counts as abandoned once untouched this long.
  */
 const STALE_SCRATCH_MS = 24 * 3600 * 1000;
+
+function abandoned(name: string, mtimeMs: number): boolean {
+  const owner = /^build-(\d+)-/.exec(name);
+  if (owner !== null) return !pidAlive(Number(owner[1]));
+  return Date.now() - mtimeMs >= STALE_SCRATCH_MS;
+}
 
 export interface PruneOptions {
   /** Drop every build-cache record first, as `docker builder prune --all`. */
@@ -54,7 +61,7 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
   return { ...result, cacheRecords: [...dropped].sort(), scratch: await staleScratch(store.root, opts.dryRun === true) };
 }
 
-/** Removes (or, in a dry run, lists) `<root>/tmp/*` entries untouched for STALE_SCRATCH_MS. */
+/** Removes (or, in a dry run, lists) the `<root>/tmp/*` entries of builds that are gone. */
 async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths: string[]; bytes: number }> {
   const dir = join(storeRoot, "tmp");
   let names: string[];
@@ -68,7 +75,7 @@ async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths
   for (const name of names.sort()) {
     const path = join(dir, name);
     const st = await stat(path).catch(() => undefined);
-    if (st === undefined || Date.now() - st.mtimeMs < STALE_SCRATCH_MS) continue;
+    if (st === undefined || !abandoned(name, st.mtimeMs)) continue;
     // RUN steps leave files owned by image users (subordinate ids): measure and delete inside the namespace.
     out.bytes += parseInt((await nsRun("du", ["-s", "-x", "-B1", path], `measuring ${path}`)).stdout, 10) || 0;
     if (!dryRun) {
