@@ -103,17 +103,21 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   const triggers = container.OnBuild ?? [];
   const instructions = [...(triggers.length > 0 ? env.onbuild(triggers, base) : []), ...stage.instructions];
   if (triggers.length > 0) container = { ...container, OnBuild: null };
-  let layers = [...base.layers];
-  let history: History[] = [...(config.history ?? [])];
+  const layers = [...base.layers];
+  const history: History[] = [...(config.history ?? [])];
+  const inherited = history.length;
   let key = base.key;
   let cmdInherited = true;
   /** ARGs declared so far in this stage, with their values: RUN sees them as environment. */
   const args = new Map<string, string>();
-  const created = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+  // Times come from when a step first ran (kept in the cache), so a rebuild where every
+  // step hits gives the very same image digest; SOURCE_DATE_EPOCH pins them all.
+  const buildTime = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+  let latest = env.sourceDateEpoch === undefined ? config.created : undefined;
   const scratch = await mkdtemp(path.join(env.scratchRoot, `${label}-`));
 
-  const record = (instruction: Instruction, layer: Layer | null): void => {
-    history.push({ created, created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
+  const record = (instruction: Instruction, layer: Layer | null, created = latest): void => {
+    history.push({ ...(created === undefined ? {} : { created }), created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
     if (layer !== null) layers.push(layer);
   };
 
@@ -140,17 +144,18 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           const inputs = await stepInputs(instruction, state, env);
           const nextKey = stepKey(key, inputs.key);
           const cached = env.noCache ? undefined : await cachedStep(nextKey, env);
-          let layer: Layer | null;
+          let result: StepRecord;
           if (cached !== undefined) {
             env.onEvent({ ...step, cached: true });
-            layer = cached.layer;
+            result = cached;
           } else {
             env.onEvent({ ...step, cached: false });
-            layer = await inputs.execute(scratch);
-            await env.cache.put(nextKey, { layer });
+            result = { layer: await inputs.execute(scratch), created: buildTime };
+            await env.cache.put(nextKey, result);
           }
-          env.usedSteps.set(nextKey, { layer });
-          record(instruction, layer);
+          env.usedSteps.set(nextKey, result);
+          latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;
+          record(instruction, result.layer, latest);
           key = nextKey;
           continue;
         }
@@ -166,9 +171,16 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
     await rm(scratch, { recursive: true, force: true });
   }
 
+  // Metadata lines before the first layer step (on scratch) take that step's time.
+  let next = latest ?? buildTime;
+  for (let i = history.length - 1; i >= inherited; i--) {
+    const entry = history[i]!;
+    if (entry.created === undefined) history[i] = { ...entry, created: next };
+    else next = entry.created;
+  }
   config = {
     ...config,
-    created,
+    created: latest ?? buildTime,
     config: container,
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
     history,

@@ -42,7 +42,7 @@ const sha256 = z.string().refine(isDigest, { message: "not a sha256 digest" });
 const layerSchema = z.object({ mediaType: z.string().min(1), digest: sha256, size: z.number().int().nonnegative(), diffID: sha256 });
 const configSchema = z.object({
   version: z.literal(1),
-  records: z.record(sha256, z.object({ layer: layerSchema.nullable() })),
+  records: z.record(sha256, z.object({ layer: layerSchema.nullable(), created: z.string().optional() })),
 });
 
 export interface CacheOptions {

@@ -7,6 +7,8 @@ import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
 /** What a cached step produced: its layer (none for a step that changed no file). */
 export interface StepRecord {
   layer: Layer | null;
+  /** When the step first ran (ISO 8601): the image's history keeps it on every cache hit. */
+  created?: string;
 }
 
 /**
