@@ -7,9 +7,8 @@ import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.js";
-import { pullImage } from "../registry/pull.js";
-import { RegistrySession, type RegistryOptions } from "../registry/transport.js";
-import { exportCache, RemoteCache } from "../cache/remote-cache.js";
+import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
+import type { RemoteCache } from "../cache/remote-cache.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
@@ -80,7 +79,10 @@ async function readDockerfile(file: string): Promise<string> {
 }
 
 /** A base image for FROM: the local store first, the registry when missing (or with --pull). */
-async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: RegistrySession): Promise<ImageState> {
+/** The build's registry session, made on first use: a build that never talks to a registry never loads the client. */
+type SessionSource = () => Promise<RegistrySession>;
+
+async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource): Promise<ImageState> {
   if (!o.pull) {
     try {
       return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
@@ -89,7 +91,8 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
     }
   }
   o.onEvent?.({ kind: "pull", ref });
-  await pullImage(ref, { ...(o.registry ?? {}), store, platform, session });
+  const { pullImage } = await import("../registry/pull.js");
+  await pullImage(ref, { ...(o.registry ?? {}), store, platform, session: await session() });
   return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
 }
 
@@ -118,11 +121,13 @@ function scratchState(platform: string): ImageState {
  * Imports registry caches. As with BuildKit's --cache-from, a cache that cannot be
  * read makes the build slower, not failed: it is reported and skipped.
  */
-async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: RegistrySession }, onEvent: (e: BuildEvent) => void): Promise<RemoteCache[]> {
+async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: SessionSource }, onEvent: (e: BuildEvent) => void): Promise<RemoteCache[]> {
   const caches: RemoteCache[] = [];
+  if (refs.length === 0) return caches;
+  const { RemoteCache } = await import("../cache/remote-cache.js");
   for (const ref of refs) {
     try {
-      caches.push(await RemoteCache.import(ref, { store: o.store, session: o.session, ...(o.registry === undefined ? {} : { registry: o.registry }) }));
+      caches.push(await RemoteCache.import(ref, { store: o.store, session: await o.session(), ...(o.registry === undefined ? {} : { registry: o.registry }) }));
     } catch (e) {
       if (!(e instanceof TbuildError)) throw e;
       onEvent({ kind: "warning", message: `--cache-from ${ref} skipped: ${e.message}` });
@@ -161,7 +166,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);
   // One session per build: registry connections and tokens are shared by pulls and caches.
-  const session = new RegistrySession(o.registry);
+  let registrySession: Promise<RegistrySession> | undefined;
+  const session: SessionSource = () => (registrySession ??= import("../registry/transport.js").then((m) => new m.RegistrySession(o.registry)));
   const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, onEvent);
 
   // Base images first: their ENV is part of what later lines expand against.
@@ -255,7 +261,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   });
   if (o.cacheTo !== undefined) {
     const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
-    const exported = await exportCache(o.cacheTo, env.usedSteps, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session, ...(merge === undefined ? {} : { merge }) });
+    const { exportCache } = await import("../cache/remote-cache.js");
+    const exported = await exportCache(o.cacheTo, env.usedSteps, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
     onEvent({ kind: "cache-export", ref: o.cacheTo, records: exported.records, layers: exported.layers });
   }
   for (const output of o.outputs ?? []) {

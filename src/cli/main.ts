@@ -15,10 +15,10 @@ async function main(argv: string[]): Promise<number> {
     return first === undefined ? 1 : 0;
   }
   const command = commands.find((c) => c.name === first);
-  if (command !== undefined) return command.run(rest);
+  if (command !== undefined) return (await command.load()).run(rest);
   // `tbuild -t name .` is `tbuild build -t name .`, as `docker build` users expect.
   const build = commands.find((c) => c.name === "build");
-  if (first.startsWith("-") && build !== undefined) return build.run(argv);
+  if (first.startsWith("-") && build !== undefined) return (await build.load()).run(argv);
   process.stderr.write(`tbuild: unknown command '${first}'\n\n${helpText()}\n`);
   return 1;
 }

@@ -4,7 +4,6 @@ import { parseArgs } from "node:util";
 import { build, type BuildEvent } from "../../builder/build.js";
 import { TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
-import { pushImage } from "../../registry/push.js";
 import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
@@ -185,6 +184,7 @@ export const buildCommand: Command = {
     const digest = result.descriptor.digest;
     if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
     if (values.push === true) {
+      const { pushImage } = await import("../../registry/push.js");
       const store = await openStore(values.root);
       for (const tag of tags) {
         const pushed = await pushImage(store, tag, undefined, registry);
