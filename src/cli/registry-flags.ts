@@ -1,5 +1,4 @@
 import type { ParseArgsConfig } from "node:util";
-import { TbuildError } from "../errors.js";
 import type { RegistryOptions } from "../registry/transport.js";
 
 /** Flags every command that talks to a registry accepts. */

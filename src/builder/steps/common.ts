@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
+import { TbuildError } from "../../errors.js";
+import type { ContainerConfig, Platform } from "../../oci/index.js";
+import type { Instruction } from "../../parser/index.js";
+import type { Change } from "../../snapshotter/changes.js";
+import { storeLayer, writeLayerTar } from "../../snapshotter/differ.js";
+import type { Snapshotter } from "../../snapshotter/snapshotter.js";
+import { chainIds, MergedView, type Layer } from "../rootfs.js";
+import type { StageEnv } from "../stage.js";
+
+/** What a layer step sees of its stage when it starts. */
+export interface StepState {
+  /** The image's own platform: RUN can only execute what this machine's CPU runs. */
+  platform: Platform;
+  container: ContainerConfig;
+  layers: Layer[];
+  args: Map<string, string>;
+}
+
+/** A layer step's cache inputs, and how to produce its layer on a miss. */
+export interface StepInputs {
+  key: unknown;
+  execute: (scratch: string) => Promise<Layer | null>;
+}
+
+/** diffID of an empty tar (two zero blocks): a step that changed nothing. */
+const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/** An error at the instruction's line in the Dockerfile. */
+export function located(env: StageEnv, instruction: Instruction, message: string, hint?: string): TbuildError {
+  return new TbuildError("failed-precondition", `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
+}
+
+/** A tar of `changes` compressed into the content store; null when there is nothing in it. */
+export async function layerFromChanges(changes: Change[], env: StageEnv): Promise<Layer | null> {
+  if (changes.length === 0) return null;
+  const tar = new PassThrough();
+  const writing = writeLayerTar(
+    (async function* () {
+      yield* changes;
+    })(),
+    tar,
+    env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch },
+  );
+  const [layer] = await Promise.all([storeLayer(tar, env.content, env.compression), writing]);
+  return layer;
+}
+
+/** A read-only view of the filesystem at `layers`, for lookups (dest directories, /etc/passwd). */
+export async function withView<T>(layers: Layer[], env: StageEnv, fn: (view: MergedView) => Promise<T>): Promise<T> {
+  if (layers.length === 0) return fn(new MergedView([]));
+  const { snapshotter, rootfs } = await env.snapshots();
+  const top = await rootfs.ensure(layers);
+  const key = `view-${randomBytes(6).toString("hex")}`;
+  const mounts = await snapshotter.view(key, top);
+  try {
+    return await fn(MergedView.fromMounts(mounts));
+  } finally {
+    await snapshotter.remove(key);
+  }
+}
+
+/**
+ * The layer of an active snapshot after a step, kept as a committed snapshot so the
+ * next step starts from it without unpacking; null (and the snapshot dropped) when
+ * the step changed nothing.
+ */
+export async function commitStep(snapshotter: Snapshotter, active: string, parentLayers: Layer[], env: StageEnv): Promise<Layer | null> {
+  const layer = await snapshotter.diff(active, env.content, {
+    compression: env.compression,
+    ...(env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch }),
+  });
+  if (layer.diffID === EMPTY_TAR_DIFF_ID) {
+    await snapshotter.remove(active);
+    return null;
+  }
+  const name = chainIds([...parentLayers, layer].map((l) => l.diffID)).at(-1)!;
+  await snapshotter.commit(name, active).catch(async (e: unknown) => {
+    if (!(e instanceof TbuildError && e.category === "already-exists")) throw e;
+    await snapshotter.remove(active);
+  });
+  return layer;
+}
+

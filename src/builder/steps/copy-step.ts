@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { lstat, mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
+import { resolveSources } from "../../context/sources.js";
+import { TbuildError } from "../../errors.js";
+import { expandWord, type Instruction } from "../../parser/index.js";
+import { archiveUnder, isLocalArchive } from "../add-archive.js";
+import { fileDigest, heredocSources, planCopy, type CopyPlan } from "../copy.js";
+import { download, isUrl } from "../download.js";
+import { envToMap } from "../image-config.js";
+import type { Layer } from "../rootfs.js";
+import type { StageEnv } from "../stage.js";
+import { imageIdsOf } from "../users.js";
+import { resolveViewSources } from "../view-sources.js";
+import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState } from "./common.js";
+
+/** COPY and ADD: files from the context, a stage, an image or a URL, or local archives unpacked. */
+export async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, env: StageEnv): Promise<StepInputs> {
+  const flags = instruction.flags;
+  const from = typeof flags["from"] === "string" ? flags["from"] : undefined;
+  const isAdd = instruction.keyword === "ADD";
+  for (const source of instruction.args.sources) {
+    if (isAdd && /^git:\/\/|^git@|\.git(#|$)/.test(source)) {
+      throw located(env, instruction, `ADD from a git repository is not implemented yet: ${source}`, "clone it in a RUN step, or COPY a checkout from the build context");
+    }
+  }
+  const urls = isAdd ? instruction.args.sources.filter(isUrl) : [];
+  const localSources = instruction.args.sources.filter((s) => !urls.includes(s));
+  if (flags["parents"] === true) throw located(env, instruction, "COPY --parents is not implemented yet", "copy each directory with its own COPY line");
+  const checksum = typeof flags["checksum"] === "string" ? flags["checksum"] : undefined;
+  if (checksum !== undefined && (urls.length !== 1 || localSources.length > 0)) {
+    throw located(env, instruction, "ADD --checksum needs exactly one source, and it must be a URL");
+  }
+  if (isAdd && from === undefined && localSources.length > 0 && urls.length === 0) {
+    const archives = await localArchives(instruction, env);
+    if (archives !== undefined) return archiveStep(instruction, archives, state, env);
+  }
+  const lookup = (name: string): string | undefined => envToMap(state.container.Env).get(name) ?? state.args.get(name);
+  const request = {
+    keyword: instruction.keyword,
+    sources: localSources,
+    heredocs: heredocSources(instruction.args.heredocs, (t) => expandWord(t.replace(/["']/g, "\\$&"), lookup, env.escape)),
+    dest: instruction.args.dest,
+    workdir: state.container.WorkingDir ?? "/",
+    excludes: (flags["exclude"] as string[] | undefined) ?? [],
+    ...(typeof flags["chown"] === "string" ? { chown: flags["chown"] } : {}),
+    ...(typeof flags["chmod"] === "string" ? { chmod: flags["chmod"] } : {}),
+  };
+  let sourceKey = "context";
+  let sourceLayers: Layer[] | undefined;
+  if (from !== undefined) {
+    const index = env.stageIndex(from);
+    const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from);
+    sourceKey = source.key;
+    sourceLayers = source.layers;
+  }
+  const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
+  const downloads: string[] = [];
+  // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
+  const plan = async (scratch: string): Promise<CopyPlan> =>
+    withView(state.layers, env, async (view) => {
+      const o = { view, scratchDir: scratch, nowNs };
+      if (sourceLayers === undefined) {
+        const trees = request.sources.length === 0 ? [] : await resolveSources(env.contextDir, request.sources, env.rules, request.excludes);
+        for (const url of urls) {
+          const got = await download(url, path.join(scratch, `download-${trees.length}`), checksum);
+          downloads.push(got.digest);
+          trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file) }] });
+        }
+        return planCopy(request, trees, o);
+      }
+      return withView(sourceLayers, env, async (source) => {
+        const trees = await resolveViewSources(source, request.sources, request.excludes, `--from=${from}`);
+        return planCopy(request, trees, { ...o, sourceOwner: imageIdsOf });
+      });
+    });
+  const scratch = await mkdtemp(path.join(env.scratchRoot, "copy-"));
+  let planned: CopyPlan;
+  try {
+    planned = await plan(scratch);
+  } catch (e) {
+    await rm(scratch, { recursive: true, force: true });
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
+  return {
+    // A URL's content is in `content`: the key says what was downloaded, never where from (URLs may hold credentials).
+    key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: planned.contentDigest },
+    execute: async () => {
+      try {
+        return await layerFromChanges(planned.changes, env);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** ADD's sources when they are all local archives (to unpack), undefined when none is; a mix is refused. */
+async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, env: StageEnv): Promise<string[] | undefined> {
+  let trees;
+  try {
+    trees = await resolveSources(env.contextDir, instruction.args.sources, env.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
+  } catch (e) {
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
+  const files = trees.filter((t) => t.kind === "file").map((t) => t.entries[0]!.abs);
+  const archives = [];
+  for (const f of files) if (await isLocalArchive(f)) archives.push(f);
+  if (archives.length === 0) return undefined;
+  if (archives.length !== trees.length || (instruction.args.heredocs ?? []).length > 0) {
+    throw located(env, instruction, "ADD of archives together with other sources is not implemented yet", "give the archives their own ADD line");
+  }
+  return archives;
+}
+
+/** ADD of local tar archives: each is unpacked at dest through the snapshotter's safe applier. */
+async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: string[], state: StepState, env: StageEnv): Promise<StepInputs> {
+  const dest = path.posix.resolve(state.container.WorkingDir ?? "/", instruction.args.dest);
+  const digests = [];
+  for (const a of archives) digests.push(await fileDigest(a));
+  return {
+    key: { add: instruction.original, dest, archives: digests },
+    execute: async (): Promise<Layer | null> => {
+      const { snapshotter, rootfs } = await env.snapshots();
+      const parent = await rootfs.ensure(state.layers);
+      const active = `add-${randomBytes(8).toString("hex")}`;
+      await snapshotter.prepare(active, parent);
+      try {
+        for (const archive of archives) await snapshotter.apply(active, await archiveUnder(archive, dest), { layer: `ADD ${path.basename(archive)}` });
+        return await commitStep(snapshotter, active, state.layers, env);
+      } catch (e) {
+        await snapshotter.remove(active).catch(() => undefined);
+        if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+        throw e;
+      }
+    },
+  };
+}
+

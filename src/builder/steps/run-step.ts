@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import { TbuildError } from "../../errors.js";
+import { formatPlatform, hostPlatform } from "../../oci/platform.js";
+import type { Instruction } from "../../parser/index.js";
+import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
+import { MergedView, type Layer } from "../rootfs.js";
+import { mountKey, prepareMounts, withLocks } from "../run-mounts.js";
+import { runInSnapshot } from "../run.js";
+import type { ImageState, StageEnv } from "../stage.js";
+import { resolveIds, type Ids } from "../users.js";
+import { commitStep, located, type StepInputs, type StepState } from "./common.js";
+
+/** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
+export async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, env: StageEnv): Promise<StepInputs> {
+  const flags = instruction.flags;
+  const host = hostPlatform();
+  if (state.platform.os !== host.os || state.platform.architecture !== host.architecture) {
+    throw located(env, instruction, `RUN for ${formatPlatform(state.platform)} on this ${formatPlatform(host)} machine needs CPU emulation, which tbuild does not have`, "build RUN steps for this machine's platform, or build on a machine of the target platform");
+  }
+  if (flags["security"] === "insecure") {
+    throw located(env, instruction, "RUN --security=insecure is not allowed: tbuild never grants extra privileges to a build step");
+  }
+  const shell = state.container.Shell ?? DEFAULT_SHELL;
+  const heredocs = instruction.args.heredocs ?? [];
+  let argv = commandArgv(instruction.args, shell);
+  if (heredocs.length > 0 && instruction.args.form === "shell") {
+    // As BuildKit: `RUN <<EOF` runs the body as a script; `RUN cmd <<EOF` feeds heredocs to the shell line.
+    const only = heredocs[0]!;
+    argv = instruction.args.command.trim() === `<<${only.name}` || instruction.args.command.trim() === `<<-${only.name}`
+      ? [...shell, only.content]
+      : [...shell, [instruction.args.command, ...heredocs.map((h) => `${h.content}${h.name}`)].join("\n")];
+  }
+  const envMap = envToMap(state.container.Env);
+  for (const [k, v] of state.args) if (!envMap.has(k)) envMap.set(k, v);
+  if (!envMap.has("PATH")) envMap.set("PATH", DEFAULT_PATH);
+  const runEnv = [...envMap].map(([k, v]) => `${k}=${v}`);
+  const workdir = resolveWorkdir(undefined, state.container.WorkingDir ?? "/");
+  const network = (typeof flags["network"] === "string" ? flags["network"] : "default") as "default" | "none" | "host";
+  const mountSpecs = (flags["mount"] as string[] | undefined) ?? [];
+  const sourceState = (from: string): Promise<ImageState> => {
+    const index = env.stageIndex(from);
+    return index !== undefined ? env.stageResult(index) : env.imageState(from);
+  };
+  let mountKeys: unknown[];
+  try {
+    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key)));
+  } catch (e) {
+    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    throw e;
+  }
+  return {
+    key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
+    execute: async (scratch: string): Promise<Layer | null> => {
+      const { snapshotter, rootfs } = await env.snapshots();
+      const parent = await rootfs.ensure(state.layers);
+      const active = `run-${randomBytes(8).toString("hex")}`;
+      const mounts = await snapshotter.prepare(active, parent);
+      const views: string[] = [];
+      try {
+        const view = MergedView.fromMounts(mounts);
+        const user = state.container.User;
+        const ids: Ids = user === undefined || user === "" ? { uid: 0, gid: 0 } : await resolveIds(user, view, `USER ${user}`);
+        if (!(await view.isDirectory(workdir))) {
+          throw located(env, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
+        }
+        const upper = upperDir(mounts);
+        const sourceTree = async (from: string) => {
+          const source = await sourceState(from);
+          const key = `view-${randomBytes(6).toString("hex")}`;
+          const sourceView = MergedView.fromMounts(await snapshotter.view(key, await rootfs.ensure(source.layers)));
+          views.push(key);
+          return { view: sourceView, lowerdirs: sourceView.layerDirs, key: source.key };
+        };
+        const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree }).catch(
+          (e: unknown) => {
+            throw e instanceof TbuildError ? located(env, instruction, e.message, e.hint) : e;
+          },
+        );
+        const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };
+        const code = await withLocks(prepared.locks, () =>
+          runInSnapshot({
+            mounts,
+            upper,
+            argv,
+            env: runEnv,
+            workdir,
+            ids,
+            network,
+            existing,
+            extraMounts: prepared.mounts,
+            scratch,
+            onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: instruction.original, stream, chunk }),
+          }),
+        );
+        if (code !== 0) {
+          throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
+        }
+        return await commitStep(snapshotter, active, state.layers, env);
+      } catch (e) {
+        await snapshotter.remove(active).catch(() => undefined);
+        throw e;
+      } finally {
+        for (const key of views) await snapshotter.remove(key).catch(() => undefined);
+      }
+    },
+  };
+}
+
+function upperDir(mounts: { type: string; source: string; options: string[] }[]): string {
+  const m = mounts[0]!;
+  if (m.type === "bind") return m.source;
+  const upper = m.options.find((o) => o.startsWith("upperdir="));
+  if (upper === undefined) throw new TbuildError("internal", "RUN: the snapshot is not writable");
+  return upper.slice("upperdir=".length);
+}
+
