@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
 import { StepCache } from "../cache/step-cache.js";
+import { FileHashes } from "../context/file-hashes.js";
 import { loadIgnoreRules } from "../context/ignore.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
@@ -205,6 +206,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     file: parseOptions.file,
     contextDir,
     rules: await loadIgnoreRules(contextDir, o.file),
+    hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
     content: store.content,
     cache: new StepCache(store.root),
     noCache: o.noCache ?? false,
@@ -250,6 +252,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     final = await runOnce(parsed.target);
   } finally {
     await rm(buildScratch, { recursive: true, force: true });
+    await env.hashes.save();
   }
 
   const config: ImageConfig = o.labels === undefined ? final.config : { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...o.labels } } };

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { createReadStream, type BigIntStats } from "node:fs";
+import type { BigIntStats } from "node:fs";
 import { lstat, readlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { FileHashes } from "../context/file-hashes.js";
 import type { SourceTree } from "../context/sources.js";
 import { TbuildError } from "../errors.js";
 import type { Heredoc } from "../parser/index.js";
@@ -58,7 +59,7 @@ function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint 
 export async function planCopy(
   req: CopyRequest,
   trees: SourceTree[],
-  o: { view: MergedView; scratchDir: string; nowNs: bigint; sourceOwner?: (st: BigIntStats) => Ids },
+  o: { view: MergedView; scratchDir: string; nowNs: bigint; hashes: FileHashes; sourceOwner?: (st: BigIntStats) => Ids },
 ): Promise<CopyPlan> {
   const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, o.view, `${req.keyword} --chown=${req.chown}`);
   const perm = parseChmod(req.chmod);
@@ -92,7 +93,7 @@ export async function planCopy(
   // The destination directory, when the copy creates it, takes --chown; other new parents are root's.
   await addMissingDirs(out, o.view, o.scratchDir, o.nowNs, (dir) => (dir === destAbs && chown !== undefined ? chown : root));
   const changes = sortedChanges(out);
-  return { changes, contentDigest: await digestChanges(changes) };
+  return { changes, contentDigest: await digestChanges(changes, o.hashes) };
 }
 
 /** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */
@@ -129,33 +130,15 @@ function sortedChanges(out: Map<string, { abs: string; st: BigIntStats }>): Chan
 }
 
 /** The cache-relevant identity of a set of entries: everything but timestamps. */
-async function digestChanges(changes: Change[]): Promise<string> {
+async function digestChanges(changes: Change[], hashes: FileHashes): Promise<string> {
   const h = createHash("sha256");
   for (const c of changes) {
     if (c.kind !== "add") continue;
     h.update(`${c.path}\0${c.st.mode}\0${c.st.uid}:${c.st.gid}\0`);
     if (c.st.isSymbolicLink()) h.update(`link:${await readlink(c.abs)}\0`);
-    else if (c.st.isFile()) h.update(`file:${await fileDigest(c.abs, c.st)}\0`);
+    else if (c.st.isFile()) h.update(`file:${await hashes.digest(c.abs, c.st)}\0`);
   }
   return `sha256:${h.digest("hex")}`;
-}
-
-const fileDigests = new Map<string, string>();
-
-/**
- * Content digest of a context file, remembered by (path, size, mtime, inode) so a
- * rebuild with nothing changed reads no file content twice in one process.
- */
-export async function fileDigest(abs: string, st?: BigIntStats): Promise<string> {
-  st ??= await lstat(abs, { bigint: true });
-  const key = `${abs}\0${st.size}\0${st.mtimeNs}\0${st.ino}`;
-  const known = fileDigests.get(key);
-  if (known !== undefined) return known;
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
-  const digest = h.digest("hex");
-  fileDigests.set(key, digest);
-  return digest;
 }
 
 export function heredocSources(heredocs: Heredoc[] | undefined, expand: (text: string) => string): { name: string; content: string }[] {

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import type { RemoteCache } from "../cache/remote-cache.js";
 import { stepKey, type StepCache, type StepRecord } from "../cache/step-cache.js";
+import type { FileHashes } from "../context/file-hashes.js";
 import type { IgnoreRules } from "../context/ignore.js";
 import { isTbuildError, TbuildError } from "../errors.js";
 import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
@@ -39,6 +40,8 @@ export interface StageEnv {
   file: string;
   contextDir: string;
   rules: IgnoreRules;
+  /** Content digests of context files, kept across builds. */
+  hashes: FileHashes;
   content: ContentStore;
   cache: StepCache;
   noCache: boolean;

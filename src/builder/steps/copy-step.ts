@@ -5,7 +5,7 @@ import { resolveSources } from "../../context/sources.js";
 import { TbuildError } from "../../errors.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
 import { archiveUnder, isLocalArchive } from "../add-archive.js";
-import { fileDigest, heredocSources, planCopy, type CopyPlan } from "../copy.js";
+import { heredocSources, planCopy, type CopyPlan } from "../copy.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
 import type { Layer } from "../rootfs.js";
@@ -59,7 +59,7 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
   const plan = async (scratch: string): Promise<CopyPlan> =>
     withView(state.layers, env, async (view) => {
-      const o = { view, scratchDir: scratch, nowNs };
+      const o = { view, scratchDir: scratch, nowNs, hashes: env.hashes };
       if (sourceLayers === undefined) {
         const trees = request.sources.length === 0 ? [] : await resolveSources(env.contextDir, request.sources, env.rules, request.excludes);
         for (const url of urls) {
@@ -119,7 +119,7 @@ async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD
 async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: string[], state: StepState, env: StageEnv): Promise<StepInputs> {
   const dest = path.posix.resolve(state.container.WorkingDir ?? "/", instruction.args.dest);
   const digests = [];
-  for (const a of archives) digests.push(await fileDigest(a));
+  for (const a of archives) digests.push(await env.hashes.digest(a, await lstat(a, { bigint: true })));
   return {
     key: { add: instruction.original, dest, archives: digests },
     execute: async (): Promise<Layer | null> => {

@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import { createReadStream, type BigIntStats } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { errnoCode } from "../errors.js";
+
+interface Entry {
+  size: string;
+  mtimeNs: string;
+  ino: string;
+  digest: string;
+}
+
+/** Entries beyond this are dropped on save (least recently used first). */
+const MAX_ENTRIES = 200_000;
+
+/**
+ * Content digests of build-context files, remembered across builds by (path, size,
+ * mtime, inode): a rebuild where nothing changed reads no file content, however
+ * large the context. A file whose stat differs is hashed again.
+ */
+export class FileHashes {
+  private changed = false;
+
+  private constructor(
+    private readonly file: string | undefined,
+    private readonly entries: Map<string, Entry>,
+    private readonly transient: (abs: string) => boolean,
+  ) {}
+
+  /**
+   * Hashes kept in `file` (a missing or damaged file just means starting afresh).
+   * Files for which `transient` is true (a build's own scratch files) are hashed but
+   * not remembered.
+   */
+  static async load(file: string, transient: (abs: string) => boolean = () => false): Promise<FileHashes> {
+    let entries = new Map<string, Entry>();
+    try {
+      entries = new Map(Object.entries(JSON.parse(await readFile(file, "utf8")) as Record<string, Entry>));
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT" && !(e instanceof SyntaxError)) throw e;
+    }
+    return new FileHashes(file, entries, transient);
+  }
+
+  async digest(abs: string, st: BigIntStats): Promise<string> {
+    const known = this.entries.get(abs);
+    if (known !== undefined && known.size === String(st.size) && known.mtimeNs === String(st.mtimeNs) && known.ino === String(st.ino)) {
+      // Re-insert so the map's order is least recently used first.
+      this.entries.delete(abs);
+      this.entries.set(abs, known);
+      return known.digest;
+    }
+    const h = createHash("sha256");
+    for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
+    const digest = h.digest("hex");
+    if (this.transient(abs)) return digest;
+    this.entries.delete(abs);
+    this.entries.set(abs, { size: String(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), digest });
+    this.changed = true;
+    return digest;
+  }
+
+  async save(): Promise<void> {
+    if (this.file === undefined || !this.changed) return;
+    const kept = [...this.entries].slice(-MAX_ENTRIES);
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(Object.fromEntries(kept)));
+    await rename(tmp, this.file);
+    this.changed = false;
+  }
+}
