@@ -12,7 +12,6 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { pipeline } from "node:stream/promises";
 import type { Writable } from "node:stream";
-import { MediaType } from "../src/oci/media-types.js";
 import { storeLayer } from "../src/snapshotter/index.js";
 import { openStore } from "../src/store/index.js";
 import { startRegistry } from "../test/setup/registry.js";
