@@ -33,6 +33,8 @@ export interface BuildOptions {
   tags?: string[];
   target?: string;
   buildArgs?: Record<string, string>;
+  /** RUN's network unless a step says otherwise: default (the host's, shared), none or host. */
+  network?: "default" | "none" | "host";
   /** Secrets for `RUN --mount=type=secret,id=ID`: a file or an environment variable. Never stored in the image or the cache. */
   secrets?: Record<string, SecretSource>;
   /** `os/arch[/variant]` to build for; default the host's. */
@@ -54,6 +56,11 @@ export interface BuildOptions {
   /** Stages run at once. */
   jobs?: number;
   registry?: RegistryOptions;
+  /**
+   * Named contexts (`--build-context NAME=VALUE`): a directory, for COPY --from=NAME,
+   * or `docker-image://REF`, which FROM NAME and COPY --from=NAME then use instead.
+   */
+  contexts?: Record<string, string>;
   /** Registry caches to reuse steps from (`--cache-from`): tags holding a tbuild cache. */
   cacheFrom?: string[];
   /** A tag to push this build's step cache to (`--cache-to`), for other machines. */
@@ -65,6 +72,8 @@ export interface BuildResult {
   /** The image manifest's descriptor in the local store. */
   descriptor: Descriptor;
   config: ImageConfig;
+  /** Digest of the image config blob (what `docker images` calls the image ID). */
+  configDigest: string;
   tags: string[];
 }
 
@@ -173,7 +182,15 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   // Base images first: their ENV is part of what later lines expand against.
   const bases = new Map<string, Promise<ImageState>>();
-  const base = (ref: string, stagePlatform: string): Promise<ImageState> => {
+  const contexts = o.contexts ?? {};
+  const base = (name: string, stagePlatform: string): Promise<ImageState> => {
+    const named = contexts[name];
+    if (named !== undefined && !named.startsWith("docker-image://")) {
+      throw new TbuildError("not-implemented", `FROM ${name}: the build context '${name}' is a directory, and FROM of a directory is not implemented`, {
+        hint: `use it with COPY --from=${name}, or give --build-context ${name}=docker-image://REF`,
+      });
+    }
+    const ref = named === undefined ? name : named.slice("docker-image://".length);
     const id = `${ref}\0${stagePlatform}`;
     let p = bases.get(id);
     if (p === undefined) {
@@ -215,6 +232,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     escape: parsed.directives.escape,
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
+    network: o.network ?? "default",
     remoteCaches,
     usedSteps: new Map(),
     storeRoot: store.root,
@@ -227,6 +245,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     stageResult: (index) => runOnce(index),
     imageState: (ref) => base(ref, platform),
     onbuild: (triggers, baseState) => onbuildInstructions(triggers, baseState, parseOptions),
+    namedContextDir: (name) => {
+      const value = contexts[name];
+      return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
+    },
     stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
     onEvent,
   };
@@ -271,5 +293,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
   }
-  return { descriptor, config, tags };
+  const configDigest = (await store.resolve(descriptor.digest)).manifest.config.digest;
+  return { descriptor, config, configDigest, tags };
 }

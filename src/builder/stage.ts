@@ -50,6 +50,8 @@ export interface StageEnv {
   escape: string;
   buildArgs: Record<string, string>;
   secrets: Record<string, SecretSource>;
+  /** RUN's network when the step does not say (--network). */
+  network: "default" | "none" | "host";
   /** Registry caches (--cache-from) consulted when the local cache misses. */
   remoteCaches: RemoteCache[];
   /** Every layer step this build resolved, by key, for --cache-to. */
@@ -62,6 +64,8 @@ export interface StageEnv {
   /** The state of an image named in COPY --from=<image>. */
   imageState: (ref: string) => Promise<ImageState>;
   stageIndex: (ref: string) => number | undefined;
+  /** The directory of a `--build-context NAME=DIR`, for COPY --from=NAME. */
+  namedContextDir: (name: string) => string | undefined;
   /** The instructions of a base image's ONBUILD triggers, parsed against its environment. */
   onbuild: (triggers: string[], base: ImageState) => Instruction[];
   onEvent: (e: BuildEvent) => void;

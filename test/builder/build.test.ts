@@ -200,5 +200,18 @@ describe("tbuild build (as root)", () => {
       server.close();
     }
   });
+
+  it("takes named build contexts: a directory for COPY --from, an image alias for FROM", async () => {
+    const root = freshRoot();
+    const base = context({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\n" });
+    await buildCollecting({ context: base, root, tags: ["local/base:1"] });
+    const extra = context({ "note.txt": "from a named context" });
+    const ctx = context({ Dockerfile: "FROM thebase\nCOPY --from=docs note.txt /note.txt\n" });
+    const { result } = await buildCollecting({ context: ctx, root, tags: ["named"], contexts: { docs: extra, thebase: "docker-image://local/base:1" } });
+    expect(result.config.rootfs.diff_ids).toHaveLength(2);
+    const rootfs = umociUnpack(root, "docker.io/library/named:latest");
+    expect(readFileSync(path.join(rootfs, "note.txt"), "utf8")).toBe("from a named context");
+    expect(statSync(path.join(rootfs, "bin/busybox")).isFile()).toBe(true);
+  });
 });
 

@@ -14,6 +14,8 @@ import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
 import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState } from "./common.js";
 
+const NO_IGNORE = { ignores: () => false, source: undefined };
+
 /** COPY and ADD: files from the context, a stage, an image or a URL, or local archives unpacked. */
 export async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, env: StageEnv): Promise<StepInputs> {
   const flags = instruction.flags;
@@ -48,23 +50,27 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   };
   let sourceKey = "context";
   let sourceLayers: Layer[] | undefined;
-  if (from !== undefined) {
+  // --from names a stage, else a directory given with --build-context, else an image.
+  const namedDir = from === undefined || env.stageIndex(from) !== undefined ? undefined : env.namedContextDir(from);
+  const sourceDir = namedDir ?? env.contextDir;
+  const rules = namedDir === undefined ? env.rules : NO_IGNORE;
+  if (from !== undefined && namedDir === undefined) {
     const index = env.stageIndex(from);
     const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from);
     sourceKey = source.key;
     sourceLayers = source.layers;
+  } else if (namedDir !== undefined) {
+    sourceKey = `context:${from}`;
   }
   const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
-  const downloads: string[] = [];
   // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
   const plan = async (scratch: string): Promise<CopyPlan> =>
     withView(state.layers, env, async (view) => {
       const o = { view, scratchDir: scratch, nowNs, hashes: env.hashes };
       if (sourceLayers === undefined) {
-        const trees = request.sources.length === 0 ? [] : await resolveSources(env.contextDir, request.sources, env.rules, request.excludes);
+        const trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
         for (const url of urls) {
           const got = await download(url, path.join(scratch, `download-${trees.length}`), checksum);
-          downloads.push(got.digest);
           trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file) }] });
         }
         return planCopy(request, trees, o);

@@ -35,7 +35,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   if (!envMap.has("PATH")) envMap.set("PATH", DEFAULT_PATH);
   const runEnv = [...envMap].map(([k, v]) => `${k}=${v}`);
   const workdir = resolveWorkdir(undefined, state.container.WorkingDir ?? "/");
-  const network = (typeof flags["network"] === "string" ? flags["network"] : "default") as "default" | "none" | "host";
+  const network = (typeof flags["network"] === "string" ? flags["network"] : env.network) as "default" | "none" | "host";
   const mountSpecs = (flags["mount"] as string[] | undefined) ?? [];
   const sourceState = (from: string): Promise<ImageState> => {
     const index = env.stageIndex(from);

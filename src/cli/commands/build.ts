@@ -24,6 +24,9 @@ Options:
       --target STAGE      build up to this stage
       --platform P        os/arch[/variant] to build for (default: this machine's)
       --label K=V         add a label to the image (repeatable)
+      --build-context N=V a named context for COPY --from=N: a directory, or
+                          docker-image://REF to use an image for FROM N (repeatable)
+      --network MODE      RUN's network unless a step says: default, none or host
       --no-cache          run every step, ignoring the build cache
       --pull              check the registry for newer base images
   -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
@@ -36,7 +39,12 @@ Options:
       --cache-to SPEC     push this build's step cache: type=registry,ref=TAG
       --push              push every -t name to its registry after the build
       --iidfile FILE      write the image digest to FILE
+      --metadata-file F   write the result as JSON (digests and names) to F
+      --progress MODE     plain (also auto, tty) or quiet
   -q, --quiet             print only the image digest
+      --load, --rm, --force-rm
+                          accepted for docker build compatibility; they change
+                          nothing (results always land in the local store)
       --root DIR          local store (default $TBUILD_ROOT, else ~/.local/share/tbuild)
       --snapshotter D     overlay, native or auto (default auto: overlay where it mounts)
       --compression C     gzip (default), zstd or none
@@ -130,6 +138,13 @@ export const buildCommand: Command = {
             secret: { type: "string", multiple: true },
             "cache-from": { type: "string", multiple: true },
             "cache-to": { type: "string" },
+            "build-context": { type: "string", multiple: true },
+            network: { type: "string" },
+            "metadata-file": { type: "string" },
+            progress: { type: "string" },
+            load: { type: "boolean" },
+            rm: { type: "boolean" },
+            "force-rm": { type: "boolean" },
             iidfile: { type: "string" },
             quiet: { type: "boolean", short: "q" },
             root: { type: "string" },
@@ -157,7 +172,11 @@ export const buildCommand: Command = {
     if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new TbuildError("invalid-argument", `--jobs ${values.jobs}: give a positive whole number`);
     const tags = values.tag ?? [];
     if (values.push === true && tags.length === 0) throw new TbuildError("invalid-argument", "--push needs at least one -t NAME to push to");
-    const quiet = values.quiet === true;
+    const progress = values.progress ?? "plain";
+    if (!["plain", "auto", "tty", "quiet"].includes(progress)) throw new TbuildError("invalid-argument", `--progress ${progress}: choose plain, auto, tty or quiet`);
+    const network = values.network ?? "default";
+    if (!["default", "none", "host"].includes(network)) throw new TbuildError("invalid-argument", `--network ${network}: choose default, none or host`);
+    const quiet = values.quiet === true || progress === "quiet";
     const registry = registryOptions(values);
 
     const result = await build({
@@ -173,6 +192,8 @@ export const buildCommand: Command = {
       outputs: (values.output ?? []).map(parseOutput),
       secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
       cacheFrom: (values["cache-from"] ?? []).map((c) => parseCacheSpec(c, "--cache-from")),
+      contexts: keyValues(values["build-context"], "--build-context"),
+      network: network as "default" | "none" | "host",
       ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
       ...(values.root === undefined ? {} : { root: values.root }),
       snapshotter: snapshotter as "auto" | "overlay" | "native",
@@ -183,6 +204,11 @@ export const buildCommand: Command = {
     });
     const digest = result.descriptor.digest;
     if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
+    if (values["metadata-file"] !== undefined) {
+      // The keys docker buildx writes, so scripts that read its metadata file read ours.
+      const metadata = { "containerimage.digest": digest, "containerimage.config.digest": result.configDigest, "image.name": tags.join(",") };
+      await writeFile(values["metadata-file"], JSON.stringify(metadata, null, 2) + "\n");
+    }
     if (values.push === true) {
       const { pushImage } = await import("../../registry/push.js");
       const store = await openStore(values.root);
