@@ -175,6 +175,11 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const outline = parseDockerfile(text, parseOptions);
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);
+  for (const w of outline.warnings) onEvent({ kind: "warning", message: `${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)` });
+  const syntax = outline.directives.syntax;
+  if (syntax !== undefined && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?:1([.-]|$)/.test(syntax)) {
+    onEvent({ kind: "warning", message: `# syntax=${syntax} is ignored: tbuild parses Dockerfiles itself and runs no frontend image` });
+  }
   // One session per build: registry connections and tokens are shared by pulls and caches.
   let registrySession: Promise<RegistrySession> | undefined;
   const session: SessionSource = () => (registrySession ??= import("../registry/transport.js").then((m) => new m.RegistrySession(o.registry)));

@@ -19,7 +19,7 @@ docker build's flags. No daemon and no root: RUN steps run in a user namespace.
 
 Options:
   -t, --tag NAME          name the image (repeatable)
-  -f, --file PATH         the Dockerfile (default CONTEXT/Dockerfile)
+  -f, --file PATH         the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)
       --build-arg K=V     set a build-time ARG (repeatable; K alone takes $K)
       --target STAGE      build up to this stage
       --platform P        os/arch[/variant] to build for (default: this machine's)
@@ -51,6 +51,12 @@ Options:
       --jobs N            stages built at once (default 4)
 
 ${registryFlagsUsage}`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 /** `type=oci,dest=out.tar,tar=false` (or a bare path, which means type=local). */
 export function parseOutput(spec: string): ExportOptions {
@@ -179,9 +185,12 @@ export const buildCommand: Command = {
     const quiet = values.quiet === true || progress === "quiet";
     const registry = registryOptions(values);
 
+    // `-f -` reads the Dockerfile from standard input, as docker build does.
+    const fromStdin = values.file === "-";
     const result = await build({
       context: positionals[0]!,
-      ...(values.file === undefined ? {} : { file: path.resolve(values.file) }),
+      ...(values.file === undefined || fromStdin ? {} : { file: path.resolve(values.file) }),
+      ...(fromStdin ? { dockerfile: await readStdin(), file: path.resolve(positionals[0]!, "Dockerfile") } : {}),
       tags,
       buildArgs: buildArgsOption(values["build-arg"]),
       ...(values.target === undefined ? {} : { target: values.target }),
