@@ -72,9 +72,16 @@ export interface BuildResult {
   /** The image manifest's descriptor in the local store. */
   descriptor: Descriptor;
   config: ImageConfig;
-  /** Digest of the image config blob (what `docker images` calls the image ID). */
+  /** Digest of the (first) image's config blob: what `docker images` calls the image ID. */
   configDigest: string;
   tags: string[];
+  /** One manifest per platform built; `descriptor` is their index when there are several. */
+  images: Descriptor[];
+}
+
+function stripPlatform(d: Descriptor): Descriptor {
+  const { platform: _platform, ...rest } = d;
+  return rest;
 }
 
 async function readDockerfile(file: string): Promise<string> {
@@ -160,19 +167,74 @@ function onbuildInstructions(triggers: string[], base: ImageState, o: { buildArg
   return parsed.stages[0]!.instructions.map((i) => ({ ...i, original: `ONBUILD ${i.original}` }));
 }
 
+/** What every platform's build shares: the store, caches, registry session and scratch space. */
+interface Shared {
+  o: BuildOptions;
+  text: string;
+  parseOptions: { file: string; buildArgs: Record<string, string>; target?: string };
+  base: (name: string, platform: string) => Promise<ImageState>;
+  env: Omit<StageEnv, "escape" | "stageResult" | "imageState" | "onbuild" | "stageIndex" | "label">;
+}
+
+/** The target stage built for one platform. */
+async function buildFor(platform: string, shared: Shared, label: string): Promise<ImageState> {
+  const { o, text, base } = shared;
+  const parseOptions = { ...shared.parseOptions, platform };
+  // Base images first: their ENV is part of what later lines expand against.
+  const outline = parseDockerfile(text, parseOptions);
+  const known = new Map<string, ImageState>();
+  await Promise.all(outline.stages.filter((s) => s.baseStage === null).map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
+  const parsed: ParseResult = parseDockerfile(text, {
+    ...parseOptions,
+    imageEnv: (ref) => {
+      const image = known.get(ref);
+      return image === undefined ? undefined : envPairs(image.config);
+    },
+  });
+  const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
+  const results = new Map<number, Promise<ImageState>>();
+  const limit = pLimit(o.jobs ?? 4);
+  const env: StageEnv = {
+    ...shared.env,
+    label,
+    escape: parsed.directives.escape,
+    stageResult: (index) => runOnce(index),
+    imageState: (ref) => base(ref, platform),
+    onbuild: (triggers, baseState) => onbuildInstructions(triggers, baseState, parseOptions),
+    stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
+  };
+  // Dependencies are awaited outside the concurrency limit, so a waiting stage never holds a slot.
+  const runOnce = (index: number): Promise<ImageState> => {
+    let p = results.get(index);
+    if (p === undefined) {
+      const stage = byIndex.get(index);
+      if (stage === undefined) throw new TbuildError("internal", `stage ${index} is not part of this build`);
+      p = startingState(stage).then((start) => limit(() => runStage(stage, start, env)));
+      results.set(index, p);
+    }
+    return p;
+  };
+  const startingState = async (stage: Stage): Promise<ImageState> => {
+    await Promise.all(stage.dependsOn.filter((d) => d !== stage.baseStage).map((d) => runOnce(d)));
+    return stage.baseStage !== null ? runOnce(stage.baseStage) : base(stage.base, stage.platform ?? platform);
+  };
+  return runOnce(parsed.target);
+}
+
 /**
  * Builds a Dockerfile into the local store: stages run in dependency order (those
  * that do not depend on each other at once), each step cached by content; the
- * target stage becomes an image tagged with `tags`, then written to `outputs`.
+ * target stage becomes an image tagged with `tags` (for several platforms, an
+ * index over one image each), then written to `outputs`.
  */
 export async function build(o: BuildOptions): Promise<BuildResult> {
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
   const text = o.dockerfile ?? (await readDockerfile(file));
-  const platform = formatPlatform(o.platform === undefined ? hostPlatform() : parsePlatform(o.platform));
+  const platforms = (o.platform ?? formatPlatform(hostPlatform())).split(",").map((p) => formatPlatform(parsePlatform(p.trim())));
   const shown = path.relative(process.cwd(), file);
-  const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, platform, ...(o.target === undefined ? {} : { target: o.target }) };
-  const outline = parseDockerfile(text, parseOptions);
+  const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
+  const outline = parseDockerfile(text, { ...parseOptions, platform: platforms[0]! });
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);
   for (const w of outline.warnings) onEvent({ kind: "warning", message: `${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)` });
@@ -185,7 +247,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const session: SessionSource = () => (registrySession ??= import("../registry/transport.js").then((m) => new m.RegistrySession(o.registry)));
   const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, onEvent);
 
-  // Base images first: their ENV is part of what later lines expand against.
   const bases = new Map<string, Promise<ImageState>>();
   const contexts = o.contexts ?? {};
   const base = (name: string, stagePlatform: string): Promise<ImageState> => {
@@ -204,27 +265,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     }
     return p;
   };
-  const imageStages = outline.stages.filter((s) => s.baseStage === null);
-  const known = new Map<string, ImageState>();
-  await Promise.all(imageStages.map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
-  const parsed: ParseResult = parseDockerfile(text, {
-    ...parseOptions,
-    imageEnv: (ref) => {
-      const image = known.get(ref);
-      return image === undefined ? undefined : envPairs(image.config);
-    },
-  });
 
   const scratchRoot = path.join(store.root, "tmp");
   await mkdir(scratchRoot, { recursive: true });
   // The pid in the name tells `tbuild prune` whether the build is still running.
   const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-`));
   let snapshots: Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }> | undefined;
-  const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
-  const results = new Map<number, Promise<ImageState>>();
-  const limit = pLimit(o.jobs ?? 4);
-
-  const env: StageEnv = {
+  const env: Shared["env"] = {
     file: parseOptions.file,
     contextDir,
     rules: await loadIgnoreRules(contextDir, o.file),
@@ -234,7 +281,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     noCache: o.noCache ?? false,
     compression: o.compression ?? "gzip",
     sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
-    escape: parsed.directives.escape,
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
@@ -247,48 +293,36 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
         snapshotter,
         rootfs: new RootfsPreparer(snapshotter, store.content),
       }))),
-    stageResult: (index) => runOnce(index),
-    imageState: (ref) => base(ref, platform),
-    onbuild: (triggers, baseState) => onbuildInstructions(triggers, baseState, parseOptions),
     namedContextDir: (name) => {
       const value = contexts[name];
       return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
     },
-    stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
     onEvent,
   };
 
-  // Dependencies are awaited outside the concurrency limit, so a waiting stage never holds a slot.
-  const runOnce = (index: number): Promise<ImageState> => {
-    let p = results.get(index);
-    if (p === undefined) {
-      const stage = byIndex.get(index);
-      if (stage === undefined) throw new TbuildError("internal", `stage ${index} is not part of this build`);
-      p = startingState(stage).then((start) => limit(() => runStage(stage, start, env)));
-      results.set(index, p);
-    }
-    return p;
-  };
-  const startingState = async (stage: Stage): Promise<ImageState> => {
-    await Promise.all(stage.dependsOn.filter((d) => d !== stage.baseStage).map((d) => runOnce(d)));
-    return stage.baseStage !== null ? runOnce(stage.baseStage) : base(stage.base, stage.platform ?? platform);
-  };
-
-  let final: ImageState;
+  const shared: Shared = { o, text, parseOptions, base, env };
+  const images: { platform: string; state: ImageState }[] = [];
   try {
-    final = await runOnce(parsed.target);
+    for (const platform of platforms) images.push({ platform, state: await buildFor(platform, shared, platforms.length > 1 ? `${platform} ` : "") });
   } finally {
     await rm(buildScratch, { recursive: true, force: true });
     await env.hashes.save();
   }
 
-  const config: ImageConfig = o.labels === undefined ? final.config : { ...final.config, config: { ...final.config.config, Labels: { ...(final.config.config?.Labels ?? {}), ...o.labels } } };
   const tags = o.tags ?? [];
-  const descriptor = await store.putImage({
-    config,
-    layers: final.layers.map((l) => ({ mediaType: l.mediaType === "" ? MediaType.ociLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
-    ...(tags.length > 0 ? { name: tags } : {}),
-  });
+  const stored: Descriptor[] = [];
+  for (const { state } of images) {
+    const config: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
+    const desc = await store.putImage({
+      config,
+      layers: state.layers.map((l) => ({ mediaType: l.mediaType === "" ? MediaType.ociLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
+      ...(tags.length > 0 && images.length === 1 ? { name: tags } : {}),
+    });
+    const { os, architecture, variant } = state.config;
+    stored.push({ ...desc, platform: { os, architecture, ...(variant === undefined ? {} : { variant }) } });
+  }
+  const descriptor = stored.length === 1 ? stripPlatform(stored[0]!) : await store.putIndex({ manifests: stored, ...(tags.length > 0 ? { name: tags } : {}) });
+  const config = images[0]!.state.config;
   if (o.cacheTo !== undefined) {
     const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
     const { exportCache } = await import("../cache/remote-cache.js");
@@ -298,6 +332,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
   }
-  const configDigest = (await store.resolve(descriptor.digest)).manifest.config.digest;
-  return { descriptor, config, configDigest, tags };
+  const configDigest = (await store.resolve(stored[0]!.digest)).manifest.config.digest;
+  return { descriptor, config, configDigest, tags, images: stored };
 }

@@ -66,6 +66,8 @@ export interface StageEnv {
   stageIndex: (ref: string) => number | undefined;
   /** The directory of a `--build-context NAME=DIR`, for COPY --from=NAME. */
   namedContextDir: (name: string) => string | undefined;
+  /** Put before stage names in progress (the platform, when building several). */
+  label: string;
   /** The instructions of a base image's ONBUILD triggers, parsed against its environment. */
   onbuild: (triggers: string[], base: ImageState) => Instruction[];
   onEvent: (e: BuildEvent) => void;
@@ -87,7 +89,7 @@ function stageLabel(stage: Stage): string {
  * recorded.
  */
 export async function runStage(stage: Stage, base: ImageState, env: StageEnv): Promise<ImageState> {
-  const label = stageLabel(stage);
+  const label = env.label + stageLabel(stage);
   let config: ImageConfig = structuredClone(base.config);
   let container: ContainerConfig = config.config ?? {};
   // As BuildKit: an image without PATH gets the default one, so RUN and the final image agree.
@@ -107,7 +109,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   // step hits gives the very same image digest; SOURCE_DATE_EPOCH pins them all.
   const buildTime = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
   let latest = env.sourceDateEpoch === undefined ? config.created : undefined;
-  const scratch = await mkdtemp(path.join(env.scratchRoot, `${label}-`));
+  const scratch = await mkdtemp(path.join(env.scratchRoot, `stage-${stage.index}-`));
 
   const record = (instruction: Instruction, layer: Layer | null, created = latest): void => {
     history.push({ ...(created === undefined ? {} : { created }), created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
@@ -120,8 +122,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
       switch (instruction.keyword) {
         case "ARG":
           for (const a of instruction.args.args) {
-            const value = env.buildArgs[a.key] ?? a.value ?? undefined;
-            if (value !== undefined) args.set(a.key, value);
+            if (a.effective !== undefined && a.effective !== null) args.set(a.key, a.effective);
           }
           key = stepKey(key, { arg: instruction.args.args.map((a) => [a.key, args.get(a.key) ?? null]) });
           env.onEvent({ ...step, cached: false });

@@ -15,7 +15,13 @@ export function toJson(result: ParseResult): object {
       baseStage: s.baseStage,
       dependsOn: s.dependsOn,
       lines: s.lines,
-      instructions: s.instructions.map((i) => ({ keyword: i.keyword, lines: i.lines, flags: i.flags, args: i.args })),
+      instructions: s.instructions.map((i) => ({
+        keyword: i.keyword,
+        lines: i.lines,
+        flags: i.flags,
+        // The JSON form documents an ARG's declared default only.
+        args: i.keyword === "ARG" ? { args: i.args.args.map(({ key, value }) => ({ key, value })) } : i.args,
+      })),
     })),
   };
 }

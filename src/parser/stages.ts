@@ -88,6 +88,7 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
           metaArgs.push({ key, value: effective ?? null });
           if (effective === undefined) metaValues.delete(key);
           else metaValues.set(key, effective);
+          return effective;
         }),
       );
       continue;
@@ -105,6 +106,7 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
         const effective = buildArgs[key] ?? value ?? inherited;
         if (effective === undefined) args.delete(key);
         else args.set(key, effective);
+        return effective;
       }),
     );
     for (const ref of stageRefs(instruction)) pendingRefs.push({ stage: current.index, ref, at });
@@ -167,14 +169,15 @@ function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, esc
 
 /**
  * Expands an ARG line's defaults one by one, each seeing the ones declared before
- * it (`ARG A=1 B=$A` gives B=1), and hands each to `declare`. The instruction keeps
- * the expanded defaults. Does nothing for other instructions.
+ * it (`ARG A=1 B=$A` gives B=1), and hands each to `declare`, which says the value
+ * in force. The instruction keeps the expanded defaults and those values. Does
+ * nothing for other instructions.
  */
-function declareArgs(instruction: Instruction, lookup: Lookup, escape: string, declare: (key: string, value: string | undefined) => void): void {
+function declareArgs(instruction: Instruction, lookup: Lookup, escape: string, declare: (key: string, value: string | undefined) => string | undefined): void {
   if (instruction.keyword !== "ARG") return;
   for (const arg of instruction.args.args) {
     if (arg.value !== null) arg.value = expandWord(arg.value, lookup, escape);
-    declare(arg.key, arg.value ?? undefined);
+    arg.effective = declare(arg.key, arg.value ?? undefined) ?? null;
   }
 }
 

@@ -29,7 +29,13 @@ export type Instruction = InstructionBase &
     | { keyword: "CMD" | "ENTRYPOINT"; args: CommandForm }
     | { keyword: "COPY" | "ADD"; args: { sources: string[]; dest: string; heredocs?: Heredoc[] } }
     | { keyword: "ENV" | "LABEL"; args: { pairs: KeyValue[] } }
-    | { keyword: "ARG"; args: { args: { key: string; value: string | null }[] } }
+    | {
+        keyword: "ARG";
+        args: {
+          /** `value` is the default as declared (expanded); `effective`, the value in force after --build-arg and inheritance from a meta ARG or a platform ARG. */
+          args: { key: string; value: string | null; effective?: string | null }[];
+        };
+      }
     | { keyword: "WORKDIR"; args: { path: string } }
     | { keyword: "USER"; args: { user: string } }
     | { keyword: "EXPOSE"; args: { ports: string[] } }

@@ -291,6 +291,31 @@ export class ImageStore {
       return desc;
     });
   }
+
+  /**
+   * Writes a multi-platform image: an OCI index over stored manifests (each
+   * descriptor carrying its platform), named like putImage. The manifests' own
+   * untagged entries go: they live on through the index.
+   */
+  async putIndex(opts: { manifests: Descriptor[]; name?: string | string[] }): Promise<Descriptor> {
+    const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: opts.manifests };
+    const names = (opts.name === undefined ? [] : Array.isArray(opts.name) ? opts.name : [opts.name]).map(normalizeName);
+    return this.updateIndex(async (top) => {
+      for (const m of opts.manifests) {
+        if (!(await this.content.has(m.digest))) throw new TbuildError("not-found", `manifest ${m.digest} is not in ${this.root}`);
+      }
+      const info = await this.content.put(JSON.stringify(index));
+      const desc: Descriptor = { mediaType: MediaType.ociIndex, digest: info.digest, size: info.size };
+      const members = new Set(opts.manifests.map((m) => m.digest));
+      top.manifests = top.manifests.filter((d) => {
+        const n = d.annotations?.[Annotation.refName];
+        return n === undefined ? !members.has(d.digest) && d.digest !== desc.digest : !names.includes(n);
+      });
+      if (names.length === 0) top.manifests.push(desc);
+      for (const n of names) top.manifests.push({ ...desc, annotations: { [Annotation.refName]: n } });
+      return desc;
+    });
+  }
 }
 
 /** Opens the image store at `root` (default: $TBUILD_ROOT or the XDG data dir). */

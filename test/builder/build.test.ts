@@ -213,5 +213,26 @@ describe("tbuild build (as root)", () => {
     expect(readFileSync(path.join(rootfs, "note.txt"), "utf8")).toBe("from a named context");
     expect(statSync(path.join(rootfs, "bin/busybox")).isFile()).toBe(true);
   });
+
+  it("builds for several platforms into one index, cross-building on this machine's platform", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile:
+        BUSYBOX_BASE.replace("FROM scratch", "FROM --platform=$BUILDPLATFORM scratch AS build") +
+        "ARG TARGETARCH\nRUN echo \"built for $TARGETARCH\" > /out\nFROM scratch\nCOPY --from=build /out /out\n",
+    });
+    const { result } = await buildCollecting({ context: ctx, root, tags: ["multi-arch"], platform: "linux/amd64,linux/arm64" });
+    expect(result.images).toHaveLength(2);
+    const index = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", `oci:${root}:docker.io/library/multi-arch:latest`], { encoding: "utf8" })) as {
+      mediaType: string;
+      manifests: { platform: { architecture: string } }[];
+    };
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
+    const arm = path.join(freshRoot(), "arm");
+    execFileSync("skopeo", ["copy", "--override-arch", "arm64", `oci:${root}:docker.io/library/multi-arch:latest`, `oci:${arm}:arm`]);
+    const rootfs = umociUnpack(arm, "arm");
+    expect(readFileSync(path.join(rootfs, "out"), "utf8")).toBe("built for arm64\n");
+  });
 });
 

@@ -24,7 +24,7 @@ describe("ARG scoping and platform ARGs", () => {
     const r = argValues("FROM scratch\nWORKDIR /a$TARGETOS\nARG TARGETOS TARGETARCH\nWORKDIR /$TARGETOS/$TARGETARCH\n");
     expect(r.stages[0]!.instructions.map((i) => i.args)).toEqual([
       { path: "/a" },
-      { args: [{ key: "TARGETOS", value: null }, { key: "TARGETARCH", value: null }] },
+      { args: [{ key: "TARGETOS", value: null, effective: "linux" }, { key: "TARGETARCH", value: null, effective: "arm64" }] },
       { path: "/linux/arm64" },
     ]);
   });
