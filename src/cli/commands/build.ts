@@ -22,7 +22,8 @@ Options:
   -f, --file PATH         the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)
       --build-arg K=V     set a build-time ARG (repeatable; K alone takes $K)
       --target STAGE      build up to this stage
-      --platform P        os/arch[/variant] to build for (default: this machine's)
+      --platform P        os/arch[/variant] to build for, or several, comma-separated,
+                          for a multi-platform image (default: this machine's)
       --label K=V         add a label to the image (repeatable)
       --build-context N=V a named context for COPY --from=N: a directory, or
                           docker-image://REF to use an image for FROM N (repeatable)
