@@ -1,4 +1,5 @@
-import { chownSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chownSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { rootlessEnv } from "../setup/rootless.js";
@@ -44,4 +45,23 @@ describe.skipIf(env === undefined)("tbuild build as a non-root user", () => {
     }
     expect(lstatSync(path.join(rootfs, "bin/busybox")).uid).toBe(0);
   });
+
+  it("tells a user without a subordinate id range what to fix, without a stack trace", () => {
+    const user = "tbuildnosub";
+    if (spawnSync("id", ["-u", user]).status !== 0) execFileSync("useradd", ["--create-home", user]);
+    // useradd may hand out a range by itself (SUB_UID_COUNT): this user must have none.
+    for (const f of ["/etc/subuid", "/etc/subgid"]) writeFileSync(f, readFileSync(f, "utf8").split("\n").filter((l) => !l.startsWith(`${user}:`)).join("\n"));
+    const work = env!.workDir();
+    const ctx = context({ Dockerfile: BUSYBOX_BASE }, work);
+    execFileSync("chmod", ["-R", "a+rX", work]);
+    const r = spawnSync("runuser", ["-u", user, "--", "env", "HOME=/tmp", process.execPath, path.join(env!.app, "dist/cli/main.js"), "build", "--root", path.join("/tmp", `tbuild-nosub-${process.pid}`), ctx], {
+      encoding: "utf8",
+      cwd: "/",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no subordinate id range for this user/);
+    expect(r.stderr).toMatch(/hint: add a range to \/etc\/subuid/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 });
+
