@@ -268,8 +268,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const scratchRoot = path.join(store.root, "tmp");
   await mkdir(scratchRoot, { recursive: true });
-  // The pid in the name tells `tbuild prune` whether the build is still running.
-  const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-`));
+  // The pid and start time in the name tell `tbuild prune` that this build runs, and since when.
+  const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-${Date.now()}-`));
   let snapshots: Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }> | undefined;
   const env: Shared["env"] = {
     file: parseOptions.file,

@@ -26,6 +26,8 @@ export interface GcOptions {
   roots?: GcRootProvider[];
   /** Also remove committed snapshots no running build uses (see snapshot-gc.ts). */
   snapshotter?: Snapshotter;
+  /** Keep every blob made at or after this time (ms since the epoch): builds in progress may need them. */
+  protectSince?: number;
 }
 
 export interface GcResult {
@@ -59,7 +61,7 @@ export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcRes
     for await (const blob of store.content.list()) {
       if (reachable.has(blob.digest)) continue;
       const st = await stat(store.content.blobPath(blob.digest)).catch(() => undefined);
-      if (st !== undefined) candidates.push({ id: blob.digest, size: blob.size, time: st.mtimeMs, item: { blob } });
+      if (st !== undefined && (opts.protectSince === undefined || st.mtimeMs < opts.protectSince)) candidates.push({ id: blob.digest, size: blob.size, time: st.mtimeMs, item: { blob } });
     }
     const plan = planReclaim(candidates, opts.keepStorage);
     if (opts.dryRun !== true) for (const c of plan) if ("blob" in c.item) await store.content.delete(c.item.blob.digest);

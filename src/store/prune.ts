@@ -14,7 +14,7 @@ import { storeSnapshotter } from "./snapshot-gc.js";
 import { pidAlive } from "../pid.js";
 
 /**
- * A build's scratch directory is `<root>/tmp/build-<pid>-XXXXXX`: it is abandoned when
+ * A build's scratch directory is `<root>/tmp/build-<pid>-<start ms>-XXXXXX`: it is abandoned when
  * that process is gone. Anything else there counts as abandoned once untouched this long.
  */
 const STALE_SCRATCH_MS = 24 * 3600 * 1000;
@@ -38,6 +38,8 @@ export interface PruneResult extends GcResult {
   cacheRecords: string[];
   /** Scratch directories of dead builds, and their bytes. */
   scratch: { paths: string[]; bytes: number };
+  /** Builds running during the prune (their recent blobs and all snapshots were kept). */
+  runningBuilds: number;
 }
 
 export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise<PruneResult> {
@@ -51,14 +53,27 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
   // Re-read under the store lock (a build may add records meanwhile), minus what a dry run only pretends to drop.
   const keptCacheRoots = async (): Promise<{ mediaType: string; digest: string; size: number }[]> =>
     (await cache.records()).flatMap(({ key, record }) => (record.layer === null || dropped.has(key) ? [] : [{ mediaType: record.layer.mediaType, digest: record.layer.digest, size: record.layer.size }]));
-  const snapshotter = await storeSnapshotter(store.root);
+  // While builds run, what they may be about to use stays: blobs made since the first of
+  // them started, and every snapshot (a build checks a snapshot, then stacks on it).
+  const running = await runningBuilds(store.root);
+  const snapshotter = running.length > 0 ? undefined : await storeSnapshotter(store.root);
   const result = await gc(store, {
     roots: [...gcRootProviders.filter((p) => p !== buildCacheRoots), keptCacheRoots],
     ...(opts.keepStorage === undefined ? {} : { keepStorage: opts.keepStorage }),
     ...(opts.dryRun === undefined ? {} : { dryRun: opts.dryRun }),
     ...(snapshotter === undefined ? {} : { snapshotter }),
+    ...(running.length > 0 ? { protectSince: Math.min(...running.map((b) => b.startedMs)) } : {}),
   });
-  return { ...result, cacheRecords: [...dropped].sort(), scratch: await staleScratch(store.root, opts.dryRun === true) };
+  return { ...result, cacheRecords: [...dropped].sort(), scratch: await staleScratch(store.root, opts.dryRun === true), runningBuilds: running.length };
+}
+
+/** Builds in progress on this root: `tmp/build-<pid>-<start ms>-XXXXXX` whose process lives. */
+async function runningBuilds(storeRoot: string): Promise<{ pid: number; startedMs: number }[]> {
+  const names = await readdir(join(storeRoot, "tmp")).catch(() => [] as string[]);
+  return names.flatMap((name) => {
+    const m = /^build-(\d+)-(\d+)-/.exec(name);
+    return m !== null && pidAlive(Number(m[1])) ? [{ pid: Number(m[1]), startedMs: Number(m[2]) }] : [];
+  });
 }
 
 /** Removes (or, in a dry run, lists) the `<root>/tmp/*` entries of builds that are gone. */

@@ -91,6 +91,23 @@ describe("prune", () => {
     expect((await s.store.resolve("keep:1")).config.architecture).toBe("amd64");
   });
 
+  it("while a build runs, keeps every snapshot and the blobs made since it started", async () => {
+    const s = await state();
+    // This test process stands for the running build: its pid is alive.
+    const live = `build-${process.pid}-${Date.now() - 60_000}-abcdef`;
+    await mkdir(join(s.root, "tmp", live));
+    const old = await makeLayer(s.store, { "made/before/the/build": "old" });
+    const longAgo = new Date(Date.now() - 3600_000);
+    await utimes(s.store.content.blobPath(old.desc.digest), longAgo, longAgo);
+    const r = await prune(s.store);
+    expect(r.runningBuilds).toBe(1);
+    expect(r.snapshots).toEqual([]);
+    expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "leaf", "mid", "running-step"]);
+    expect(await s.store.content.has(s.untaggedLayer)).toBe(true);
+    expect(await s.store.content.has(old.desc.digest)).toBe(false);
+    expect(await readdir(join(s.root, "tmp"))).toContain(live);
+  });
+
   it("--all drops every cache record, so layers only the cache kept are swept; images stay", async () => {
     const s = await state();
     const r = await prune(s.store, { all: true });

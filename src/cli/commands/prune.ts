@@ -22,8 +22,9 @@ export const pruneCommand: Command = {
           "  --keep-storage SIZE  keep up to SIZE of removable blobs and snapshots, most recent first (e.g. 10GB)",
           "  --dry-run    only list what would be deleted",
           "",
-          "Without --all, build-cache records stay unless their layer is gone. Snapshots in use",
-          "by a running build are never removed; scratch directories count as abandoned after 24 hours.",
+          "Without --all, build-cache records stay unless their layer is gone. While a build runs on",
+          "this root, snapshots and the blobs made since it started are kept; a dead build's scratch",
+          "directory goes.",
         ].join("\n"),
       );
     }
@@ -45,6 +46,7 @@ export const pruneCommand: Command = {
     ].filter((x) => x !== "");
     const total = r.removedBytes + r.snapshotBytes + r.scratch.bytes + r.ingest.bytes;
     out(`Total reclaimed space: ${formatSize(total)} (${r.removed.length} blob(s)${extras.map((x) => `, ${x}`).join("")})`);
+    if (r.runningBuilds > 0) out(`${r.runningBuilds} build(s) running: snapshots and their recent blobs were kept`);
     return 0;
   },
 };
