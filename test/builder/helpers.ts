@@ -30,7 +30,9 @@ export async function buildCollecting(o: BuildOptions): Promise<{ result: Awaite
 /** Unpacks an image of a store with umoci (a tool nobody here wrote) and returns the rootfs path. */
 export function umociUnpack(root: string, name: string): string {
   const bundle = path.join(mkdtempSync(path.join(tmpdir(), "tbuild-bundle-")), "b");
-  const r = spawnSync("umoci", ["unpack", "--image", `${root}:${name}`, bundle], { encoding: "utf8" });
+  // As a normal user umoci can only unpack with --rootless (files then belong to that user).
+  const rootless = process.geteuid?.() === 0 ? [] : ["--rootless"];
+  const r = spawnSync("umoci", ["unpack", ...rootless, "--image", `${root}:${name}`, bundle], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`umoci unpack failed: ${r.stderr}`);
   return path.join(bundle, "rootfs");
 }
