@@ -75,7 +75,12 @@ function runHelper(helper: string, action: "get" | "store" | "erase", input: str
       if (err === null) return resolve(stdout);
       // The helper's output may contain secrets; only "not found" is read from it.
       if (/credentials not found/i.test(stdout)) return resolve("");
-      const why = errnoCode(err) === "ENOENT" ? "is not installed" : `failed (exit ${String((err as { code?: unknown }).code ?? "?")})`;
+      // EACCES from a PATH search also means "not found here" when a PATH directory is unreadable.
+      const code = errnoCode(err);
+      const why =
+        code === "ENOENT" || code === "EACCES"
+          ? "is not installed (or not executable) on PATH"
+          : `failed (exit status ${String((err as { code?: unknown }).code ?? "unknown")})`;
       reject(new TbuildError("failed-precondition", `credential helper ${bin} ${why} during '${action}'`, {
         hint: "install the helper, or remove credsStore/credHelpers from your docker config",
       }));

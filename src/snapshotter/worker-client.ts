@@ -40,9 +40,18 @@ export async function applyIsolated(dir: string, layer: Readable, o: { layer: st
   const out: Buffer[] = [];
   child.stdout?.on("data", (c: Buffer) => out.push(c));
   // If the worker fails early, stdin breaks: its own error is the one worth reporting.
+  // But if the layer stream itself fails (a damaged download, an unsafe archive), the
+  // worker only sees it end early: that failure must not pass for a short layer.
+  let sourceError: unknown;
+  layer.once("error", (e) => (sourceError ??= e));
   const feeding = pipeline(layer, child.stdin!).catch(() => undefined);
-  await exited;
+  try {
+    await exited;
+  } catch (e) {
+    throw sourceError ?? e;
+  }
   await feeding;
+  if (sourceError !== undefined) throw sourceError;
   return JSON.parse(Buffer.concat(out).toString("utf8")) as ApplyResult;
 }
 

@@ -94,7 +94,7 @@ describe("docker config credentials", () => {
     await writeFile(perHost, JSON.stringify({ credHelpers: { "reg.example.com": "testhelper", "broken.example.com": "missing" } }));
     expect(await dockerCredentials(perHost)("reg.example.com")).toEqual({ username: "helped", password: "s3cret" });
     await expect(dockerCredentials(perHost)("broken.example.com")).rejects.toMatchObject({
-      message: "credential helper docker-credential-missing is not installed during 'get'",
+      message: "credential helper docker-credential-missing is not installed (or not executable) on PATH during 'get'",
     });
     await eraseCredential("reg.example.com", file);
     expect(await dockerCredentials(file)("reg.example.com")).toBeUndefined();

@@ -72,7 +72,8 @@ async function layered(driver: Driver, name: string): Promise<Snapshotter> {
 
 const drivers: Driver[] = overlayOk ? ["overlay", "native"] : ["native"];
 
-describe.each(drivers)("%s snapshotter", (driver) => {
+// In-process application with arbitrary owners needs root; rootless.test.ts covers a normal user.
+describe.skipIf(process.geteuid?.() !== 0).each(drivers)("%s snapshotter", (driver) => {
   it("follows the lifecycle rules: only committed parents, commits of active snapshots, no removal under children", async () => {
     const sn = await openSnapshotter({ root: join(work, `${driver}-life`), driver });
     expect(sn.driver).toBe(driver);
@@ -109,7 +110,7 @@ describe.each(drivers)("%s snapshotter", (driver) => {
   });
 });
 
-describe.skipIf(!overlayOk)("overlay and native", () => {
+describe.skipIf(!overlayOk || process.geteuid?.() !== 0)("overlay and native", () => {
   it("produce byte-identical layers for the same edits (deletes, opaque replacements, type changes, links, xattrs)", async () => {
     const store = new ContentStore(join(work, "cs-identical"));
     const digests: Record<string, string> = {};
@@ -123,7 +124,7 @@ describe.skipIf(!overlayOk)("overlay and native", () => {
   });
 });
 
-describe.each(drivers)("%s diff", (driver) => {
+describe.skipIf(process.geteuid?.() !== 0).each(drivers)("%s diff", (driver) => {
   it("round-trips: applying diff(x) onto the parent gives x", async () => {
     const store = new ContentStore(join(work, `cs-rt-${driver}`));
     const sn = await layered(driver, `${driver}-rt`);
