@@ -42,16 +42,15 @@ export async function applyIsolated(dir: string, layer: Readable, o: { layer: st
   // If the worker fails early, stdin breaks: its own error is the one worth reporting.
   // But if the layer stream itself fails (a damaged download, an unsafe archive), the
   // worker only sees it end early: that failure must not pass for a short layer.
-  let sourceError: unknown;
-  layer.once("error", (e) => (sourceError ??= e));
+  // The stream may have failed before we got it, so ask it (`errored`) rather than listen.
   const feeding = pipeline(layer, child.stdin!).catch(() => undefined);
   try {
     await exited;
   } catch (e) {
-    throw sourceError ?? e;
+    throw layer.errored ?? e;
   }
   await feeding;
-  if (sourceError !== undefined) throw sourceError;
+  if (layer.errored !== null) throw layer.errored;
   return JSON.parse(Buffer.concat(out).toString("utf8")) as ApplyResult;
 }
 
