@@ -3,7 +3,6 @@
  * in worker.js under the namespace helper, with layer bytes streamed over pipes.
  */
 import { PassThrough, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { TbuildError, type ErrorCategory } from "../errors.js";
 import { applyLayer, type ApplyResult, type WhiteoutMode } from "./applier.js";
 import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
@@ -39,18 +38,29 @@ export async function applyIsolated(dir: string, layer: Readable, o: { layer: st
   const { child, exited } = startWorker(["apply", dir, o.whiteouts, o.layer], doing);
   const out: Buffer[] = [];
   child.stdout?.on("data", (c: Buffer) => out.push(c));
-  // If the worker fails early, stdin breaks: its own error is the one worth reporting.
-  // But if the layer stream itself fails (a damaged download, an unsafe archive), the
-  // worker only sees it end early: that failure must not pass for a short layer.
-  // The stream may have failed before we got it, so ask it (`errored`) rather than listen.
-  const feeding = pipeline(layer, child.stdin!).catch(() => undefined);
+  // If the worker fails early, stdin breaks (EPIPE): the worker's own error is the one
+  // worth reporting. But if the layer stream itself fails (a damaged download, an unsafe
+  // archive), the worker only sees it end early: that must not pass for a short layer.
+  // `pipe`, unlike `pipeline`, leaves the source alone when stdin breaks, so an error on
+  // the source is the source's own; it may also have failed before we got it.
+  let sourceError: Error | null = layer.errored;
+  const stdin = child.stdin!;
+  stdin.on("error", () => undefined);
+  if (sourceError !== null) stdin.destroy();
+  else {
+    layer.on("error", (e) => {
+      sourceError ??= e;
+      // The worker must not wait for the rest of a layer that will never come.
+      stdin.destroy();
+    });
+    layer.pipe(stdin);
+  }
   try {
     await exited;
   } catch (e) {
-    throw layer.errored ?? e;
+    throw sourceError ?? e;
   }
-  await feeding;
-  if (layer.errored !== null) throw layer.errored;
+  if (sourceError !== null) throw sourceError;
   return JSON.parse(Buffer.concat(out).toString("utf8")) as ApplyResult;
 }
 

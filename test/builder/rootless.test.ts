@@ -63,5 +63,15 @@ describe.skipIf(env === undefined)("tbuild build as a non-root user", () => {
     expect(r.stderr).toMatch(/hint: add a range to \/etc\/subuid/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it("refuses an ADD archive that climbs out of its destination (the layer does not just end early)", () => {
+    const work = env!.workDir();
+    const ctx = context({ Dockerfile: "FROM scratch\nADD evil.tar /x/\n", "f": "x" }, work);
+    execFileSync("tar", ["-cf", path.join(ctx, "evil.tar"), "--absolute-names", `../${path.basename(ctx)}/f`], { cwd: ctx });
+    chownTree(work, env!.uid, env!.gid);
+    const r = env!.run(process.execPath, [path.join(env!.app, "dist/cli/main.js"), "build", "--root", path.join(work, "store"), ctx]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ADD evil\.tar: entry '\.\.\/.*' points outside the destination/);
+  });
 });
 
