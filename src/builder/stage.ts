@@ -30,6 +30,7 @@ export interface ImageState {
 export type BuildEvent =
   | { kind: "step"; stage: string; step: number; steps: number; text: string; cached: boolean }
   | { kind: "output"; stage: string; stream: "stdout" | "stderr"; chunk: Buffer }
+  | { kind: "step-done"; stage: string; step: number; seconds: number; layerBytes: number }
   | { kind: "stage-done"; stage: string; layers: number }
   | { kind: "pull"; ref: string }
   | { kind: "warning"; message: string }
@@ -144,8 +145,10 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             result = cached;
           } else {
             env.onEvent({ ...step, cached: false });
+            const started = performance.now();
             result = { layer: await inputs.execute(scratch), created: buildTime };
             await env.cache.put(nextKey, result);
+            env.onEvent({ kind: "step-done", stage: label, step: step.step, seconds: (performance.now() - started) / 1000, layerBytes: result.layer?.size ?? 0 });
           }
           env.usedSteps.set(nextKey, result);
           latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;

@@ -11,6 +11,7 @@ import type { SecretSource } from "../../builder/run-mounts.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
 import { buildArgsOption, parseOrUsage } from "../args.js";
+import { formatSize } from "../format.js";
 
 const usage = `Usage: tbuild build [OPTIONS] CONTEXT      (also: tbuild [OPTIONS] CONTEXT)
 
@@ -116,6 +117,7 @@ function renderer(quiet: boolean): (e: BuildEvent) => void {
     if (quiet) return;
     if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
     else if (e.kind === "output") process.stderr.write(e.chunk);
+    else if (e.kind === "step-done") process.stderr.write(`#${e.stage} [${e.step}] DONE ${e.seconds.toFixed(1)}s${e.layerBytes > 0 ? `, layer ${formatSize(e.layerBytes)}` : ", no changes"}\n`);
     else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
     else if (e.kind === "warning") process.stderr.write(`warning: ${e.message}\n`);
     else if (e.kind === "cache-export") process.stderr.write(`#cache ${e.records} steps, ${e.layers} layers pushed to ${e.ref}\n`);
