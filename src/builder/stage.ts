@@ -135,7 +135,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           if (instruction.keyword === "WORKDIR") {
             container = applyMetadata(container, instruction, cmdInherited);
           }
-          const state = { platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) }, container, layers, args };
+          const platform = { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) };
+          const state = { stage: label, platform, container, layers, args };
           const inputs = await stepInputs(instruction, state, env);
           const nextKey = stepKey(key, inputs.key);
           const cached = env.noCache ? undefined : await cachedStep(nextKey, env);

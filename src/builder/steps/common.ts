@@ -11,6 +11,8 @@ import type { StageEnv } from "../stage.js";
 
 /** What a layer step sees of its stage when it starts. */
 export interface StepState {
+  /** The stage's name in progress output. */
+  stage: string;
   /** The image's own platform: RUN can only execute what this machine's CPU runs. */
   platform: Platform;
   container: ContainerConfig;

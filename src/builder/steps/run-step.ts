@@ -89,7 +89,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             existing,
             extraMounts: prepared.mounts,
             scratch,
-            onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: instruction.original, stream, chunk }),
+            onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: state.stage, stream, chunk }),
           }),
         );
         if (code !== 0) {

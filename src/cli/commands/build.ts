@@ -111,13 +111,25 @@ function keyValues(items: string[] | undefined, flag: string): Record<string, st
   return out;
 }
 
-/** Plain progress, one line per step, as `docker build --progress=plain` prints. */
+/**
+ * Plain progress, one line per step, as `docker build --progress=plain` prints; a
+ * RUN's output lines carry their stage's name, since stages run side by side.
+ */
 function renderer(quiet: boolean): (e: BuildEvent) => void {
+  const partial = new Map<string, string>();
   return (e) => {
     if (quiet) return;
     if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
-    else if (e.kind === "output") process.stderr.write(e.chunk);
-    else if (e.kind === "step-done") process.stderr.write(`#${e.stage} [${e.step}] DONE ${e.seconds.toFixed(1)}s${e.layerBytes > 0 ? `, layer ${formatSize(e.layerBytes)}` : ", no changes"}\n`);
+    else if (e.kind === "output") {
+      const lines = ((partial.get(e.stage) ?? "") + e.chunk.toString("utf8")).split("\n");
+      partial.set(e.stage, lines.pop() ?? "");
+      for (const line of lines) process.stderr.write(`#${e.stage} ${line}\n`);
+    } else if (e.kind === "step-done" || e.kind === "stage-done") {
+      const rest = partial.get(e.stage);
+      if (rest) process.stderr.write(`#${e.stage} ${rest}\n`);
+      partial.delete(e.stage);
+      if (e.kind === "step-done") process.stderr.write(`#${e.stage} [${e.step}] DONE ${e.seconds.toFixed(1)}s${e.layerBytes > 0 ? `, layer ${formatSize(e.layerBytes)}` : ", no changes"}\n`);
+    }
     else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
     else if (e.kind === "warning") process.stderr.write(`warning: ${e.message}\n`);
     else if (e.kind === "cache-export") process.stderr.write(`#cache ${e.records} steps, ${e.layers} layers pushed to ${e.ref}\n`);
