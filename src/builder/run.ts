@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
 import { access, mkdir, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { TbuildError } from "../errors.js";
 import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
 import type { Mount } from "../snapshotter/snapshotter.js";
@@ -10,26 +12,36 @@ import type { Ids } from "./users.js";
 /**
  * Runs inside the RUN namespaces (user, mount, pid) as namespace root, with the
  * host's tools: mounts the snapshot at $TBUILD_MERGED, gives it /proc and a minimal
- * /dev, then execs "$@" (env -i ... unshare --root ... -- command). Mount points
- * that are symlinks in the image are refused: mounting through them would land
- * outside the root.
+ * /dev, mounts the step's --mount mounts, then execs "$@": tbuild-run-init, which
+ * pivots into the root and starts the command. Mount points are created only where
+ * no component is a symlink (the image could otherwise send them onto the host);
+ * nothing else can change the tree meanwhile, as the command has not started.
  */
 const RUN_SCRIPT = `
 set -eu
 : > "$TBUILD_STARTED"
 m="$TBUILD_MERGED"
+plain_path() {
+  p="$m"
+  rest="\${1#/}"
+  while [ -n "$rest" ]; do
+    case "$rest" in */*) c="\${rest%%/*}"; rest="\${rest#*/}";; *) c="$rest"; rest="";; esac
+    p="$p/$c"
+    if [ -L "$p" ]; then echo "tbuild: refusing to mount on $1: /\${p#$m/} is a symlink" >&2; exit 125; fi
+  done
+}
 if [ "$TBUILD_MOUNT_TYPE" = overlay ]; then
   mount -t overlay overlay -o "$TBUILD_MOUNT_OPTIONS" "$m"
 else
   mount --rbind "$TBUILD_MOUNT_SOURCE" "$m"
 fi
 for d in proc dev; do
-  if [ -L "$m/$d" ]; then echo "tbuild: refusing to run: /$d in the image is a symlink" >&2; exit 125; fi
+  plain_path "/$d"
   [ -d "$m/$d" ] || mkdir "$m/$d"
 done
 mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
-mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs "$m/dev"
-for n in null zero full random urandom tty; do
+mount -t tmpfs -o nosuid,nodev,mode=755,size=65536k tmpfs "$m/dev"
+for n in null zero full random urandom; do
   : > "$m/dev/$n"
   mount --bind "/dev/$n" "$m/dev/$n"
 done
@@ -42,10 +54,11 @@ ln -s /proc/self/fd/2 "$m/dev/stderr"
 tab=$(printf '\t')
 while IFS="$tab" read -r kind target source opts subpath; do
   [ -n "$kind" ] || continue
+  plain_path "$target"
   t="$m$target"
   case ",$opts," in *,chown=*) own=\${opts#*chown=}; chown "\${own%%,*}" "$source";; esac
   case "$kind" in
-    file) mkdir -p "\${t%/*}"; [ -e "$t" ] || : > "$t"; mount --bind "$source" "$t";;
+    file) mkdir -p "\${t%/*}"; plain_path "$target"; [ -e "$t" ] || : > "$t"; mount --bind "$source" "$t";;
     dir) mkdir -p "$t"; mount --bind "$source" "$t";;
     tmpfs) mkdir -p "$t"; mount -t tmpfs -o "$opts" tmpfs "$t";;
     overlay) mkdir -p "$t"; mount -t overlay overlay -o "$opts" "$source"; mount --bind "$source$subpath" "$t";;
@@ -56,6 +69,13 @@ $TBUILD_MOUNTS
 TBUILD_MOUNTS_END
 exec "$@"
 `;
+
+/** The compiled RUN helper (src/native/run-init.c), built into dist/native by `npm run build`. */
+export function runInitPath(): string {
+  const here = fileURLToPath(new URL("../native/tbuild-run-init", import.meta.url));
+  // Under vitest this module runs from src/; the helper is only ever compiled into dist/.
+  return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/native\/tbuild-run-init$/, "/dist/native/tbuild-run-init") : here;
+}
 
 export interface RunSpec {
   /** The active snapshot's mounts, from the snapshotter. */
@@ -78,27 +98,33 @@ export interface RunSpec {
 /**
  * Runs one RUN command in the active snapshot: a new user namespace mapping the
  * caller's subordinate ids (nothing when already root), private mount and pid
- * namespaces, the snapshot mounted and entered with unshare --root, as the image's
- * USER, with only the image's environment. Returns the exit code.
+ * namespaces, the snapshot mounted and made the root with pivot_root, as the image's
+ * USER, with the capabilities docker build's RUN has and only the image's
+ * environment. Returns the exit code.
  */
 export async function runInSnapshot(spec: RunSpec): Promise<number> {
   const mount = spec.mounts[0];
   if (mount === undefined) throw new TbuildError("internal", "RUN: the snapshot has no mounts");
+  const init = runInitPath();
+  try {
+    await access(init, constants.X_OK);
+  } catch {
+    throw new TbuildError("unavailable", `RUN needs tbuild's run helper ${init}, which is not built`, {
+      hint: "install a C compiler (Debian: gcc libc6-dev) and run npm run build",
+    });
+  }
   const merged = path.join(spec.scratch, `run-${randomBytes(6).toString("hex")}`);
   const started = `${merged}.started`;
   await mkdir(merged, { recursive: true });
-  const argv = [
-    "env", "-i", ...spec.env,
-    "unshare", ...(spec.network === "none" ? ["--net"] : []),
-    `--root=${merged}`, `--wd=${spec.workdir}`,
-    "--setgid", String(spec.ids.gid), "--setuid", String(spec.ids.uid),
-    "--", ...spec.argv,
-  ];
+  // The environment goes as a counted list: never parsed as options (env(1) would take "-S...").
+  const argv = [init, merged, spec.workdir, String(spec.ids.uid), String(spec.ids.gid), spec.network === "none" ? "none" : "host", String(spec.env.length), ...spec.env, "--", ...spec.argv];
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = nsSpawn("/bin/sh", ["-c", RUN_SCRIPT, "tbuild-run", ...argv], {
         mount: true,
         pid: true,
+        // A session of its own: the step gets no controlling terminal to type into.
+        detached: true,
         stdio: ["ignore", "pipe", "pipe"],
         env: {
           PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -65,7 +65,7 @@ export function nsArgv(cmd: string, args: readonly string[], o: NsOptions = {}):
 /** Spawns `cmd args` through `nsArgv`. */
 export function nsSpawn(cmd: string, args: readonly string[], o: NsOptions & SpawnOptions = {}): ChildProcess {
   const [bin, ...rest] = nsArgv(cmd, args, o);
-  return spawn(bin as string, rest, { stdio: o.stdio ?? ["ignore", "pipe", "pipe"], cwd: o.cwd, env: o.env ?? process.env });
+  return spawn(bin as string, rest, { stdio: o.stdio ?? ["ignore", "pipe", "pipe"], cwd: o.cwd, env: o.env ?? process.env, detached: o.detached ?? false });
 }
 
 /**
