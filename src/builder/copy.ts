@@ -8,7 +8,7 @@ import { TbuildError } from "../errors.js";
 import type { Heredoc } from "../parser/index.js";
 import type { Change } from "../snapshotter/changes.js";
 import type { MergedView } from "./rootfs.js";
-import { resolveIds, type Ids } from "./users.js";
+import { imageIdsOf, resolveIds, type Ids } from "./users.js";
 
 /** A COPY/ADD with its arguments expanded, as the builder hands it over. */
 export interface CopyRequest {
@@ -63,7 +63,8 @@ export async function planCopy(
 ): Promise<CopyPlan> {
   const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, o.view, `${req.keyword} --chown=${req.chown}`);
   const perm = parseChmod(req.chmod);
-  const destAbs = path.posix.resolve(req.workdir, req.dest);
+  // Symlinks in the image are followed, as Docker does: on a merged-/usr image /bin/x is /usr/bin/x.
+  const destAbs = await o.view.canonical(path.posix.resolve(req.workdir, req.dest));
   const count = trees.length + req.heredocs.length;
   const existingDir = await o.view.isDirectory(destAbs);
   const destIsDir = req.dest.endsWith("/") || existingDir || trees.some((t) => t.kind === "dir") || count > 1;
@@ -90,32 +91,48 @@ export async function planCopy(
     const st = await lstat(file, { bigint: true });
     out.set(target, { abs: file, st: restat(st, { ids: chown ?? root, perm: perm ?? 0o644, mtimeNs: o.nowNs }) });
   }
+  // A copied directory's destination exists afterwards even when the source was empty.
+  const dirs = trees.some((t) => t.kind === "dir") ? [destAbs] : [];
   // The destination directory, when the copy creates it, takes --chown; other new parents are root's.
-  await addMissingDirs(out, o.view, o.scratchDir, o.nowNs, (dir) => (dir === destAbs && chown !== undefined ? chown : root));
+  await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, (dir) => (dir === destAbs && chown !== undefined ? chown : root));
   const changes = sortedChanges(out);
   return { changes, contentDigest: await digestChanges(changes, o.hashes) };
 }
 
 /** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */
 export async function planMkdir(dir: string, ids: Ids, view: MergedView, scratchDir: string, nowNs: bigint): Promise<Change[]> {
+  const target = await view.canonical(dir);
   const out = new Map<string, { abs: string; st: BigIntStats }>();
   const st = await lstat(scratchDir, { bigint: true });
-  out.set(dir, { abs: scratchDir, st: restat(st, { ids, perm: 0o755, mtimeNs: nowNs }) });
-  await addMissingDirs(out, view, scratchDir, nowNs, () => ({ uid: 0, gid: 0 }));
+  out.set(target, { abs: scratchDir, st: restat(st, { ids, perm: 0o755, mtimeNs: nowNs }) });
+  await addParentDirs(out, [], view, scratchDir, nowNs, () => ({ uid: 0, gid: 0 }));
   return sortedChanges(out);
 }
 
-async function addMissingDirs(
+/**
+ * Adds an entry for every directory above the planned entries (and for `extra`):
+ * one the image has keeps its owner, mode and time, as Docker's layers carry them
+ * (an overlay layer without them would reset the directory to root 0755); a missing
+ * one is created 0755 and owned as `ownerOf` says.
+ */
+async function addParentDirs(
   out: Map<string, { abs: string; st: BigIntStats }>,
+  extra: string[],
   view: MergedView,
   scratchDir: string,
   nowNs: bigint,
   ownerOf: (dir: string) => Ids,
 ): Promise<void> {
   const dirStat = await lstat(scratchDir, { bigint: true });
-  for (const target of [...out.keys()]) {
-    for (let dir = path.posix.dirname(target); dir !== "/"; dir = path.posix.dirname(dir)) {
-      if (out.has(dir) || (await view.isDirectory(dir))) continue;
+  const wanted = new Set(extra);
+  for (const target of out.keys()) for (let dir = path.posix.dirname(target); dir !== "/"; dir = path.posix.dirname(dir)) wanted.add(dir);
+  for (const dir of wanted) {
+    if (dir === "/" || out.has(dir)) continue;
+    const found = await view.resolve(dir);
+    if (found !== undefined && found.isDir) {
+      const st = await lstat(found.host, { bigint: true });
+      out.set(dir, { abs: found.host, st: restat(st, { ids: imageIdsOf(st) }) });
+    } else {
       out.set(dir, { abs: scratchDir, st: restat(dirStat, { ids: ownerOf(dir), perm: 0o755, mtimeNs: nowNs }) });
     }
   }

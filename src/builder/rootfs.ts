@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
-import { errnoCode, isTbuildError } from "../errors.js";
+import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import type { Mount, Snapshotter } from "../snapshotter/snapshotter.js";
 
@@ -130,6 +130,24 @@ export class MergedView {
       if (!found.isDir && !(last && kind === "file")) return { existing: i, problem: `${shown} is not a directory in the image` };
     }
     return { existing: comps.length };
+  }
+
+  /**
+   * `p` with every symlink in its existing part resolved inside the image, as a copy
+   * into `p` lands: `/bin/tool` on a merged-/usr image is `/usr/bin/tool`. The part
+   * that does not exist yet is kept as written.
+   */
+  async canonical(p: string): Promise<string> {
+    const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
+    for (let n = comps.length; n > 0; n--) {
+      const found = await this.resolve("/" + comps.slice(0, n).join("/"));
+      if (found === undefined) continue;
+      if (!found.isDir && n < comps.length) {
+        throw new TbuildError("invalid-argument", `/${comps.slice(0, n).join("/")} is not a directory in the image`, { hint: "copy to a path under a directory" });
+      }
+      return path.posix.join(found.path, ...comps.slice(n));
+    }
+    return "/" + comps.join("/");
   }
 
   async isDirectory(p: string): Promise<boolean> {

@@ -234,5 +234,33 @@ describe("tbuild build (as root)", () => {
     const rootfs = umociUnpack(arm, "arm");
     expect(readFileSync(path.join(rootfs, "out"), "utf8")).toBe("built for arm64\n");
   });
+
+  it("copies through the image's symlinks (merged /usr) and keeps the owner and mode of directories it copies into", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile:
+        "FROM scratch\nCOPY busybox /usr/bin/busybox\nRUN [\"/usr/bin/busybox\", \"ln\", \"-s\", \"usr/bin\", \"/bin\"]\n" +
+        'RUN ["/usr/bin/busybox", "--install", "-s", "/usr/bin"]\n' +
+        "RUN mkdir -p /x && chown 1000:1000 /x && chmod 700 /x\nCOPY tool.sh /bin/\nCOPY f.txt /x/\nWORKDIR /bin/sub\nRUN stat -c '%u %g %a' /x > /x-stat && /bin/tool.sh > /tool-out && pwd > /wd\n",
+      "tool.sh": "#!/bin/sh\necho tool ran\n",
+      "f.txt": "f",
+    });
+    execFileSync("chmod", ["+x", path.join(ctx, "tool.sh")]);
+    await buildCollecting({ context: ctx, root, tags: ["merged-usr"] });
+    const rootfs = umociUnpack(root, "docker.io/library/merged-usr:latest");
+    expect(lstatSync(path.join(rootfs, "bin")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(path.join(rootfs, "usr/bin/tool.sh"), "utf8")).toContain("echo tool ran");
+    expect(readFileSync(path.join(rootfs, "tool-out"), "utf8")).toBe("tool ran\n");
+    expect(readFileSync(path.join(rootfs, "x-stat"), "utf8")).toBe("1000 1000 700\n");
+    expect(readFileSync(path.join(rootfs, "wd"), "utf8")).toBe("/usr/bin/sub\n");
+  });
+
+  it("creates the destination of an empty directory", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: "FROM scratch\nCOPY empty /made/here\n" });
+    execFileSync("mkdir", [path.join(ctx, "empty")]);
+    await buildCollecting({ context: ctx, root, tags: ["emptydir"] });
+    expect(statSync(path.join(umociUnpack(root, "docker.io/library/emptydir:latest"), "made/here")).isDirectory()).toBe(true);
+  });
 });
 
