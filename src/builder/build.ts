@@ -7,7 +7,7 @@ import { loadIgnoreRules } from "../context/ignore.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
-import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.js";
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
 import type { RemoteCache } from "../cache/remote-cache.js";
 import { formatReference, parseReference } from "../oci/reference.js";
@@ -101,16 +101,34 @@ type SessionSource = () => Promise<RegistrySession>;
 
 async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource): Promise<ImageState> {
   if (!o.pull) {
+    let found;
     try {
-      return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
+      found = await store.resolve(ref, { platform: parsePlatform(platform) });
     } catch (e) {
       if (!isTbuildError(e, "not-found")) throw e;
+    }
+    if (found !== undefined) {
+      checkPlatform(ref, found.config, platform);
+      return stateOf(found);
     }
   }
   o.onEvent?.({ kind: "pull", ref });
   const { pullImage } = await import("../registry/pull.js");
   await pullImage(ref, { ...(o.registry ?? {}), store, platform, session: await session() });
-  return stateOf(await store.resolve(ref, { platform: parsePlatform(platform) }));
+  const pulled = await store.resolve(ref, { platform: parsePlatform(platform) });
+  checkPlatform(ref, pulled.config, platform);
+  return stateOf(pulled);
+}
+
+/** A base image must be for the platform asked: an amd64-only image cannot stand in for arm64. */
+function checkPlatform(ref: string, config: ImageConfig, platform: string): void {
+  const want = parsePlatform(platform);
+  const have = { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) };
+  if (!platformMatches(want, have)) {
+    throw new TbuildError("not-found", `${ref} is an image for ${formatPlatform(have)}, not ${platform}`, {
+      hint: `pull the ${platform} image (tbuild pull --platform ${platform} ${ref}), or build for ${formatPlatform(have)}`,
+    });
+  }
 }
 
 function stateOf(image: { manifestDescriptor: Descriptor; manifest: { layers: Descriptor[] }; config: ImageConfig }): ImageState {

@@ -73,7 +73,8 @@ export function applyMetadata(config: ContainerConfig, instruction: Instruction,
       break;
     case "ENTRYPOINT":
       next.Entrypoint = commandArgv(instruction.args, shell);
-      if (cmdInherited) next.Cmd = null;
+      // Docker drops an inherited CMD (the field goes, it is not written as null).
+      if (cmdInherited) delete next.Cmd;
       break;
     case "HEALTHCHECK": {
       const f = instruction.flags;

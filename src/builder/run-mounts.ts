@@ -42,7 +42,7 @@ export interface MountContext {
 export type SecretSource = { file: string } | { env: string };
 
 const ALLOWED: Record<string, string[]> = {
-  cache: ["type", "target", "dst", "destination", "id", "sharing", "mode", "uid", "gid", "ro", "readonly", "from", "source", "src"],
+  cache: ["type", "target", "dst", "destination", "id", "sharing", "mode", "uid", "gid", "ro", "readonly"],
   secret: ["type", "id", "target", "dst", "destination", "required", "mode", "uid", "gid"],
   bind: ["type", "target", "dst", "destination", "source", "src", "from", "ro", "readonly", "rw", "readwrite"],
   tmpfs: ["type", "target", "dst", "destination", "size"],
@@ -81,6 +81,9 @@ export function parseMount(spec: string): { type: string; fields: Map<string, st
   for (const key of fields.keys()) {
     // Every option is allow-listed: a value passed on to mount(8) unchecked is how
     // Buildah's CVE-2024-9407 (bind-propagation=...) happened.
+    if (type === "cache" && ["from", "source", "src"].includes(key)) {
+      throw new TbuildError("not-implemented", `RUN --mount=type=cache,${key}=... (seeding a cache from a stage) is not implemented`, { hint: "seed the cache in the RUN step itself" });
+    }
     if (!allowed.includes(key)) throw new TbuildError("invalid-argument", `RUN --mount=type=${type}: unknown option '${key}'`, { hint: `options for type=${type}: ${allowed.join(", ")}` });
   }
   return { type, fields };

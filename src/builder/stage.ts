@@ -98,7 +98,10 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   // The base image's ONBUILD triggers run first, and are consumed: they do not pass to this image.
   const triggers = container.OnBuild ?? [];
   const instructions = [...(triggers.length > 0 ? env.onbuild(triggers, base) : []), ...stage.instructions];
-  if (triggers.length > 0) container = { ...container, OnBuild: null };
+  if (triggers.length > 0) {
+    const { OnBuild: _consumed, ...rest } = container;
+    container = rest;
+  }
   const layers = [...base.layers];
   const history: History[] = [...(config.history ?? [])];
   const inherited = history.length;
@@ -125,7 +128,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           for (const a of instruction.args.args) {
             if (a.effective !== undefined && a.effective !== null) args.set(a.key, a.effective);
           }
-          key = stepKey(key, { arg: instruction.args.args.map((a) => [a.key, args.get(a.key) ?? null]) });
+          // No new key: a build arg reaches the steps that use it (RUN's environment,
+          // expanded COPY/ENV text), so changing one does not rebuild every later COPY.
           env.onEvent({ ...step, cached: false });
           continue;
         case "RUN":
@@ -159,6 +163,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
         }
         default:
           container = applyMetadata(container, instruction, cmdInherited);
+          // MAINTAINER sets the image's author, a field beside the container config.
+          if (instruction.keyword === "MAINTAINER") config = { ...config, author: instruction.args.maintainer };
           if (instruction.keyword === "CMD") cmdInherited = false;
           key = stepKey(key, { meta: instruction.original, args: instruction.args, flags: instruction.flags });
           record(instruction, null);

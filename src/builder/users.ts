@@ -17,35 +17,42 @@ function table(text: string | undefined): string[][] {
 
 const NUMERIC = /^\d+$/;
 
+/** The ids a `user[:group]` stands for, and the user's home directory when known. */
+export interface ResolvedUser extends Ids {
+  home: string | undefined;
+}
+
 /**
  * Resolves `user[:group]` (names or numbers) against the image's /etc/passwd and
- * /etc/group, as `COPY --chown` and USER do. A numeric user without a group keeps
- * its own number as gid; a named one gets its primary group.
+ * /etc/group. Without a group, a named user gets its primary group; a numeric one
+ * gets its passwd entry's group when it has one, else, for USER, group 0 (what a
+ * container runtime does) and, for `COPY --chown`, its own number (what BuildKit does).
  */
-export async function resolveIds(spec: string, view: MergedView, what: string): Promise<Ids> {
+export async function resolveUser(spec: string, view: MergedView, what: string, numericDefault: "root-group" | "same-as-uid"): Promise<ResolvedUser> {
   const [user = "", group] = spec.split(":", 2);
-  let passwd: string[][] | undefined;
-  const users = async (): Promise<string[][]> => (passwd ??= table(await view.readSmallFile("/etc/passwd")));
-  let uid: number;
-  let primaryGid: number | undefined;
-  if (NUMERIC.test(user)) {
-    uid = Number(user);
-    primaryGid = group === undefined ? uid : undefined;
-  } else {
-    const row = (await users()).find((r) => r[0] === user);
-    if (row === undefined || !NUMERIC.test(row[2] ?? "") || !NUMERIC.test(row[3] ?? "")) {
-      throw new TbuildError("not-found", `${what}: unknown user '${user}': no such user in the image's /etc/passwd`, { hint: "use a numeric uid, or create the user in an earlier step" });
-    }
-    uid = Number(row[2]);
-    primaryGid = Number(row[3]);
+  const passwd = table(await view.readSmallFile("/etc/passwd"));
+  const row = NUMERIC.test(user) ? passwd.find((r) => r[2] === user) : passwd.find((r) => r[0] === user);
+  if (!NUMERIC.test(user) && (row === undefined || !NUMERIC.test(row[2] ?? "") || !NUMERIC.test(row[3] ?? ""))) {
+    throw new TbuildError("not-found", `${what}: unknown user '${user}': no such user in the image's /etc/passwd`, { hint: "use a numeric uid, or create the user in an earlier step" });
   }
-  if (group === undefined) return { uid, gid: primaryGid ?? uid };
-  if (NUMERIC.test(group)) return { uid, gid: Number(group) };
-  const row = table(await view.readSmallFile("/etc/group")).find((r) => r[0] === group);
-  if (row === undefined || !NUMERIC.test(row[2] ?? "")) {
+  const uid = NUMERIC.test(user) ? Number(user) : Number(row![2]);
+  const home = row?.[5] === undefined || row[5] === "" ? undefined : row[5];
+  if (group === undefined) {
+    const primary = row !== undefined && NUMERIC.test(row[3] ?? "") ? Number(row[3]) : numericDefault === "same-as-uid" ? uid : 0;
+    return { uid, gid: primary, home };
+  }
+  if (NUMERIC.test(group)) return { uid, gid: Number(group), home };
+  const grow = table(await view.readSmallFile("/etc/group")).find((r) => r[0] === group);
+  if (grow === undefined || !NUMERIC.test(grow[2] ?? "")) {
     throw new TbuildError("not-found", `${what}: unknown group '${group}': no such group in the image's /etc/group`, { hint: "use a numeric gid, or create the group in an earlier step" });
   }
-  return { uid, gid: Number(row[2]) };
+  return { uid, gid: Number(grow[2]), home };
+}
+
+/** `COPY --chown` and WORKDIR ownership. */
+export async function resolveIds(spec: string, view: MergedView, what: string): Promise<Ids> {
+  const { uid, gid } = await resolveUser(spec, view, what, "same-as-uid");
+  return { uid, gid };
 }
 
 /** A subordinate id range from /etc/subuid or /etc/subgid. */

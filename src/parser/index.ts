@@ -18,3 +18,4 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Parse
   return buildStages(splitInstructions(text, file), { ...options, file });
 }
 export { durationMs } from "./duration.js";
+export { heredocMarker } from "./heredoc.js";

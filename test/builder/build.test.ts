@@ -262,5 +262,33 @@ describe("tbuild build (as root)", () => {
     await buildCollecting({ context: ctx, root, tags: ["emptydir"] });
     expect(statSync(path.join(umociUnpack(root, "docker.io/library/emptydir:latest"), "made/here")).isDirectory()).toBe(true);
   });
+
+  it("behaves like docker build in the details: quoted heredocs, HOME, USER's group, MAINTAINER, unused build args", async () => {
+    const root = freshRoot();
+    const ctx = context({
+      Dockerfile:
+        BUSYBOX_BASE +
+        "MAINTAINER someone@example.com\nARG V=1\nCOPY f.txt /f.txt\n" +
+        "RUN <<'EOT'\necho \"quoted: $HOME\" > /quoted\nEOT\n" +
+        "RUN mkdir -m 1777 /tmp\nUSER 1000\nRUN id -g > /tmp/gid\n",
+      "f.txt": "f",
+    });
+    const first = await buildCollecting({ context: ctx, root, tags: ["details"] });
+    const rootfs = umociUnpack(root, "docker.io/library/details:latest");
+    expect(readFileSync(path.join(rootfs, "quoted"), "utf8")).toBe("quoted: /\n");
+    expect(readFileSync(path.join(rootfs, "tmp/gid"), "utf8")).toBe("0\n");
+    expect(first.result.config.author).toBe("someone@example.com");
+    // A new value for V changes nothing the COPY depends on: it stays cached.
+    const again = await buildCollecting({ context: ctx, root, buildArgs: { V: "2" } });
+    const copy = again.events.find((e) => e.kind === "step" && e.text.startsWith("COPY f.txt"));
+    expect(copy !== undefined && copy.kind === "step" && copy.cached).toBe(true);
+  });
+
+  it("refuses a base image stored for another platform instead of building on it", async () => {
+    const root = freshRoot();
+    await buildCollecting({ context: context({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\n" }), root, tags: ["amd-only"] });
+    const ctx = context({ Dockerfile: "FROM amd-only\n" });
+    await expect(buildCollecting({ context: ctx, root, platform: "linux/arm64" })).rejects.toThrow(/amd-only is an image for linux\/amd64, not linux\/arm64/);
+  });
 });
 

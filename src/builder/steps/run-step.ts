@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
 import { TbuildError } from "../../errors.js";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
-import type { Instruction } from "../../parser/index.js";
+import { heredocMarker, type Instruction } from "../../parser/index.js";
 import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
 import { MergedView, type Layer } from "../rootfs.js";
 import { mountKey, prepareMounts, withLocks } from "../run-mounts.js";
 import { runInSnapshot } from "../run.js";
 import type { ImageState, StageEnv } from "../stage.js";
-import { resolveIds, type Ids } from "../users.js";
+import { resolveUser, type Ids } from "../users.js";
 import { commitStep, located, type StepInputs, type StepState } from "./common.js";
 
 /** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
@@ -26,7 +28,8 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   if (heredocs.length > 0 && instruction.args.form === "shell") {
     // As BuildKit: `RUN <<EOF` runs the body as a script; `RUN cmd <<EOF` feeds heredocs to the shell line.
     const only = heredocs[0]!;
-    argv = instruction.args.command.trim() === `<<${only.name}` || instruction.args.command.trim() === `<<-${only.name}`
+    // The line is just the marker (`<<EOF`, `<<-'EOF'`, `<<"EOF"`): the body is the script.
+    argv = heredocMarker(instruction.args.command.trim())?.name === only.name && heredocs.length === 1
       ? [...shell, only.content]
       : [...shell, [instruction.args.command, ...heredocs.map((h) => `${h.content}${h.name}`)].join("\n")];
   }
@@ -50,7 +53,9 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   }
   return {
     key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
-    execute: async (scratch: string): Promise<Layer | null> => {
+    execute: async (stageScratch: string): Promise<Layer | null> => {
+      // Scratch of this step alone: secret copies and overlay points never meet another step's.
+      const scratch = await mkdtemp(path.join(stageScratch, "run-"));
       const { snapshotter, rootfs } = await env.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `run-${randomBytes(8).toString("hex")}`;
@@ -59,7 +64,10 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
       try {
         const view = MergedView.fromMounts(mounts);
         const user = state.container.User;
-        const ids: Ids = user === undefined || user === "" ? { uid: 0, gid: 0 } : await resolveIds(user, view, `USER ${user}`);
+        const who = user === undefined || user === "" ? await resolveUser("0", view, "USER", "root-group") : await resolveUser(user, view, `USER ${user}`, "root-group");
+        const ids: Ids = { uid: who.uid, gid: who.gid };
+        // As a container runtime does: HOME from the user's passwd entry unless the image sets it.
+        const stepEnv = runEnv.some((kv) => kv.startsWith("HOME=")) ? runEnv : [...runEnv, `HOME=${who.home ?? "/"}`];
         if (!(await view.isDirectory(workdir))) {
           throw located(env, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
         }
@@ -82,7 +90,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             mounts,
             upper,
             argv,
-            env: runEnv,
+            env: stepEnv,
             workdir,
             ids,
             network,
@@ -101,6 +109,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         throw e;
       } finally {
         for (const key of views) await snapshotter.remove(key).catch(() => undefined);
+        await rm(scratch, { recursive: true, force: true });
       }
     },
   };
