@@ -4,6 +4,7 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
+import { readXattrs } from "../snapshotter/xattrs.js";
 import type { Mount, Snapshotter } from "../snapshotter/snapshotter.js";
 
 export type Layer = LayerDescriptor;
@@ -72,12 +73,26 @@ export class RootfsPreparer {
   }
 }
 
+/** One name in a merged directory: the topmost layer's copy. */
+interface Entry {
+  name: string;
+  host: string;
+  isDir: boolean;
+  link?: string;
+}
+
 /**
- * Read-only lookups in the merged tree of a view, without mounting it: the layer
- * directories are consulted top-down with overlay's rules (whiteouts, opaque
- * directories), and symlinks resolve inside the image root.
+ * Read-only lookups in the merged tree of a view, without mounting it, by overlay's
+ * rules: a name is the topmost layer's copy; a whiteout (`.wh.NAME`, or a 0/0
+ * character device) hides it below; a directory continues into lower layers only
+ * while they have a directory there too, and not past an opaque one (a
+ * `.wh..wh..opq` marker, or an `overlay.opaque` xattr). Each layer is entered only
+ * through directories that are real directories in that layer, so a symlink in a
+ * lower layer is never followed on the host. Symlinks resolve inside the image root.
  */
 export class MergedView {
+  private readonly opaque = new Map<string, Promise<boolean>>();
+
   constructor(private readonly dirs: readonly string[]) {}
 
   /** The layer directories, topmost first (an overlay's lowerdir order). */
@@ -99,17 +114,18 @@ export class MergedView {
     if (depth > 40) return undefined;
     const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
     let resolved: string[] = [];
+    let here = [...this.dirs];
     for (let i = 0; i < comps.length; i++) {
-      const candidate = [...resolved, comps[i]!];
-      const found = await this.lookup(candidate);
-      if (found === undefined) return undefined;
-      if (found.link !== undefined) {
-        const target = found.link.startsWith("/") ? found.link : path.posix.join("/", ...resolved, found.link);
-        const rest = comps.slice(i + 1).join("/");
-        return this.resolve(path.posix.join(target, rest), depth + 1);
+      const { entry, below } = await this.child(here, comps[i]!);
+      if (entry === undefined) return undefined;
+      if (entry.link !== undefined) {
+        const target = entry.link.startsWith("/") ? entry.link : path.posix.join("/", ...resolved, entry.link);
+        return this.resolve(path.posix.join(target, ...comps.slice(i + 1)), depth + 1);
       }
-      resolved = candidate;
-      if (i === comps.length - 1) return { host: found.host, isDir: found.isDir, path: "/" + resolved.join("/") };
+      resolved = [...resolved, comps[i]!];
+      if (i === comps.length - 1) return { host: entry.host, isDir: entry.isDir, path: "/" + resolved.join("/") };
+      if (!entry.isDir) return undefined;
+      here = below;
     }
     return { host: this.dirs[0] ?? "/nonexistent", isDir: true, path: "/" };
   }
@@ -121,13 +137,16 @@ export class MergedView {
    */
   async mountTarget(p: string, kind: "dir" | "file"): Promise<{ existing: number; problem?: string }> {
     const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
+    if (["proc", "dev", "sys"].includes(comps[0] ?? "")) return { existing: 0, problem: `/${comps[0]} is the step's own, not the image's` };
+    let here = [...this.dirs];
     for (let i = 0; i < comps.length; i++) {
-      const found = await this.lookup(comps.slice(0, i + 1));
-      if (found === undefined) return { existing: i };
+      const { entry, below } = await this.child(here, comps[i]!);
+      if (entry === undefined) return { existing: i };
       const shown = "/" + comps.slice(0, i + 1).join("/");
-      if (found.link !== undefined) return { existing: i, problem: `${shown} is a symlink in the image` };
+      if (entry.link !== undefined) return { existing: i, problem: `${shown} is a symlink in the image` };
       const last = i === comps.length - 1;
-      if (!found.isDir && !(last && kind === "file")) return { existing: i, problem: `${shown} is not a directory in the image` };
+      if (!entry.isDir && !(last && kind === "file")) return { existing: i, problem: `${shown} is not a directory in the image` };
+      here = below;
     }
     return { existing: comps.length };
   }
@@ -163,26 +182,16 @@ export class MergedView {
     return readFile(found.host, "utf8");
   }
 
-  /**
-   * The merged listing of directory `p` (resolved), as overlay would show it: each
-   * layer adds the names it has, minus whiteouts, down to an opaque directory or a
-   * layer where `p` is not a directory. Entries carry the topmost copy's host path.
-   */
-  async list(p: string): Promise<{ name: string; host: string; isDir: boolean; link?: string }[]> {
+  /** The merged listing of directory `p` (symlinks on the way resolved), sorted by name. */
+  async list(p: string): Promise<Entry[]> {
     const dir = await this.resolve(p);
     if (dir === undefined || !dir.isDir) return [];
-    const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
-    const seen = new Map<string, { name: string; host: string; isDir: boolean; link?: string }>();
+    let here = [...this.dirs];
+    for (const name of dir.path.split("/").filter((c) => c !== "")) here = (await this.child(here, name)).below;
+    const seen = new Map<string, Entry>();
     const hidden = new Set<string>();
-    for (const layer of this.dirs) {
-      const here = path.join(layer, ...comps);
-      let names: string[];
-      try {
-        if (!(await lstat(here)).isDirectory()) break;
-        names = await readdir(here);
-      } catch {
-        continue;
-      }
+    for (const layerDir of here) {
+      const names = await readdir(layerDir).catch(() => [] as string[]);
       for (const name of names) {
         if (name === ".wh..wh..opq") continue;
         if (name.startsWith(".wh.")) {
@@ -190,40 +199,70 @@ export class MergedView {
           continue;
         }
         if (seen.has(name) || hidden.has(name)) continue;
-        const st = await lstat(path.join(here, name));
-        if (st.isCharacterDevice() && st.rdev === 0) {
-          hidden.add(name);
-          continue;
-        }
-        const host = path.join(here, name);
-        seen.set(name, { name, host, isDir: st.isDirectory(), ...(st.isSymbolicLink() ? { link: await readlink(host) } : {}) });
+        const entry = await this.entry(layerDir, name);
+        if (entry === "whiteout") hidden.add(name);
+        else if (entry !== undefined) seen.set(name, entry);
       }
-      if (names.includes(".wh..wh..opq")) break;
+      if (await this.isOpaque(layerDir)) break;
     }
     return [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  private async lookup(comps: string[]): Promise<{ host: string; isDir: boolean; link?: string } | undefined> {
-    const rel = comps.join("/");
-    const parent = comps.slice(0, -1).join("/");
-    const name = comps[comps.length - 1]!;
-    for (const dir of this.dirs) {
-      if (await exists(path.join(dir, parent, `.wh.${name}`))) return undefined;
-      let st;
-      try {
-        st = await lstat(path.join(dir, rel));
-      } catch (e) {
-        if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") {
-          if (await exists(path.join(dir, parent, ".wh..wh..opq"))) return undefined;
-          continue;
-        }
-        throw e;
+  /**
+   * `name` inside the merged directory made of `dirs` (its real directories, topmost
+   * first): the entry, and the real directories it has further down when it is one.
+   */
+  private async child(dirs: readonly string[], name: string): Promise<{ entry: Entry | undefined; below: string[] }> {
+    let entry: Entry | undefined;
+    const below: string[] = [];
+    for (const dir of dirs) {
+      if (await exists(path.join(dir, `.wh.${name}`))) break;
+      const here = await this.entry(dir, name);
+      if (here === "whiteout") break;
+      if (here !== undefined) {
+        entry ??= here;
+        // A non-directory hides whatever lower layers have under this name.
+        if (!entry.isDir || !here.isDir) break;
+        below.push(here.host);
+        if (dirs.length > 1 && (await this.isOpaque(here.host))) break;
       }
-      if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-      if (st.isSymbolicLink()) return { host: path.join(dir, rel), isDir: false, link: await readlink(path.join(dir, rel)) };
-      return { host: path.join(dir, rel), isDir: st.isDirectory() };
+      if (dirs.length > 1 && (await this.isOpaque(dir))) break;
     }
-    return undefined;
+    return { entry, below };
+  }
+
+  private async entry(dir: string, name: string): Promise<Entry | "whiteout" | undefined> {
+    const host = path.join(dir, name);
+    let st;
+    try {
+      st = await lstat(host);
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+      if (errnoCode(e) === "EACCES") {
+        throw new TbuildError("permission-denied", `cannot look into ${dir} as this user: a directory of the image is not searchable`, {
+          hint: "make the directory searchable by others (chmod o+x) in the step that creates it, or build as root",
+        });
+      }
+      throw e;
+    }
+    if (st.isCharacterDevice() && st.rdev === 0) return "whiteout";
+    if (st.isSymbolicLink()) return { name, host, isDir: false, link: await readlink(host) };
+    return { name, host, isDir: st.isDirectory() };
+  }
+
+  /** Whether a layer's directory is opaque: the marker file, or overlay's xattr. */
+  private isOpaque(dir: string): Promise<boolean> {
+    let known = this.opaque.get(dir);
+    if (known === undefined) {
+      known = (async () => {
+        if (await exists(path.join(dir, ".wh..wh..opq"))) return true;
+        const attrs = (await readXattrs([dir])).get(dir);
+        const v = attrs?.get("trusted.overlay.opaque") ?? attrs?.get("user.overlay.opaque");
+        return v !== undefined && v.toString("latin1") === "y";
+      })();
+      this.opaque.set(dir, known);
+    }
+    return known;
   }
 }
 
