@@ -210,7 +210,13 @@ async function contextBind(ctx: MountContext, source: string, target: string, wr
   } else if (ctx.rules.source !== undefined && ctx.rules.ignores(path.relative(root, host).split(path.sep).join("/"))) {
     throw new TbuildError("not-found", `RUN --mount=type=bind: source '${source}' is excluded by .dockerignore`);
   }
-  if (!st.isDirectory()) return { kind: "file", target, source: host, options: [writable ? "rw" : "ro"], subpath: "" };
+  if (!st.isDirectory()) {
+    if (!writable) return { kind: "file", target, source: host, options: ["ro"], subpath: "" };
+    // A writable file bind gets a private copy: what the step writes is thrown away, as with directories.
+    const copy = path.join(ctx.scratch, `rw-file-${createHash("sha256").update(host + target).digest("hex").slice(0, 12)}`);
+    await copyFile(host, copy);
+    return { kind: "file", target, source: copy, options: ["rw"], subpath: "" };
+  }
   if (!writable) return { kind: "dir", target, source: host, options: ["ro"], subpath: "" };
   return writableOverlay(ctx, [host], "", target);
 }

@@ -74,9 +74,14 @@ export interface StageEnv {
   onEvent: (e: BuildEvent) => void;
 }
 
-/** An instruction as progress and history show it: URLs in ADD lose their user:password (BuildKit's CVE-2023-26054). */
+/**
+ * An instruction as progress and history show it: URLs in ADD lose their
+ * user:password (BuildKit's CVE-2023-26054) and their query, where presigned URLs
+ * keep their signatures.
+ */
 function shownText(instruction: Instruction): string {
-  return instruction.keyword === "ADD" ? instruction.original.replace(/\b(https?:\/\/)[^\s/@]+@/gi, "$1") : instruction.original;
+  if (instruction.keyword !== "ADD") return instruction.original;
+  return instruction.original.replace(/\b(https?:\/\/)(?:[^\s/@]+@)?([^\s?#]*)(?:\?[^\s#]*)?/gi, "$1$2");
 }
 
 function stageLabel(stage: Stage): string {

@@ -21,7 +21,7 @@ import { TbuildError, errnoCode } from "../errors.js";
 import { decompressed } from "./compression.js";
 import { nsRun, overlayXattrPrefix } from "./namespace.js";
 import { UnsafeEntryError, entryComponents, existingDir, safeDir } from "./tar-path.js";
-import { dumpRecord, writeXattrs } from "./xattrs.js";
+import { dumpRecord, writeXattrs, isOverlayPrivate } from "./xattrs.js";
 
 export type WhiteoutMode = "remove" | "overlay";
 
@@ -215,8 +215,10 @@ class Extractor {
         this.warnings.push(`layer ${this.o.layer}: entry '${h.name}' has unsupported type ${String(h.type)}; skipped`);
         return;
     }
+    // overlay's own xattrs (opaque, redirect) from a layer would make the kernel's view
+    // and ours disagree: they are never an image's to set.
     const attrs = Object.entries(h.pax ?? {})
-      .filter(([k]) => k.startsWith(XATTR_PAX))
+      .filter(([k]) => k.startsWith(XATTR_PAX) && !isOverlayPrivate(k.slice(XATTR_PAX.length)))
       .map(([k, v]): [string, Buffer] => [k.slice(XATTR_PAX.length), Buffer.from(v, "utf8")]);
     if (attrs.length > 0) this.xattrs.push({ rel, attrs });
   }

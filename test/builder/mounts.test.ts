@@ -39,7 +39,10 @@ describe("RUN --mount", () => {
   it("binds the context as COPY sees it (no .dockerignore'd files) and never writes to it", async () => {
     const root = freshRoot();
     const ctx = context({
-      Dockerfile: BUSYBOX_BASE + "RUN --mount=type=bind,target=/ctx,rw ls /ctx > /listing && echo scribble > /ctx/app.txt\n",
+      Dockerfile:
+        BUSYBOX_BASE +
+        "RUN --mount=type=bind,target=/ctx,rw ls /ctx > /listing && echo scribble > /ctx/app.txt\n" +
+        "RUN --mount=type=bind,source=app.txt,target=/one,rw echo scribble > /one\n",
       ".dockerignore": "private.key\n",
       "private.key": "KEY",
       "app.txt": "app",
