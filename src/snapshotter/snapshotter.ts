@@ -317,13 +317,27 @@ async function probe(root: string): Promise<boolean> {
 /** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
 export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
   await mkdir(o.root, { recursive: true });
-  const wanted = o.driver ?? "auto";
-  if (wanted === "native") return new Snapshotter(o.root, "native");
-  const ok = await overlaySupported(o.root);
-  if (wanted === "overlay" && !ok) {
+  // The two drivers keep committed snapshots differently (one layer each, or whole
+  // trees): a root made by one cannot serve the other, so it records its driver.
+  const marker = join(o.root, "driver");
+  const recorded = await readFile(marker, "utf8").then(
+    (t) => t.trim() as Driver,
+    () => undefined,
+  );
+  const wanted = o.driver === undefined || o.driver === "auto" ? (recorded ?? "auto") : o.driver;
+  if (recorded !== undefined && wanted !== recorded) {
+    throw new TbuildError("failed-precondition", `${o.root} holds snapshots made by the ${recorded} snapshotter, not ${wanted}`, {
+      hint: `use --snapshotter ${recorded}, or another --root`,
+    });
+  }
+  let driver: Driver;
+  if (wanted === "native") driver = "native";
+  else if (await overlaySupported(o.root)) driver = "overlay";
+  else if (wanted === "overlay") {
     throw new TbuildError("failed-precondition", `overlay cannot be mounted under ${o.root} on this machine`, {
       hint: "use --snapshotter native (slower, copies each layer) or run where overlayfs in user namespaces is allowed (kernel >= 5.11)",
     });
-  }
-  return new Snapshotter(o.root, ok ? "overlay" : "native");
+  } else driver = "native";
+  if (recorded === undefined) await writeFile(marker, driver + "\n");
+  return new Snapshotter(o.root, driver);
 }
