@@ -5,25 +5,48 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { TbuildError } from "../errors.js";
-import { decompressed } from "../snapshotter/compression.js";
+import { decompressed, hasTool, toolStream } from "../snapshotter/compression.js";
 
 const USTAR_OFFSET = 257;
 
+type ArchiveKind = "tar" | "gzip" | "zstd" | "xz" | "bzip2";
+
 /**
- * Whether ADD should unpack `file`: a tar, or a gzip or zstd compressed tar, told
- * by content, as Docker does (the name does not matter).
+ * What ADD should unpack `file` as: a tar, or a tar compressed with gzip, zstd, xz
+ * or bzip2, told by content as Docker does (the name does not matter); undefined
+ * for any other file, which ADD copies as it is.
  */
-export async function isLocalArchive(file: string): Promise<boolean> {
+async function archiveKind(file: string): Promise<ArchiveKind | undefined> {
   const handle = await open(file, "r");
   try {
     const head = Buffer.alloc(512);
     const { bytesRead } = await handle.read(head, 0, 512, 0);
-    if (bytesRead >= 4 && head[0] === 0x1f && head[1] === 0x8b) return true;
-    if (bytesRead >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true;
-    return bytesRead >= USTAR_OFFSET + 5 && head.subarray(USTAR_OFFSET, USTAR_OFFSET + 5).toString("latin1") === "ustar";
+    if (bytesRead >= 4 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+    if (bytesRead >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+    if (bytesRead >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+    if (bytesRead >= 4 && head.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
+    return bytesRead >= USTAR_OFFSET + 5 && head.subarray(USTAR_OFFSET, USTAR_OFFSET + 5).toString("latin1") === "ustar" ? "tar" : undefined;
   } finally {
     await handle.close();
   }
+}
+
+export async function isLocalArchive(file: string): Promise<boolean> {
+  return (await archiveKind(file)) !== undefined;
+}
+
+/** The archive's tar stream: gzip, zstd and plain tar in-process or with zstd; xz and bzip2 through their tools. */
+async function tarStream(file: string, archive: string): Promise<Readable> {
+  const kind = await archiveKind(file);
+  if (kind !== "xz" && kind !== "bzip2") return decompressed(createReadStream(file), `ADD ${archive}`);
+  const tool = kind === "xz" ? "xz" : "bzip2";
+  if (!hasTool(tool)) {
+    throw new TbuildError("unavailable", `ADD ${archive} is ${kind}-compressed and the ${tool} command is not installed`, { hint: `install the ${kind === "xz" ? "xz-utils" : "bzip2"} package` });
+  }
+  const input = createReadStream(file);
+  const d = toolStream(tool, ["-d", "-c"], `decompressing ${archive}`);
+  input.on("error", (e) => d.destroy(e));
+  return input.pipe(d);
 }
 
 /** Moves an archive path under `destRel`, refusing names that climb out of it. */
@@ -43,7 +66,7 @@ function rebase(name: string, destRel: string, archive: string): string {
 export async function archiveUnder(file: string, dest: string): Promise<Readable> {
   const destRel = path.posix.normalize(dest).replace(/^\/+/, "");
   const archive = path.basename(file);
-  const input = await decompressed(createReadStream(file), `ADD ${archive}`);
+  const input = await tarStream(file, archive);
   const extract = tar.extract();
   const pack = tar.pack();
   const out = new PassThrough();

@@ -29,7 +29,7 @@ export function hasTool(cmd: string): boolean {
 }
 
 /** A child process as a Duplex: bytes in on stdin, out on stdout; a non-zero exit is an error. */
-function toolStream(cmd: string, args: string[], doing: string): Duplex {
+export function toolStream(cmd: string, args: string[], doing: string): Duplex {
   const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => {

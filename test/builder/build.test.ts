@@ -142,7 +142,7 @@ describe("tbuild build (as root)", () => {
     execFileSync("cp", [path.join(ctx, "busybox"), path.join(tree, "bin/busybox")]);
     writeFileSync(path.join(tree, "etc/hostname"), "box\n");
     execFileSync("tar", ["-czf", path.join(ctx, "rootfs.tar.gz"), "-C", tree, "."]);
-    execFileSync("tar", ["-cf", path.join(ctx, "extra.tar"), "-C", path.join(tree, "etc"), "hostname"]);
+    execFileSync("tar", ["-cJf", path.join(ctx, "extra.tar"), "-C", path.join(tree, "etc"), "hostname"]);
     writeFileSync(path.join(ctx, ".dockerignore"), "tree\n");
     await buildCollecting({ context: ctx, root, tags: ["unpacked"] });
     const rootfs = umociUnpack(root, "docker.io/library/unpacked:latest");
