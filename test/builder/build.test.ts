@@ -290,5 +290,14 @@ describe("tbuild build (as root)", () => {
     const ctx = context({ Dockerfile: "FROM amd-only\n" });
     await expect(buildCollecting({ context: ctx, root, platform: "linux/arm64" })).rejects.toThrow(/amd-only is an image for linux\/amd64, not linux\/arm64/);
   });
+
+  it("runs a heredoc script with its own shebang, whatever its size", async () => {
+    const root = freshRoot();
+    const big = "x".repeat(200_000);
+    const ctx = context({ Dockerfile: BUSYBOX_BASE + `RUN <<EOF\n#!/bin/sh -e\necho ${big} > /big\nfalse\necho after > /after\nEOF\n` });
+    const err = await buildCollecting({ context: ctx, root }).catch((e: unknown) => e);
+    // sh -e (from the shebang) stops at `false`: the step fails rather than running on.
+    expect((err as Error).message).toMatch(/RUN failed with exit code 1/);
+  });
 });
 

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { TbuildError } from "../../errors.js";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
 import { heredocMarker, type Instruction } from "../../parser/index.js";
 import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
 import { MergedView, type Layer } from "../rootfs.js";
-import { mountKey, prepareMounts, withLocks } from "../run-mounts.js";
+import { mountKey, prepareMounts, withLocks, type PreparedMount } from "../run-mounts.js";
 import { runInSnapshot } from "../run.js";
 import type { ImageState, StageEnv } from "../stage.js";
 import { resolveUser, type Ids } from "../users.js";
@@ -25,13 +25,18 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   const shell = state.container.Shell ?? DEFAULT_SHELL;
   const heredocs = instruction.args.heredocs ?? [];
   let argv = commandArgv(instruction.args, shell);
+  /** A `RUN <<EOF` body, run as a script file: its shebang chooses the interpreter, and its size is not argv's. */
+  let script: string | undefined;
   if (heredocs.length > 0 && instruction.args.form === "shell") {
-    // As BuildKit: `RUN <<EOF` runs the body as a script; `RUN cmd <<EOF` feeds heredocs to the shell line.
     const only = heredocs[0]!;
-    // The line is just the marker (`<<EOF`, `<<-'EOF'`, `<<"EOF"`): the body is the script.
-    argv = heredocMarker(instruction.args.command.trim())?.name === only.name && heredocs.length === 1
-      ? [...shell, only.content]
-      : [...shell, [instruction.args.command, ...heredocs.map((h) => `${h.content}${h.name}`)].join("\n")];
+    // As BuildKit: when the line is just the marker (`<<EOF`, `<<-'EOF'`), the body is the script;
+    // otherwise (`python3 <<EOF`) the heredocs go to the shell with the line.
+    if (heredocMarker(instruction.args.command.trim())?.name === only.name && heredocs.length === 1) {
+      script = only.content;
+      argv = [...shell, SCRIPT_PATH];
+    } else {
+      argv = [...shell, [instruction.args.command, ...heredocs.map((h) => `${h.content}${h.name}`)].join("\n")];
+    }
   }
   const envMap = envToMap(state.container.Env);
   for (const [k, v] of state.args) if (!envMap.has(k)) envMap.set(k, v);
@@ -52,7 +57,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
     throw e;
   }
   return {
-    key: { run: argv, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
+    key: { run: argv, script: script ?? null, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
     execute: async (stageScratch: string): Promise<Layer | null> => {
       // Scratch of this step alone: secret copies and overlay points never meet another step's.
       const scratch = await mkdtemp(path.join(stageScratch, "run-"));
@@ -85,6 +90,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
           },
         );
         const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };
+        const extraMounts = script === undefined ? prepared.mounts : [...prepared.mounts, await scriptMount(script, scratch)];
         const code = await withLocks(prepared.locks, () =>
           runInSnapshot({
             mounts,
@@ -95,7 +101,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             ids,
             network,
             existing,
-            extraMounts: prepared.mounts,
+            extraMounts,
             scratch,
             onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: state.stage, stream, chunk }),
           }),
@@ -121,5 +127,14 @@ function upperDir(mounts: { type: string; source: string; options: string[] }[])
   const upper = m.options.find((o) => o.startsWith("upperdir="));
   if (upper === undefined) throw new TbuildError("internal", "RUN: the snapshot is not writable");
   return upper.slice("upperdir=".length);
+}
+
+/** Where a heredoc script appears in the step: on the step's own /dev tmpfs, never in a layer. */
+const SCRIPT_PATH = "/dev/.tbuild-heredoc";
+
+async function scriptMount(script: string, scratch: string): Promise<PreparedMount> {
+  const file = path.join(scratch, "heredoc-script");
+  await writeFile(file, script, { mode: 0o755 });
+  return { kind: "file", target: SCRIPT_PATH, source: file, options: ["ro"], subpath: "", existing: 2 };
 }
 
