@@ -4,7 +4,8 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
-import { readXattrs } from "../snapshotter/xattrs.js";
+import { OPAQUE } from "../snapshotter/changes.js";
+import { readTreeXattrs, readXattrs, type Xattrs } from "../snapshotter/xattrs.js";
 import type { Mount, Snapshotter } from "../snapshotter/snapshotter.js";
 
 export type Layer = LayerDescriptor;
@@ -92,6 +93,7 @@ interface Entry {
  */
 export class MergedView {
   private readonly opaque = new Map<string, Promise<boolean>>();
+  private readonly layerXattrs = new Map<string, Promise<Map<string, Xattrs> | undefined>>();
 
   constructor(private readonly dirs: readonly string[]) {}
 
@@ -184,6 +186,7 @@ export class MergedView {
 
   /** The merged listing of directory `p` (symlinks on the way resolved), sorted by name. */
   async list(p: string): Promise<Entry[]> {
+    this.preloadXattrs();
     const dir = await this.resolve(p);
     if (dir === undefined || !dir.isDir) return [];
     let here = [...this.dirs];
@@ -193,7 +196,7 @@ export class MergedView {
     for (const layerDir of here) {
       const names = await readdir(layerDir).catch(() => [] as string[]);
       for (const name of names) {
-        if (name === ".wh..wh..opq") continue;
+        if (name === OPAQUE) continue;
         if (name.startsWith(".wh.")) {
           hidden.add(name.slice(4));
           continue;
@@ -250,19 +253,32 @@ export class MergedView {
     return { name, host, isDir: st.isDirectory() };
   }
 
-  /** Whether a layer's directory is opaque: the marker file, or overlay's xattr. */
+  /**
+   * Whether a layer's directory is opaque: the marker file, or overlay's xattr. A
+   * point lookup asks getfattr about the one directory; a walk (`list`) first reads
+   * each layer's attributes in one pass, so it never starts a process per directory.
+   */
   private isOpaque(dir: string): Promise<boolean> {
     let known = this.opaque.get(dir);
     if (known === undefined) {
       known = (async () => {
-        if (await exists(path.join(dir, ".wh..wh..opq"))) return true;
-        const attrs = (await readXattrs([dir])).get(dir);
+        if (await exists(path.join(dir, OPAQUE))) return true;
+        const layer = this.dirs.find((d) => dir === d || dir.startsWith(d + path.sep));
+        const tree = layer === undefined ? undefined : await this.layerXattrs.get(layer);
+        const attrs = tree !== undefined ? tree.get(dir) : (await readXattrs([dir])).get(dir);
         const v = attrs?.get("trusted.overlay.opaque") ?? attrs?.get("user.overlay.opaque");
         return v !== undefined && v.toString("latin1") === "y";
       })();
       this.opaque.set(dir, known);
     }
     return known;
+  }
+
+  /** Reads every layer's attributes once, ahead of a walk over many directories. */
+  private preloadXattrs(): void {
+    if (this.dirs.length < 2) return;
+    // A layer that cannot be read in one pass falls back to asking per directory.
+    for (const d of this.dirs) if (!this.layerXattrs.has(d)) this.layerXattrs.set(d, readTreeXattrs(d).catch(() => undefined));
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { errnoCode } from "../errors.js";
@@ -40,7 +40,7 @@ export class StepCache {
 
   async put(key: string, record: StepRecord): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.file(key)}.${process.pid}.${Date.now()}.tmp`;
+    const tmp = `${this.file(key)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
     await writeFile(tmp, JSON.stringify(record));
     await rename(tmp, this.file(key));
   }
@@ -74,7 +74,7 @@ export class StepCache {
   }
 }
 
-/** A step's cache key: sha256 over its parent's key and its inputs, as canonical JSON. */
+/** A step's cache key: sha256 over its parent's key and its inputs as JSON (built in a fixed field order). */
 export function stepKey(parent: string, inputs: unknown): string {
   return `sha256:${createHash("sha256").update(parent).update("\n").update(JSON.stringify(inputs)).digest("hex")}`;
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -65,7 +65,7 @@ export class FileHashes {
     if (this.file === undefined || !this.changed) return;
     const kept = [...this.entries].slice(-MAX_ENTRIES);
     await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
     await writeFile(tmp, JSON.stringify(Object.fromEntries(kept)));
     await rename(tmp, this.file);
     this.changed = false;

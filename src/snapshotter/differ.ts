@@ -12,7 +12,7 @@ import { readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import type { ContentStore } from "../cache/content-store.js";
+import { ioError, type ContentStore } from "../cache/content-store.js";
 import { TbuildError } from "../errors.js";
 import type { Change } from "./changes.js";
 import { compressor, layerMediaType, type Compression } from "./compression.js";
@@ -192,7 +192,7 @@ export async function storeLayer(tarStream: Readable, store: ContentStore, compr
   } catch (e) {
     await w.abort();
     if (e instanceof TbuildError) throw e;
-    throw new TbuildError("internal", `writing a layer into ${store.root}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw ioError(e, `writing a layer into ${store.root}`);
   }
   const info = await w.commit();
   return { mediaType: layerMediaType(compression), digest: info.digest, size: info.size, diffID: `sha256:${diff.digest("hex")}` };

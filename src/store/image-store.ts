@@ -197,7 +197,14 @@ export class ImageStore {
       }
       throw e;
     });
-    const parsed: unknown = JSON.parse(bytes.toString("utf8"));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      throw new TbuildError("invalid-argument", `${digest} in ${this.root} is not an image manifest or index (a layer or config blob?)`, {
+        hint: "name an image by its tag or by its manifest digest ('tbuild images --digests')",
+      });
+    }
     const mediaType = typeof parsed === "object" && parsed !== null && "mediaType" in parsed && typeof parsed.mediaType === "string" ? parsed.mediaType : undefined;
     const isIndex = isIndexMediaType(mediaType) || (typeof parsed === "object" && parsed !== null && "manifests" in parsed);
     return { mediaType: mediaType ?? (isIndex ? MediaType.ociIndex : MediaType.ociManifest), digest, size: bytes.length };

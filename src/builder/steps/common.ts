@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
-import { TbuildError } from "../../errors.js";
+import { TbuildError, type ErrorCategory } from "../../errors.js";
 import type { ContainerConfig, Platform } from "../../oci/index.js";
 import type { Instruction } from "../../parser/index.js";
 import type { Change } from "../../snapshotter/changes.js";
@@ -30,8 +30,13 @@ export interface StepInputs {
 const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 /** An error at the instruction's line in the Dockerfile. */
-export function located(env: StageEnv, instruction: Instruction, message: string, hint?: string): TbuildError {
-  return new TbuildError("failed-precondition", `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
+export function located(env: StageEnv, instruction: Instruction, message: string, hint?: string, category: ErrorCategory = "failed-precondition"): TbuildError {
+  return new TbuildError(category, `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
+}
+
+/** A TbuildError from deeper down, placed at the instruction's line, its category kept. */
+export function relocated(env: StageEnv, instruction: Instruction, e: TbuildError): TbuildError {
+  return located(env, instruction, e.message, e.hint, e.category);
 }
 
 /** A tar of `changes` compressed into the content store; null when there is nothing in it. */

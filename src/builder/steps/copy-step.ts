@@ -12,7 +12,7 @@ import type { Layer } from "../rootfs.js";
 import type { StageEnv } from "../stage.js";
 import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
-import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState } from "./common.js";
+import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState, relocated } from "./common.js";
 
 const NO_IGNORE = { ignores: () => false, source: undefined };
 
@@ -86,7 +86,7 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
     planned = await plan(scratch);
   } catch (e) {
     await rm(scratch, { recursive: true, force: true });
-    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    if (e instanceof TbuildError) throw relocated(env, instruction, e);
     throw e;
   }
   return {
@@ -108,7 +108,7 @@ async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD
   try {
     trees = await resolveSources(env.contextDir, instruction.args.sources, env.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
   } catch (e) {
-    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    if (e instanceof TbuildError) throw relocated(env, instruction, e);
     throw e;
   }
   const files = trees.filter((t) => t.kind === "file").map((t) => t.entries[0]!.abs);
@@ -138,7 +138,7 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
         return await commitStep(snapshotter, active, state.layers, env);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
-        if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+        if (e instanceof TbuildError) throw relocated(env, instruction, e);
         throw e;
       }
     },

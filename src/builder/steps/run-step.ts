@@ -10,7 +10,7 @@ import { mountKey, prepareMounts, withLocks, type PreparedMount } from "../run-m
 import { runInSnapshot } from "../run.js";
 import type { ImageState, StageEnv } from "../stage.js";
 import { resolveUser, type Ids } from "../users.js";
-import { commitStep, located, type StepInputs, type StepState } from "./common.js";
+import { commitStep, located, type StepInputs, type StepState, relocated } from "./common.js";
 
 /** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
 export async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, env: StageEnv): Promise<StepInputs> {
@@ -53,7 +53,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   try {
     mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key)));
   } catch (e) {
-    if (e instanceof TbuildError) throw located(env, instruction, e.message, e.hint);
+    if (e instanceof TbuildError) throw relocated(env, instruction, e);
     throw e;
   }
   return {
@@ -86,7 +86,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         };
         const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree }).catch(
           (e: unknown) => {
-            throw e instanceof TbuildError ? located(env, instruction, e.message, e.hint) : e;
+            throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
           },
         );
         const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };

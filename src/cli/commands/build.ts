@@ -8,6 +8,7 @@ import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
 import type { SecretSource } from "../../builder/run-mounts.js";
+import { mountFields } from "../../parser/index.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
 import { buildArgsOption, parseOrUsage } from "../args.js";
@@ -60,25 +61,31 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** Writing an image to standard output (`-o -`) is not implemented: refuse it rather than write a file named "-". */
+function refuseStdout(dest: string): string {
+  if (dest === "-") throw new TbuildError("not-implemented", "--output to standard output (-) is not implemented", { hint: "write to a file: --output type=oci,dest=image.tar" });
+  return dest;
+}
+
 /** `type=oci,dest=out.tar,tar=false` (or a bare path, which means type=local). */
 export function parseOutput(spec: string): ExportOptions {
-  if (!spec.includes("=")) return { type: "local", dest: spec };
-  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  if (!spec.includes("=")) return { type: "local", dest: refuseStdout(spec) };
+  const fields = mountFields(spec);
   const type = fields.get("type");
   const dest = fields.get("dest");
-  if (type === undefined || dest === undefined) {
+  if (type === undefined || dest === undefined || dest === "true") {
     throw new TbuildError("invalid-argument", `--output ${spec}: needs type= and dest=`, { hint: "e.g. --output type=oci,dest=image.tar" });
   }
   for (const key of fields.keys()) {
     if (!["type", "dest", "tar", "name"].includes(key)) throw new TbuildError("invalid-argument", `--output ${spec}: unknown field '${key}'`, { hint: "fields are type, dest, tar and name" });
   }
   const tar = fields.get("tar");
-  return { type, dest: path.resolve(dest), ...(tar === undefined ? {} : { tar: tar !== "false" }), ...(fields.has("name") ? { name: fields.get("name")! } : {}) };
+  return { type, dest: path.resolve(refuseStdout(dest)), ...(tar === undefined ? {} : { tar: tar !== "false" }), ...(fields.has("name") ? { name: fields.get("name")! } : {}) };
 }
 
 /** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (buildx's syntax; `source=` and `type=` are accepted too). */
 export function parseSecret(spec: string): [string, SecretSource] {
-  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  const fields = mountFields(spec);
   const id = fields.get("id");
   const file = fields.get("src") ?? fields.get("source");
   const envName = fields.get("env");
@@ -91,7 +98,7 @@ export function parseSecret(spec: string): [string, SecretSource] {
 /** `type=registry,ref=TAG` or a bare TAG: the one cache backend tbuild has. */
 export function parseCacheSpec(spec: string, flag: string): string {
   if (!spec.includes("=")) return spec;
-  const fields = new Map(spec.split(",").map((f) => [f.slice(0, f.indexOf("=")).trim(), f.slice(f.indexOf("=") + 1).trim()] as const));
+  const fields = mountFields(spec);
   const type = fields.get("type") ?? "registry";
   if (type !== "registry") {
     throw new TbuildError("not-implemented", `${flag} type=${type} is not implemented`, { hint: `use ${flag} type=registry,ref=REGISTRY/REPO:TAG` });
@@ -129,8 +136,7 @@ function renderer(quiet: boolean): (e: BuildEvent) => void {
       if (rest) process.stderr.write(`#${e.stage} ${rest}\n`);
       partial.delete(e.stage);
       if (e.kind === "step-done") process.stderr.write(`#${e.stage} [${e.step}] DONE ${e.seconds.toFixed(1)}s${e.layerBytes > 0 ? `, layer ${formatSize(e.layerBytes)}` : ", no changes"}\n`);
-    }
-    else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
+    } else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
     else if (e.kind === "warning") process.stderr.write(`warning: ${e.message}\n`);
     else if (e.kind === "cache-export") process.stderr.write(`#cache ${e.records} steps, ${e.layers} layers pushed to ${e.ref}\n`);
   };
