@@ -36,3 +36,25 @@ export function errnoCode(e: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Turns an fs failure into a message naming the operation and the errno in words. */
+export function ioError(e: unknown, doing: string, hint?: string): TbuildError {
+  const code = errnoCode(e);
+  const reason: Record<string, string> = {
+    ENOSPC: "the disk is full",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "the filesystem is read-only",
+    ENOENT: "a file or directory is missing",
+    EISDIR: "it is a directory",
+    ENOTDIR: "a part of the path is not a directory",
+    ELOOP: "too many symlinks",
+    EXDEV: "the two directories are on different filesystems",
+  };
+  const why = (code !== undefined ? reason[code] : undefined) ?? (e instanceof Error ? e.message : String(e));
+  const category = code === "EACCES" || code === "EPERM" ? "permission-denied" : code === "ENOENT" ? "not-found" : "unavailable";
+  return new TbuildError(category, `${doing}: ${why}`, {
+    cause: e,
+    hint: hint ?? (code === "EACCES" || code === "EPERM" ? "check ownership of the directory, or choose another with --root or TBUILD_ROOT" : undefined),
+  });
+}

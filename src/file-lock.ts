@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
-import { TbuildError, errnoCode } from "./errors.js";
+import { TbuildError, errnoCode, ioError } from "./errors.js";
 import { pidAlive } from "./pid.js";
 
 /**
@@ -46,10 +46,7 @@ async function tryCreate(lockPath: string, token: string): Promise<boolean> {
     return true;
   } catch (e) {
     if (errnoCode(e) === "EEXIST") return false;
-    throw new TbuildError(errnoCode(e) === "EACCES" ? "permission-denied" : "unavailable", `cannot create lock file ${lockPath}: ${errnoCode(e) ?? String(e)}`, {
-      cause: e,
-      hint: "check that the store directory is writable, or choose another with --root or TBUILD_ROOT",
-    });
+    throw ioError(e, `cannot create lock file ${lockPath}`, "check that the store directory is writable, or choose another with --root or TBUILD_ROOT");
   }
 }
 

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
 import { StepCache } from "../cache/step-cache.js";
 import { FileHashes } from "../context/file-hashes.js";
+import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
-import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
+import { isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
@@ -84,16 +85,6 @@ function stripPlatform(d: Descriptor): Descriptor {
   return rest;
 }
 
-async function readDockerfile(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (e) {
-    const code = errnoCode(e);
-    throw new TbuildError("not-found", `cannot read Dockerfile ${file}${code === "ENOENT" ? ": no such file" : code === "EISDIR" ? ": it is a directory" : `: ${code ?? String(e)}`}`, {
-      hint: "name it with -f PATH; by default tbuild reads CONTEXT/Dockerfile",
-    });
-  }
-}
 
 /** A base image for FROM: the local store first, the registry when missing (or with --pull). */
 /** The build's registry session, made on first use: a build that never talks to a registry never loads the client. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Digester, digestHex, digestOf, isDigest, type Digest } from "../oci/digest.js";
-import { TbuildError, errnoCode } from "../errors.js";
+import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { pidAlive } from "../pid.js";
 
 export interface BlobInfo {
@@ -298,21 +298,3 @@ function notFound(digest: string, root: string): TbuildError {
   });
 }
 
-/** Turns an fs failure into a message naming the operation and the errno in words. */
-export function ioError(e: unknown, doing: string): TbuildError {
-  const code = errnoCode(e);
-  const reason: Record<string, string> = {
-    ENOSPC: "the disk is full",
-    EACCES: "permission denied",
-    EPERM: "operation not permitted",
-    EROFS: "the filesystem is read-only",
-    ENOENT: "a file or directory is missing",
-    EXDEV: "the ingest and blob directories are on different filesystems",
-  };
-  const why = (code !== undefined ? reason[code] : undefined) ?? (e instanceof Error ? e.message : String(e));
-  const category = code === "EACCES" || code === "EPERM" ? "permission-denied" : "unavailable";
-  return new TbuildError(category, `${doing}: ${why}`, {
-    cause: e,
-    hint: code === "EACCES" || code === "EPERM" ? "check ownership of the directory, or choose another with --root or TBUILD_ROOT" : undefined,
-  });
-}

@@ -1,7 +1,7 @@
 import ignoreModule from "@balena/dockerignore";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { errnoCode, TbuildError } from "../errors.js";
+import { errnoCode, ioError } from "../errors.js";
 
 /** Decides which context paths COPY and ADD may see. */
 export interface IgnoreRules {
@@ -27,7 +27,7 @@ export async function loadIgnoreRules(contextDir: string, dockerfilePath: string
       text = await readFile(file, "utf8");
     } catch (e) {
       if (errnoCode(e) === "ENOENT") continue;
-      throw new TbuildError("failed-precondition", `cannot read ${file}: ${errnoCode(e) ?? String(e)}`, { hint: "check the file's permissions" });
+      throw ioError(e, `cannot read ${file}`, "check the file's permissions");
     }
     return rulesFromText(text, file);
   }

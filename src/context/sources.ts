@@ -1,7 +1,7 @@
 import type { Stats } from "node:fs";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { errnoCode, TbuildError } from "../errors.js";
+import { errnoCode, ioError, TbuildError } from "../errors.js";
 import { componentMatcher, hasWildcard } from "./glob.js";
 import { rulesFromText, type IgnoreRules } from "./ignore.js";
 
@@ -129,7 +129,7 @@ async function resolveInside(root: string, rel: string): Promise<string | undefi
     real = await realpath(joined);
   } catch (e) {
     if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
-    throw new TbuildError("failed-precondition", `cannot read ${rel} in the build context: ${errnoCode(e) ?? String(e)}`);
+    throw ioError(e, `cannot read ${rel} in the build context`, "check the permissions of the build context");
   }
   if (real !== root && !real.startsWith(root + path.sep)) {
     throw new TbuildError("invalid-argument", `source '${rel}' is a symlink that leads outside the build context`, {

@@ -12,8 +12,8 @@ import { readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { ioError, type ContentStore } from "../cache/content-store.js";
-import { TbuildError } from "../errors.js";
+import { type ContentStore } from "../cache/content-store.js";
+import { TbuildError, ioError } from "../errors.js";
 import type { Change } from "./changes.js";
 import { compressor, layerMediaType, type Compression } from "./compression.js";
 

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ContentStore, ioError, type BlobInfo } from "../cache/content-store.js";
-import { TbuildError, errnoCode } from "../errors.js";
+import { ContentStore, type BlobInfo } from "../cache/content-store.js";
+import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { Annotation, MediaType, isIndexMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.js";

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { errnoCode, TbuildError } from "../../errors.js";
+import { readDockerfile } from "../../context/dockerfile.js";
 import { outline, parseDockerfile, toJson } from "../../parser/index.js";
 import type { Command } from "../command.js";
 import { buildArgsOption, parseOrUsage } from "../args.js";
@@ -35,15 +34,7 @@ export const parseCommand: Command = {
     }
     const context = positionals[0] ?? ".";
     const file = values.file ?? path.join(context, "Dockerfile");
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      const code = errnoCode(e);
-      throw new TbuildError("not-found", `cannot read Dockerfile ${file}${code === "ENOENT" ? ": no such file" : code === "EISDIR" ? ": it is a directory" : ""}`, {
-        hint: "name it with -f PATH, or run in the directory that holds the Dockerfile",
-      });
-    }
+    const text = await readDockerfile(file);
     const result = parseDockerfile(text, {
       file,
       buildArgs: buildArgsOption(values["build-arg"]),

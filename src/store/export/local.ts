@@ -15,8 +15,8 @@
  */
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rename, rm, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ioError } from "../../cache/content-store.js";
-import { TbuildError, errnoCode } from "../../errors.js";
+
+import { TbuildError, errnoCode, ioError } from "../../errors.js";
 import type { Descriptor } from "../../oci/schemas.js";
 import { isPrivileged, nsRun } from "../../snapshotter/namespace.js";
 import { applyIsolated } from "../../snapshotter/worker-client.js";

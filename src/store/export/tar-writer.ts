@@ -4,8 +4,8 @@ import { rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
-import { ioError } from "../../cache/content-store.js";
-import { TbuildError } from "../../errors.js";
+
+import { TbuildError, ioError } from "../../errors.js";
 
 /** Fixed entry metadata: archives of the same image are byte-identical. */
 const HEADER = { mtime: new Date(0), uid: 0, gid: 0, uname: "", gname: "", mode: 0o644 };
