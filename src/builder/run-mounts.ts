@@ -6,7 +6,7 @@ import { errnoCode, TbuildError } from "../errors.js";
 import { mountFields } from "../parser/index.js";
 import { withFileLock } from "../file-lock.js";
 import type { MergedView } from "./rootfs.js";
-import { inUserNamespace, isPrivileged } from "../snapshotter/namespace.js";
+import { overlayMountOptions } from "../snapshotter/namespace.js";
 
 /**
  * One mount for the RUN helper script, as a tab-separated line:
@@ -252,7 +252,7 @@ async function stageBind(ctx: MountContext, from: string, source: string, target
 
 /** Options every overlay here needs: in a user namespace, overlay keeps its markers in user.* xattrs. */
 function overlayExtras(): string[] {
-  return !isPrivileged() || inUserNamespace() ? ["userxattr"] : [];
+  return overlayMountOptions();
 }
 
 /** A mount point for an overlay, in the step's scratch space. */

@@ -29,22 +29,6 @@ export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaType.ociIndex || mt === MediaType.dockerManifestList;
 }
 
-/** How a layer blob is compressed, judged by its media type (both OCI and Docker spellings). */
-export function layerCompression(mt: string): "gzip" | "zstd" | "none" | undefined {
-  switch (mt) {
-    case MediaType.ociLayerGzip:
-    case MediaType.dockerLayerGzip:
-    case MediaType.dockerForeignLayerGzip:
-      return "gzip";
-    case MediaType.ociLayerZstd:
-      return "zstd";
-    case MediaType.ociLayer:
-    case MediaType.dockerLayer:
-      return "none";
-    default:
-      return undefined;
-  }
-}
 
 /** Well-known annotation keys. */
 export const Annotation = {

@@ -13,6 +13,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { TbuildError } from "../errors.js";
 
@@ -130,3 +131,15 @@ export function nsRun(cmd: string, args: readonly string[], doing: string, o: Ns
     if (o.input !== undefined) child.stdin?.end(o.input);
   });
 }
+
+/** Deletes a tree that may hold files owned by subordinate ids: in the namespace unless we are root. */
+export async function removeOwnedTree(path: string): Promise<void> {
+  if (isPrivileged()) await rm(path, { recursive: true, force: true });
+  else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
+}
+
+/** Overlay mounts here need `userxattr`: in a user namespace overlay keeps its markers in user.* xattrs. */
+export function overlayMountOptions(): string[] {
+  return !isPrivileged() || inUserNamespace() ? ["userxattr"] : [];
+}
+

@@ -22,7 +22,7 @@
  * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile, readFile } from "node:fs/promises";
+import { mkdir, rename, writeFile, readFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -32,7 +32,7 @@ import type { ApplyResult } from "./applier.js";
 import type { Compression } from "./compression.js";
 import { storeLayer, type LayerDescriptor } from "./differ.js";
 import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
-import { inUserNamespace, isPrivileged, nsRun } from "./namespace.js";
+import { inUserNamespace, isPrivileged, nsRun, overlayMountOptions, removeOwnedTree } from "./namespace.js";
 import { applyIsolated, diffIsolated } from "./worker-client.js";
 
 export type { SnapshotKind } from "./metadata.js";
@@ -132,7 +132,7 @@ export class Snapshotter {
       return rec.id;
     });
     // The overlay workdir is scratch space of a mount; a committed layer never needs it.
-    await this.removeTree(join(this.dir(id), "work"));
+    await removeOwnedTree(join(this.dir(id), "work"));
   }
 
   /** Removes a snapshot; refused while committed children still use it. */
@@ -149,7 +149,7 @@ export class Snapshotter {
       delete m.snapshots[key];
       return rec.id;
     });
-    await this.removeTree(this.dir(id));
+    await removeOwnedTree(this.dir(id));
   }
 
   /** Disk used by the snapshot's own directory (for overlay: its layer only). */
@@ -244,7 +244,7 @@ export class Snapshotter {
         return this.mountsFor(rec, chainNow);
       });
     } catch (e) {
-      await this.removeTree(tmp);
+      await removeOwnedTree(tmp);
       throw e;
     }
   }
@@ -254,7 +254,7 @@ export class Snapshotter {
     const bind = (source: string): Mount[] => [{ type: "bind", source, options: [ro ? "ro" : "rw", "rbind"] }];
     if (this.driver === "native" || chain.length === 0) return bind(this.fs(rec.id));
     const lowerdir = `lowerdir=${chain.map((r) => this.fs(r.id)).join(":")}`;
-    const userxattr = !isPrivileged() || inUserNamespace() ? ["userxattr"] : [];
+    const userxattr = overlayMountOptions();
     if (ro) {
       // overlay needs two lowers to mount without an upper; one parent is just a read-only bind.
       if (chain.length === 1) return bind(this.fs((chain[0] as SnapshotRecord).id));
@@ -263,11 +263,6 @@ export class Snapshotter {
     return [{ type: "overlay", source: "overlay", options: [lowerdir, `upperdir=${this.fs(rec.id)}`, `workdir=${join(this.dir(rec.id), "work")}`, ...userxattr] }];
   }
 
-  /** Deletes a tree that may hold files owned by subordinate ids (hence the namespace). */
-  private async removeTree(path: string): Promise<void> {
-    if (isPrivileged()) await rm(path, { recursive: true, force: true });
-    else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
-  }
 }
 
 function info(key: string, r: SnapshotRecord): SnapshotInfo {
@@ -307,8 +302,7 @@ async function probe(root: string): Promise<boolean> {
   } catch {
     ok = false;
   } finally {
-    if (isPrivileged()) await rm(dir, { recursive: true, force: true });
-    else await nsRun("rm", ["-rf", "--", dir], "removing the overlay probe").catch(() => undefined);
+    await removeOwnedTree(dir).catch(() => undefined);
   }
   await writeFile(cacheFile, JSON.stringify({ kernel: release(), who, ok })).catch(() => undefined);
   return ok;

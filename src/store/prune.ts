@@ -2,11 +2,11 @@
  * `tbuild prune`: the build cache's dangling records (or, with `all`, every record),
  * then blobs and snapshots nothing uses, then scratch directories of dead builds.
  */
-import { readdir, rm, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StepCache } from "../cache/step-cache.js";
 import { errnoCode } from "../errors.js";
-import { isPrivileged, nsRun } from "../snapshotter/namespace.js";
+import { nsRun, removeOwnedTree } from "../snapshotter/namespace.js";
 import { gc, type GcResult } from "./gc.js";
 import { buildCacheRoots, gcRootProviders } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
@@ -93,10 +93,7 @@ async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths
     if (st === undefined || !abandoned(name, st.mtimeMs)) continue;
     // RUN steps leave files owned by image users (subordinate ids): measure and delete inside the namespace.
     out.bytes += parseInt((await nsRun("du", ["-s", "-x", "-B1", path], `measuring ${path}`)).stdout, 10) || 0;
-    if (!dryRun) {
-      if (isPrivileged()) await rm(path, { recursive: true, force: true });
-      else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
-    }
+    if (!dryRun) await removeOwnedTree(path);
     out.paths.push(path);
   }
   return out;

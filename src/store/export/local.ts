@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 
 import { TbuildError, errnoCode, ioError } from "../../errors.js";
 import type { Descriptor } from "../../oci/schemas.js";
-import { isPrivileged, nsRun } from "../../snapshotter/namespace.js";
+import { isPrivileged, nsRun, removeOwnedTree } from "../../snapshotter/namespace.js";
 import { applyIsolated } from "../../snapshotter/worker-client.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
@@ -40,7 +40,7 @@ export const localExporter: Exporter = {
       if (!isPrivileged()) await ownByUser(staging);
       await merge(staging, dest);
     } finally {
-      await removeTree(staging);
+      await removeOwnedTree(staging);
     }
     const { annotations: _a, ...descriptor }: Descriptor = image.manifestDescriptor;
     return { descriptor, dest, warnings };
@@ -100,8 +100,3 @@ async function merge(from: string, to: string): Promise<void> {
   }
 }
 
-/** The staging tree may still hold files owned by image users (subordinate ids) after a failure. */
-async function removeTree(path: string): Promise<void> {
-  if (isPrivileged()) await rm(path, { recursive: true, force: true });
-  else await nsRun("rm", ["-rf", "--", path], `removing ${path}`);
-}
