@@ -80,7 +80,7 @@ export async function planCopy(
   for (const tree of trees) {
     for (const entry of tree.entries) {
       const target = tree.kind === "file" ? (destIsDir ? path.posix.join(destAbs, tree.name) : destAbs) : path.posix.join(destAbs, entry.rel);
-      const st = await lstat(entry.abs, { bigint: true });
+      const st = entry.stats;
       out.set(target, { abs: entry.abs, st: restat(st, { ids: owner(st), ...(perm !== undefined && !st.isSymbolicLink() ? { perm } : {}) }) });
     }
   }

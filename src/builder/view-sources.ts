@@ -23,7 +23,7 @@ export async function resolveViewSources(view: MergedView, patterns: string[], e
       found++;
       const name = path.posix.basename(match) || "/";
       if (!top.isDir) {
-        trees.push({ name, contextPath: match, kind: "file", entries: [{ rel: "", abs: top.host, stats: await lstat(top.host) }] });
+        trees.push({ name, contextPath: match, kind: "file", entries: [{ rel: "", abs: top.host, stats: await lstat(top.host, { bigint: true }) }] });
         continue;
       }
       const entries: SourceEntry[] = [];
@@ -31,7 +31,7 @@ export async function resolveViewSources(view: MergedView, patterns: string[], e
         for (const child of await view.list(dir)) {
           const childRel = rel === "" ? child.name : `${rel}/${child.name}`;
           if (exclude.ignores(childRel)) continue;
-          entries.push({ rel: childRel, abs: child.host, stats: await lstat(child.host) });
+          entries.push({ rel: childRel, abs: child.host, stats: await lstat(child.host, { bigint: true }) });
           if (child.isDir) await walk(path.posix.join(dir, child.name), childRel);
         }
       };

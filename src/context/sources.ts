@@ -1,4 +1,4 @@
-import type { Stats } from "node:fs";
+import type { BigIntStats } from "node:fs";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { errnoCode, ioError, TbuildError } from "../errors.js";
@@ -10,7 +10,8 @@ export interface SourceEntry {
   /** /-separated path relative to the source root ("" for a file source itself). */
   rel: string;
   abs: string;
-  stats: Stats;
+  /** lstat of the entry (stat of a top-level source, whose symlink is followed). */
+  stats: BigIntStats;
 }
 
 /** What one COPY/ADD source names: a file (or symlink target) or a directory's contents. */
@@ -96,7 +97,7 @@ async function globContext(root: string, pattern: string, rules: IgnoreRules): P
 async function sourceTree(root: string, rel: string, rules: IgnoreRules, exclude: IgnoreRules): Promise<SourceTree | undefined> {
   const abs = await resolveInside(root, rel);
   if (abs === undefined) return undefined;
-  const stats = await stat(abs);
+  const stats = await stat(abs, { bigint: true });
   const name = rel === "." ? "." : path.posix.basename(rel);
   if (!stats.isDirectory()) {
     if (exclude.ignores(name)) return undefined;
@@ -110,7 +111,7 @@ async function sourceTree(root: string, rel: string, rules: IgnoreRules, exclude
       const contextRel = rel === "." ? childRel : `${rel}/${childRel}`;
       if (exclude.ignores(childRel)) continue;
       const childAbs = path.join(dirAbs, child);
-      const childStats = await lstat(childAbs);
+      const childStats = await lstat(childAbs, { bigint: true });
       // An ignored directory may still hold re-included (!pattern) files, so walk into it.
       const ignored = rules.ignores(contextRel);
       if (!ignored) entries.push({ rel: childRel, abs: childAbs, stats: childStats });

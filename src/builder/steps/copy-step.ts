@@ -71,7 +71,7 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
         const trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
         for (const url of urls) {
           const got = await download(url, path.join(scratch, `download-${trees.length}`), checksum);
-          trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file) }] });
+          trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file, { bigint: true }) }] });
         }
         return planCopy(request, trees, o);
       }
