@@ -7,7 +7,7 @@ import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
-import { parseDockerfile, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
+import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
 import type { RemoteCache } from "../cache/remote-cache.js";
@@ -247,6 +247,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const store = await openStore(o.root);
   const onEvent = o.onEvent ?? (() => undefined);
   for (const w of outline.warnings) onEvent({ kind: "warning", message: `${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)` });
+  const declared = new Set([...outline.metaArgs.map((a) => a.key), ...outline.stages.flatMap((st) => st.instructions.flatMap((i) => (i.keyword === "ARG" ? i.args.args.map((a) => a.key) : [])))]);
+  const unused = Object.keys(o.buildArgs ?? {}).filter((k) => !declared.has(k) && !PROXY_ARGS.includes(k));
+  if (unused.length > 0) onEvent({ kind: "warning", message: `build-args were not consumed: ${unused.join(", ")} (no ARG declares them)` });
   const syntax = outline.directives.syntax;
   if (syntax !== undefined && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?:1([.-]|$)/.test(syntax)) {
     onEvent({ kind: "warning", message: `# syntax=${syntax} is ignored: tbuild parses Dockerfiles itself and runs no frontend image` });

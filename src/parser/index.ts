@@ -19,3 +19,4 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Parse
 }
 export { durationMs } from "./duration.js";
 export { heredocMarker } from "./heredoc.js";
+export { PROXY_ARGS } from "./stages.js";

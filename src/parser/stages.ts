@@ -12,7 +12,7 @@ import type { Instruction, ParseOptions, ParseResult, Stage } from "./types.js";
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 
 /** Proxy ARGs Docker predefines: usable without an ARG line when given with --build-arg. */
-const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+export const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
 
 interface Located {
   file: string;

@@ -279,7 +279,8 @@ describe("tbuild build (as root)", () => {
     expect(readFileSync(path.join(rootfs, "tmp/gid"), "utf8")).toBe("0\n");
     expect(first.result.config.author).toBe("someone@example.com");
     // A new value for V changes nothing the COPY depends on: it stays cached.
-    const again = await buildCollecting({ context: ctx, root, buildArgs: { V: "2" } });
+    const again = await buildCollecting({ context: ctx, root, buildArgs: { V: "2", UNUSED: "x" } });
+    expect(again.events.some((e) => e.kind === "warning" && e.message === "build-args were not consumed: UNUSED (no ARG declares them)")).toBe(true);
     const copy = again.events.find((e) => e.kind === "step" && e.text.startsWith("COPY f.txt"));
     expect(copy !== undefined && copy.kind === "step" && copy.cached).toBe(true);
   });
