@@ -54,7 +54,7 @@ function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint 
  * destinations resolved as Docker does (a trailing `/`, several sources or an
  * existing directory make `dest` a directory), ownership from --chown (else 0:0
  * for the build context, the source's own for --from), modes from --chmod, missing
- * parent directories created 0755 root.
+ * parent directories created 0755 (owned as --chown says, else by root).
  */
 export async function planCopy(
   req: CopyRequest,
@@ -93,8 +93,8 @@ export async function planCopy(
   }
   // A copied directory's destination exists afterwards even when the source was empty.
   const dirs = trees.some((t) => t.kind === "dir") ? [destAbs] : [];
-  // The destination directory, when the copy creates it, takes --chown; other new parents are root's.
-  await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, (dir) => (dir === destAbs && chown !== undefined ? chown : root));
+  // Directories the copy creates take --chown, as BuildKit creates them (fsutil#49); without it they are root's.
+  await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, () => chown ?? root);
   const changes = sortedChanges(out);
   return { changes, contentDigest: await digestChanges(changes, o.hashes) };
 }
