@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -299,6 +299,18 @@ describe("tbuild build (as root)", () => {
     const err = await buildCollecting({ context: ctx, root }).catch((e: unknown) => e);
     // sh -e (from the shebang) stops at `false`: the step fails rather than running on.
     expect((err as Error).message).toMatch(/RUN failed with exit code 1/);
+  });
+
+  it("reads the Dockerfile from standard input with `tbuild build -` (empty context) and with -f -", () => {
+    const root = freshRoot();
+    const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
+    const bare = spawnSync(process.execPath, [cli, "build", "--root", root, "-q", "-t", "from-stdin", "-"], { input: "FROM scratch\nLABEL via=stdin\n", encoding: "utf8" });
+    expect(bare.stderr).toBe("");
+    expect(bare.status).toBe(0);
+    const ctx = context({});
+    const withContext = spawnSync(process.execPath, [cli, "build", "--root", root, "-q", "-f", "-", ctx], { input: "FROM scratch\nCOPY busybox /bb\n", encoding: "utf8" });
+    expect(withContext.status).toBe(0);
+    expect(withContext.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
   });
 });
 

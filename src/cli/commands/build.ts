@@ -1,7 +1,8 @@
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { build, type BuildEvent } from "../../builder/build.js";
+import { build, type BuildEvent, type BuildResult } from "../../builder/build.js";
 import { TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
 import type { Compression } from "../../snapshotter/compression.js";
@@ -14,7 +15,7 @@ import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-
 import { buildArgsOption, parseOrUsage } from "../args.js";
 import { formatSize } from "../format.js";
 
-const usage = `Usage: tbuild build [OPTIONS] CONTEXT      (also: tbuild [OPTIONS] CONTEXT)
+const usage = `Usage: tbuild build [OPTIONS] CONTEXT|-   (also: tbuild [OPTIONS] CONTEXT)
 
 Builds the Dockerfile in CONTEXT into an image in the local store, with
 docker build's flags. No daemon and no root: RUN steps run in a user namespace.
@@ -206,32 +207,43 @@ export const buildCommand: Command = {
     const quiet = values.quiet === true || progress === "quiet";
     const registry = registryOptions(values);
 
-    // `-f -` reads the Dockerfile from standard input, as docker build does.
-    const fromStdin = values.file === "-";
-    const result = await build({
-      context: positionals[0]!,
-      ...(values.file === undefined || fromStdin ? {} : { file: path.resolve(values.file) }),
-      ...(fromStdin ? { dockerfile: await readStdin(), file: path.resolve(positionals[0]!, "Dockerfile") } : {}),
-      tags,
-      buildArgs: buildArgsOption(values["build-arg"]),
-      ...(values.target === undefined ? {} : { target: values.target }),
-      ...(values.platform === undefined ? {} : { platform: values.platform }),
-      ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
-      noCache: values["no-cache"] === true,
-      pull: values.pull === true,
-      outputs: (values.output ?? []).map(parseOutput),
-      secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
-      cacheFrom: (values["cache-from"] ?? []).map((c) => parseCacheSpec(c, "--cache-from")),
-      contexts: keyValues(values["build-context"], "--build-context"),
-      network: network as "default" | "none" | "host",
-      ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
-      ...(values.root === undefined ? {} : { root: values.root }),
-      snapshotter: snapshotter as "auto" | "overlay" | "native",
-      compression: compression as Compression,
-      ...(jobs === undefined ? {} : { jobs }),
-      registry,
-      onEvent: renderer(quiet),
-    });
+    // As docker build: `-f -` reads the Dockerfile from standard input; `tbuild build -`
+    // does too, with an empty build context.
+    const noContext = positionals[0] === "-";
+    const fromStdin = values.file === "-" || noContext;
+    if (noContext && values.file !== undefined && values.file !== "-") {
+      throw new TbuildError("invalid-argument", "tbuild build - reads the Dockerfile from standard input; -f cannot name another", { hint: "drop -f, or give a context directory" });
+    }
+    const context = noContext ? await mkdtemp(path.join(tmpdir(), "tbuild-empty-context-")) : positionals[0]!;
+    let result: BuildResult;
+    try {
+      result = await build({
+        context,
+        ...(values.file === undefined || fromStdin ? {} : { file: path.resolve(values.file) }),
+        ...(fromStdin ? { dockerfile: await readStdin(), file: path.resolve(context, "Dockerfile") } : {}),
+        tags,
+        buildArgs: buildArgsOption(values["build-arg"]),
+        ...(values.target === undefined ? {} : { target: values.target }),
+        ...(values.platform === undefined ? {} : { platform: values.platform }),
+        ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
+        noCache: values["no-cache"] === true,
+        pull: values.pull === true,
+        outputs: (values.output ?? []).map(parseOutput),
+        secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
+        cacheFrom: (values["cache-from"] ?? []).map((c) => parseCacheSpec(c, "--cache-from")),
+        contexts: keyValues(values["build-context"], "--build-context"),
+        network: network as "default" | "none" | "host",
+        ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
+        ...(values.root === undefined ? {} : { root: values.root }),
+        snapshotter: snapshotter as "auto" | "overlay" | "native",
+        compression: compression as Compression,
+        ...(jobs === undefined ? {} : { jobs }),
+        registry,
+        onEvent: renderer(quiet),
+      });
+    } finally {
+      if (noContext) await rm(context, { recursive: true, force: true });
+    }
     const digest = result.descriptor.digest;
     if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
     if (values["metadata-file"] !== undefined) {
