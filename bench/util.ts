@@ -15,8 +15,8 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root (dist-bench/bench/util.js is two levels below it). */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-/** The compiled CLI the benchmarks drive (built by `npm run bench` from the current sources). */
-export const cliJs = join(repoRoot, "dist-bench", "src", "cli", "main.js");
+/** The CLI the benchmarks drive: `npm run bench` builds dist/ first, RUN helper included. */
+export const cliJs = join(repoRoot, "dist", "cli", "main.js");
 
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `tbuild-bench-${prefix}-`));
