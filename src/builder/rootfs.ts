@@ -4,7 +4,7 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
-import { OPAQUE } from "../snapshotter/changes.js";
+import { isOpaque, isWhiteoutDevice, OPAQUE } from "../snapshotter/changes.js";
 import { readTreeXattrs, readXattrs, type Xattrs } from "../snapshotter/xattrs.js";
 import type { Mount, Snapshotter } from "../snapshotter/snapshotter.js";
 
@@ -206,7 +206,7 @@ export class MergedView {
         if (entry === "whiteout") hidden.add(name);
         else if (entry !== undefined) seen.set(name, entry);
       }
-      if (await this.isOpaque(layerDir)) break;
+      if (await this.opaqueDir(layerDir)) break;
     }
     return [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -227,9 +227,9 @@ export class MergedView {
         // A non-directory hides whatever lower layers have under this name.
         if (!entry.isDir || !here.isDir) break;
         below.push(here.host);
-        if (dirs.length > 1 && (await this.isOpaque(here.host))) break;
+        if (dirs.length > 1 && (await this.opaqueDir(here.host))) break;
       }
-      if (dirs.length > 1 && (await this.isOpaque(dir))) break;
+      if (dirs.length > 1 && (await this.opaqueDir(dir))) break;
     }
     return { entry, below };
   }
@@ -248,7 +248,7 @@ export class MergedView {
       }
       throw e;
     }
-    if (st.isCharacterDevice() && st.rdev === 0) return "whiteout";
+    if (isWhiteoutDevice(st)) return "whiteout";
     if (st.isSymbolicLink()) return { name, host, isDir: false, link: await readlink(host) };
     return { name, host, isDir: st.isDirectory() };
   }
@@ -258,16 +258,14 @@ export class MergedView {
    * point lookup asks getfattr about the one directory; a walk (`list`) first reads
    * each layer's attributes in one pass, so it never starts a process per directory.
    */
-  private isOpaque(dir: string): Promise<boolean> {
+  private opaqueDir(dir: string): Promise<boolean> {
     let known = this.opaque.get(dir);
     if (known === undefined) {
       known = (async () => {
         if (await exists(path.join(dir, OPAQUE))) return true;
         const layer = this.dirs.find((d) => dir === d || dir.startsWith(d + path.sep));
         const tree = layer === undefined ? undefined : await this.layerXattrs.get(layer);
-        const attrs = tree !== undefined ? tree.get(dir) : (await readXattrs([dir])).get(dir);
-        const v = attrs?.get("trusted.overlay.opaque") ?? attrs?.get("user.overlay.opaque");
-        return v !== undefined && v.toString("latin1") === "y";
+        return isOpaque(tree !== undefined ? tree.get(dir) : (await readXattrs([dir])).get(dir));
       })();
       this.opaque.set(dir, known);
     }

@@ -35,11 +35,13 @@ function imageXattrs(x: Xattrs | undefined): [string, Buffer][] {
   return [...x].filter(([k]) => !isOverlayPrivate(k)).sort(([a], [b]) => byBytes(a, b));
 }
 
-function isWhiteoutDevice(st: { isCharacterDevice(): boolean; rdev: number | bigint }): boolean {
+/** overlay's whiteout: a 0/0 character device. */
+export function isWhiteoutDevice(st: { isCharacterDevice(): boolean; rdev: number | bigint }): boolean {
   return st.isCharacterDevice() && Number(st.rdev) === 0;
 }
 
-function isOpaque(x: Xattrs | undefined): boolean {
+/** overlay's opaque-directory xattr, in whichever namespace the mount used. */
+export function isOpaque(x: Xattrs | undefined): boolean {
   const v = x?.get("trusted.overlay.opaque") ?? x?.get("user.overlay.opaque");
   return v !== undefined && v.toString("latin1") === "y";
 }
