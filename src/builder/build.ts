@@ -6,7 +6,7 @@ import { FileHashes } from "../context/file-hashes.js";
 import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
 import { isTbuildError, TbuildError } from "../errors.js";
-import { MediaType, type Descriptor, type ImageConfig } from "../oci/index.js";
+import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
@@ -186,11 +186,10 @@ interface Shared {
 }
 
 /** The target stage built for one platform. */
-async function buildFor(platform: string, shared: Shared, label: string): Promise<ImageState> {
+async function buildFor(platform: string, outline: ParseResult, shared: Shared, label: string): Promise<ImageState> {
   const { o, text, base } = shared;
   const parseOptions = { ...shared.parseOptions, platform };
   // Base images first: their ENV is part of what later lines expand against.
-  const outline = parseDockerfile(text, parseOptions);
   const known = new Map<string, ImageState>();
   await Promise.all(outline.stages.filter((s) => s.baseStage === null).map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
   const parsed: ParseResult = parseDockerfile(text, {
@@ -315,26 +314,32 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const shared: Shared = { o, text, parseOptions, base, env };
   const images: { platform: string; state: ImageState }[] = [];
   try {
-    for (const platform of platforms) images.push({ platform, state: await buildFor(platform, shared, platforms.length > 1 ? `${platform} ` : "") });
+    for (const platform of platforms) {
+      const forPlatform = platform === platforms[0] ? outline : parseDockerfile(text, { ...parseOptions, platform });
+      images.push({ platform, state: await buildFor(platform, forPlatform, shared, platforms.length > 1 ? `${platform} ` : "") });
+    }
   } finally {
     await rm(buildScratch, { recursive: true, force: true });
     await env.hashes.save();
   }
 
   const tags = o.tags ?? [];
-  const stored: Descriptor[] = [];
+  const stored: { desc: Descriptor; config: ImageConfig; configDigest: string }[] = [];
   for (const { state } of images) {
     const config: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
+    // Serialised once here, so the digest reported is the one of the bytes stored.
+    const configBytes = Buffer.from(JSON.stringify(config));
     const desc = await store.putImage({
-      config,
-      layers: state.layers.map((l) => ({ mediaType: l.mediaType === "" ? MediaType.ociLayerGzip : l.mediaType, digest: l.digest, size: l.size })),
+      config: configBytes,
+      layers: state.layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
       ...(tags.length > 0 && images.length === 1 ? { name: tags } : {}),
     });
     const { os, architecture, variant } = state.config;
-    stored.push({ ...desc, platform: { os, architecture, ...(variant === undefined ? {} : { variant }) } });
+    stored.push({ desc: { ...desc, platform: { os, architecture, ...(variant === undefined ? {} : { variant }) } }, config, configDigest: digestOf(configBytes) });
   }
-  const descriptor = stored.length === 1 ? stripPlatform(stored[0]!) : await store.putIndex({ manifests: stored, ...(tags.length > 0 ? { name: tags } : {}) });
-  const config = images[0]!.state.config;
+  const manifests = stored.map((s) => s.desc);
+  const descriptor = stored.length === 1 ? stripPlatform(manifests[0]!) : await store.putIndex({ manifests, ...(tags.length > 0 ? { name: tags } : {}) });
+  const { config, configDigest } = stored[0]!;
   if (o.cacheTo !== undefined) {
     const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
     const { exportCache } = await import("../cache/remote-cache.js");
@@ -344,6 +349,5 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
   }
-  const configDigest = (await store.resolve(stored[0]!.digest)).manifest.config.digest;
-  return { descriptor, config, configDigest, tags, images: stored };
+  return { descriptor, config, configDigest, tags, images: manifests };
 }

@@ -273,7 +273,9 @@ describe("tbuild build (as root)", () => {
         "RUN mkdir -m 1777 /tmp\nUSER 1000\nRUN id -g > /tmp/gid\n",
       "f.txt": "f",
     });
-    const first = await buildCollecting({ context: ctx, root, tags: ["details"] });
+    const first = await buildCollecting({ context: ctx, root, tags: ["details"], labels: { team: "builds" } });
+    expect(first.result.config.config?.Labels?.["team"]).toBe("builds");
+    expect(first.result.configDigest).toBe((await (await openStore(root)).resolve("details")).manifest.config.digest);
     const rootfs = umociUnpack(root, "docker.io/library/details:latest");
     expect(readFileSync(path.join(rootfs, "quoted"), "utf8")).toBe("quoted: /\n");
     expect(readFileSync(path.join(rootfs, "tmp/gid"), "utf8")).toBe("0\n");
