@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { errnoCode } from "../errors.js";
+import { writeAtomic } from "../atomic-write.js";
+import { errnoCode, ioError } from "../errors.js";
 import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
 
 /** What a cached step produced: its layer (none for a step that changed no file). */
@@ -32,17 +33,19 @@ export class StepCache {
     try {
       return JSON.parse(await readFile(this.file(key), "utf8")) as StepRecord;
     } catch (e) {
-      // A missing or unreadable record is a cache miss: the step just runs again.
+      // A missing or damaged record is a cache miss: the step just runs again.
       if (errnoCode(e) === "ENOENT" || e instanceof SyntaxError) return undefined;
-      throw e;
+      throw ioError(e, `reading the build cache record ${this.file(key)}`);
     }
   }
 
   async put(key: string, record: StepRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.file(key)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-    await writeFile(tmp, JSON.stringify(record));
-    await rename(tmp, this.file(key));
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (e) {
+      throw ioError(e, `creating the build cache in ${this.dir}`);
+    }
+    await writeAtomic(this.file(key), JSON.stringify(record));
   }
 
   /** Forgets a step (prune); the layer blob stays until garbage collection. */
@@ -57,7 +60,7 @@ export class StepCache {
       names = await readdir(this.dir);
     } catch (e) {
       if (errnoCode(e) === "ENOENT") return [];
-      throw e;
+      throw ioError(e, `reading the build cache in ${this.dir}`);
     }
     const out: { key: string; record: StepRecord }[] = [];
     for (const name of names.filter((n) => n.endsWith(".json"))) {

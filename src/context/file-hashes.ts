@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeAtomic } from "../atomic-write.js";
 import { errnoCode } from "../errors.js";
 
 interface Entry {
@@ -65,9 +66,7 @@ export class FileHashes {
     if (this.file === undefined || !this.changed) return;
     const kept = [...this.entries].slice(-MAX_ENTRIES);
     await mkdir(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(kept)));
-    await rename(tmp, this.file);
+    await writeAtomic(this.file, JSON.stringify(Object.fromEntries(kept)));
     this.changed = false;
   }
 }

@@ -3,9 +3,9 @@
  * `update()`, which holds an exclusive lock file and replaces the JSON atomically
  * (write temp, fsync, rename). Several tbuild processes may share a root.
  */
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeAtomic } from "../atomic-write.js";
 import { TbuildError, errnoCode } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
 
@@ -27,7 +27,6 @@ export interface MetadataFile {
 }
 
 const EMPTY: MetadataFile = { version: 1, nextId: 1, snapshots: {} };
-const LOCK_WAIT_MS = 60_000;
 
 export class Metadata {
   private readonly file: string;
@@ -60,18 +59,9 @@ export class Metadata {
       async () => {
         const m = await this.read();
         const result = await fn(m);
-        const tmp = `${this.file}.${randomBytes(6).toString("hex")}`;
-        const fh = await open(tmp, "wx", 0o644);
-        try {
-          await fh.writeFile(JSON.stringify(m, null, 1));
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, this.file);
+        await writeAtomic(this.file, JSON.stringify(m, null, 1));
         return result;
       },
-      { timeoutMs: LOCK_WAIT_MS },
     );
   }
 }

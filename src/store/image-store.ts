@@ -1,5 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ContentStore, type BlobInfo } from "../cache/content-store.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
@@ -18,6 +17,7 @@ import {
   type Manifest,
   type Platform,
 } from "../oci/schemas.js";
+import { writeAtomic } from "../atomic-write.js";
 import { withFileLock } from "../file-lock.js";
 import { defaultStoreRoot } from "./root.js";
 
@@ -337,23 +337,5 @@ export function displayName(name: string | undefined): string {
     return familiarReference(parseReference(name));
   } catch {
     return name;
-  }
-}
-
-/** Writes a small file so readers see either the old or the new content, never a mix. */
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    const fh = await open(tmp, "wx", 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw ioError(e, `writing ${path}`);
   }
 }
