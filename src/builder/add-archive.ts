@@ -5,24 +5,25 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { TbuildError } from "../errors.js";
-import { decompressed, hasTool, toolStream } from "../snapshotter/compression.js";
+import { compressionOf, decompressed, hasTool, toolStream } from "../snapshotter/compression.js";
 
 const USTAR_OFFSET = 257;
 
-type ArchiveKind = "tar" | "gzip" | "zstd" | "xz" | "bzip2";
+export type ArchiveKind = "tar" | "gzip" | "zstd" | "xz" | "bzip2";
 
 /**
  * What ADD should unpack `file` as: a tar, or a tar compressed with gzip, zstd, xz
  * or bzip2, told by content as Docker does (the name does not matter); undefined
  * for any other file, which ADD copies as it is.
  */
-async function archiveKind(file: string): Promise<ArchiveKind | undefined> {
+export async function archiveKind(file: string): Promise<ArchiveKind | undefined> {
   const handle = await open(file, "r");
   try {
-    const head = Buffer.alloc(512);
-    const { bytesRead } = await handle.read(head, 0, 512, 0);
-    if (bytesRead >= 4 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-    if (bytesRead >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(buf, 0, 512, 0);
+    const head = buf.subarray(0, bytesRead);
+    const compression = compressionOf(head);
+    if (compression !== "none") return compression;
     if (bytesRead >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
     if (bytesRead >= 4 && head.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
     return bytesRead >= USTAR_OFFSET + 5 && head.subarray(USTAR_OFFSET, USTAR_OFFSET + 5).toString("latin1") === "ustar" ? "tar" : undefined;
@@ -31,13 +32,8 @@ async function archiveKind(file: string): Promise<ArchiveKind | undefined> {
   }
 }
 
-export async function isLocalArchive(file: string): Promise<boolean> {
-  return (await archiveKind(file)) !== undefined;
-}
-
 /** The archive's tar stream: gzip, zstd and plain tar in-process or with zstd; xz and bzip2 through their tools. */
-async function tarStream(file: string, archive: string): Promise<Readable> {
-  const kind = await archiveKind(file);
+async function tarStream(file: string, kind: ArchiveKind, archive: string): Promise<Readable> {
   if (kind !== "xz" && kind !== "bzip2") return decompressed(createReadStream(file), `ADD ${archive}`);
   const tool = kind === "xz" ? "xz" : "bzip2";
   if (!hasTool(tool)) {
@@ -63,10 +59,10 @@ function rebase(name: string, destRel: string, archive: string): string {
  * moved under `dest`, for the snapshotter's applier, which refuses anything that
  * would still land outside the root.
  */
-export async function archiveUnder(file: string, dest: string): Promise<Readable> {
+export async function archiveUnder(file: string, kind: ArchiveKind, dest: string): Promise<Readable> {
   const destRel = path.posix.normalize(dest).replace(/^\/+/, "");
   const archive = path.basename(file);
-  const input = await tarStream(file, archive);
+  const input = await tarStream(file, kind, archive);
   const extract = tar.extract();
   const pack = tar.pack();
   const out = new PassThrough();

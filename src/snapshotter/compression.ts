@@ -100,12 +100,16 @@ async function peek(input: Readable, n: number): Promise<Buffer> {
   return head;
 }
 
-/** Which compression a blob uses, from its magic bytes (media types lie often enough). */
-export async function sniffCompression(input: Readable): Promise<Compression> {
-  const head = await peek(input, 4);
+/** Which compression data uses, from its first bytes (media types lie often enough). */
+export function compressionOf(head: Buffer): Compression {
   if (startsWith(head, GZIP_MAGIC)) return "gzip";
   if (startsWith(head, ZSTD_MAGIC)) return "zstd";
   return "none";
+}
+
+/** Which compression a stream uses, read without consuming it. */
+export async function sniffCompression(input: Readable): Promise<Compression> {
+  return compressionOf(await peek(input, 4));
 }
 
 /** The uncompressed tar inside `input`, whatever its compression. */

@@ -6,12 +6,13 @@ import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { type BlobInfo } from "../cache/content-store.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
-import { Annotation, MediaType } from "../oci/media-types.js";
+import { Annotation } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { parseReference, normalizeName } from "../oci/reference.js";
 import { dockerArchiveManifestSchema, imageConfigSchema, indexSchema, type Descriptor } from "../oci/schemas.js";
 import { imageBlobs } from "./blobs.js";
 import type { ImageStore } from "./image-store.js";
+import { compressionOf, layerMediaType } from "../snapshotter/compression.js";
 
 export interface LoadedImage {
   name: string | undefined;
@@ -155,14 +156,8 @@ async function layerDescriptor(store: ImageStore, file: string, path: string, sm
     }
   }
   if (info === undefined || head === undefined) throw missing(file, path);
-  return { mediaType: layerMediaType(head), digest: info.digest, size: info.size };
-}
-
-/** Docker archives do not record layer media types; the magic number tells. */
-function layerMediaType(head: Buffer): string {
-  if (head[0] === 0x1f && head[1] === 0x8b) return MediaType.ociLayerGzip;
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return MediaType.ociLayerZstd;
-  return MediaType.ociLayer;
+  // Docker archives do not record layer media types; the magic number tells.
+  return { mediaType: layerMediaType(compressionOf(head)), digest: info.digest, size: info.size };
 }
 
 async function blobBytes(store: ImageStore, path: string): Promise<Buffer | undefined> {
@@ -198,7 +193,7 @@ async function openMaybeGzip(file: string): Promise<Readable> {
     throw ioError(e, `reading ${file}`);
   }
   const raw = createReadStream(file);
-  if (head[0] !== 0x1f || head[1] !== 0x8b) return raw;
+  if (compressionOf(head) !== "gzip") return raw;
   const gunzip = createGunzip();
   raw.on("error", (e) => gunzip.destroy(e));
   return raw.pipe(gunzip);

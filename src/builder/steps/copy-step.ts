@@ -4,7 +4,7 @@ import path from "node:path";
 import { resolveSources } from "../../context/sources.js";
 import { TbuildError } from "../../errors.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
-import { archiveUnder, isLocalArchive } from "../add-archive.js";
+import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
 import { heredocSources, planCopy, type CopyPlan } from "../copy.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
@@ -102,8 +102,13 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   };
 }
 
+interface LocalArchive {
+  file: string;
+  kind: ArchiveKind;
+}
+
 /** ADD's sources when they are all local archives (to unpack), undefined when none is; a mix is refused. */
-async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, env: StageEnv): Promise<string[] | undefined> {
+async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, env: StageEnv): Promise<LocalArchive[] | undefined> {
   let trees;
   try {
     trees = await resolveSources(env.contextDir, instruction.args.sources, env.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
@@ -112,8 +117,11 @@ async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD
     throw e;
   }
   const files = trees.filter((t) => t.kind === "file").map((t) => t.entries[0]!.abs);
-  const archives = [];
-  for (const f of files) if (await isLocalArchive(f)) archives.push(f);
+  const archives: LocalArchive[] = [];
+  for (const file of files) {
+    const kind = await archiveKind(file);
+    if (kind !== undefined) archives.push({ file, kind });
+  }
   if (archives.length === 0) return undefined;
   if (archives.length !== trees.length || (instruction.args.heredocs ?? []).length > 0) {
     throw located(env, instruction, "ADD of archives together with other sources is not implemented yet", "give the archives their own ADD line");
@@ -122,10 +130,10 @@ async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD
 }
 
 /** ADD of local tar archives: each is unpacked at dest through the snapshotter's safe applier. */
-async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: string[], state: StepState, env: StageEnv): Promise<StepInputs> {
+async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: LocalArchive[], state: StepState, env: StageEnv): Promise<StepInputs> {
   const dest = path.posix.resolve(state.container.WorkingDir ?? "/", instruction.args.dest);
   const digests = [];
-  for (const a of archives) digests.push(await env.hashes.digest(a, await lstat(a, { bigint: true })));
+  for (const { file } of archives) digests.push(await env.hashes.digest(file, await lstat(file, { bigint: true })));
   return {
     key: { add: instruction.original, dest, archives: digests },
     execute: async (): Promise<Layer | null> => {
@@ -134,7 +142,7 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
       const active = `add-${randomBytes(8).toString("hex")}`;
       await snapshotter.prepare(active, parent);
       try {
-        for (const archive of archives) await snapshotter.apply(active, await archiveUnder(archive, dest), { layer: `ADD ${path.basename(archive)}` });
+        for (const { file, kind } of archives) await snapshotter.apply(active, await archiveUnder(file, kind, dest), { layer: `ADD ${path.basename(file)}` });
         return await commitStep(snapshotter, active, state.layers, env);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
