@@ -246,7 +246,8 @@ class Extractor {
 
   private async opaque(dir: string, rel: string): Promise<void> {
     if (this.o.whiteouts === "overlay") {
-      await nsRun("setfattr", ["-h", "-n", `${overlayXattrPrefix()}opaque`, "-v", "y", dir], `marking ${rel || "/"} opaque`);
+      // Written with the layer's other xattrs in finish(): one setfattr for the whole layer.
+      this.xattrs.push({ rel, attrs: [[`${overlayXattrPrefix()}opaque`, Buffer.from("y")]] });
       return;
     }
     for (const name of await readdir(dir)) {
