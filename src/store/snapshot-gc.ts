@@ -5,7 +5,6 @@
  */
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import pLimit from "p-limit";
 import { isTbuildError } from "../errors.js";
 import { Snapshotter, type SnapshotInfo } from "../snapshotter/snapshotter.js";
 import type { Reclaimable } from "./reclaim.js";
@@ -41,13 +40,9 @@ export function unusedCommitted(all: SnapshotInfo[]): SnapshotInfo[] {
 
 /** Bytes of each snapshot's own directory (what removing it frees). */
 export async function measure(snapshotter: Snapshotter, snapshots: SnapshotInfo[]): Promise<SnapshotUsage[]> {
-  // Each measurement is a `du` (through the namespace helper when unprivileged): a few at once.
-  const limit = pLimit(4);
-  return Promise.all(
-    snapshots.map((s) =>
-      limit(async () => ({ key: s.key, size: (await snapshotter.usage(s.key)).size, created: s.created, ...(s.parent === undefined ? {} : { parent: s.parent }) })),
-    ),
-  );
+  // One `du` for all of them (through the namespace helper when unprivileged).
+  const sizes = await snapshotter.sizes(snapshots.map((s) => s.key));
+  return snapshots.map((s) => ({ key: s.key, size: sizes.get(s.key) ?? 0, created: s.created, ...(s.parent === undefined ? {} : { parent: s.parent }) }));
 }
 
 export function snapshotCandidates(usages: SnapshotUsage[]): Reclaimable<SnapshotUsage>[] {
