@@ -71,9 +71,9 @@ export class StepCache {
     return out;
   }
 
-  /** Every layer the cache refers to, so garbage collection keeps them. */
-  async layers(): Promise<Layer[]> {
-    return (await this.records()).flatMap(({ record }) => (record.layer ? [record.layer] : []));
+  /** Every layer the cache refers to (but for the records `except` names), so garbage collection keeps them. */
+  async layers(except: ReadonlySet<string> = new Set()): Promise<Layer[]> {
+    return (await this.records()).flatMap(({ key, record }) => (record.layer !== null && !except.has(key) ? [record.layer] : []));
   }
 }
 

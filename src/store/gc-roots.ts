@@ -1,13 +1,10 @@
 import { StepCache } from "../cache/step-cache.js";
 import type { GcRootProvider } from "./gc.js";
 
-/** The build cache's layers stay until the cache entry goes. */
-export const buildCacheRoots: GcRootProvider = async (store) =>
-  (await new StepCache(store.root).layers()).map(({ mediaType, digest, size }) => ({ mediaType, digest, size }));
-
 /**
- * Holders of blobs besides index.json (build cache, remote cache imports), consulted by
- * `tbuild prune` and `tbuild du`. Add a provider here rather than registering one at
- * import time.
+ * Besides index.json, the build cache holds blobs: its layers stay until their
+ * records go. `except` leaves out records a dry run of prune only pretends to drop.
  */
-export const gcRootProviders: GcRootProvider[] = [buildCacheRoots];
+export function buildCacheRoots(except: ReadonlySet<string> = new Set()): GcRootProvider {
+  return async (store) => (await new StepCache(store.root).layers(except)).map(({ mediaType, digest, size }) => ({ mediaType, digest, size }));
+}

@@ -4,7 +4,7 @@ export type { ImageRecord, ResolvedImage, PutImageOptions } from "./image-store.
 export { defaultStoreRoot } from "./root.js";
 export { gc, markReachable, diskUsage } from "./gc.js";
 export type { GcOptions, GcResult, GcRootProvider } from "./gc.js";
-export { gcRootProviders, buildCacheRoots } from "./gc-roots.js";
+export { buildCacheRoots } from "./gc-roots.js";
 export { prune } from "./prune.js";
 export type { PruneOptions, PruneResult } from "./prune.js";
 export { storeUsage } from "./usage.js";

@@ -8,7 +8,7 @@ import { StepCache } from "../cache/step-cache.js";
 import { errnoCode } from "../errors.js";
 import { nsRun, removeOwnedTree } from "../snapshotter/namespace.js";
 import { gc, type GcResult } from "./gc.js";
-import { buildCacheRoots, gcRootProviders } from "./gc-roots.js";
+import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { storeSnapshotter } from "./snapshot-gc.js";
 import { pidAlive } from "../pid.js";
@@ -50,15 +50,13 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
     if (opts.all === true || (record.layer !== null && !(await store.content.has(record.layer.digest)))) dropped.add(key);
   }
   if (opts.dryRun !== true) for (const key of dropped) await cache.delete(key);
-  // Re-read under the store lock (a build may add records meanwhile), minus what a dry run only pretends to drop.
-  const keptCacheRoots = async (): Promise<{ mediaType: string; digest: string; size: number }[]> =>
-    (await cache.records()).flatMap(({ key, record }) => (record.layer === null || dropped.has(key) ? [] : [{ mediaType: record.layer.mediaType, digest: record.layer.digest, size: record.layer.size }]));
   // While builds run, what they may be about to use stays: blobs made since the first of
   // them started, and every snapshot (a build checks a snapshot, then stacks on it).
   const running = await runningBuilds(store.root);
   const snapshotter = running.length > 0 ? undefined : await storeSnapshotter(store.root);
   const result = await gc(store, {
-    roots: [...gcRootProviders.filter((p) => p !== buildCacheRoots), keptCacheRoots],
+    // Read under the store lock (a build may add records meanwhile).
+    roots: [buildCacheRoots(dropped)],
     ...(opts.keepStorage === undefined ? {} : { keepStorage: opts.keepStorage }),
     ...(opts.dryRun === undefined ? {} : { dryRun: opts.dryRun }),
     ...(snapshotter === undefined ? {} : { snapshotter }),

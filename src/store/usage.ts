@@ -1,7 +1,7 @@
 /** `tbuild du`: what the store holds and what `tbuild prune` (or `prune --all`) would free. */
 import { StepCache } from "../cache/step-cache.js";
 import { diskUsage, markReachable } from "./gc.js";
-import { gcRootProviders } from "./gc-roots.js";
+import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { measure, storeSnapshotter, unusedCommitted } from "./snapshot-gc.js";
 
@@ -23,7 +23,7 @@ export interface StoreUsage {
 }
 
 export async function storeUsage(store: ImageStore): Promise<StoreUsage> {
-  const blobs = await diskUsage(store, gcRootProviders);
+  const blobs = await diskUsage(store, [buildCacheRoots()]);
 
   const records = await new StepCache(store.root).records();
   const byImages = await markReachable(store, (await store.readIndex()).manifests);
