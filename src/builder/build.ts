@@ -85,11 +85,10 @@ function stripPlatform(d: Descriptor): Descriptor {
   return rest;
 }
 
-
-/** A base image for FROM: the local store first, the registry when missing (or with --pull). */
 /** The build's registry session, made on first use: a build that never talks to a registry never loads the client. */
 type SessionSource = () => Promise<RegistrySession>;
 
+/** A base image for FROM: the local store first, the registry when missing (or with --pull). */
 async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource): Promise<ImageState> {
   if (!o.pull) {
     let found;

@@ -65,17 +65,17 @@ export const loginCommand: Command = {
   usage: loginUsage,
   async run(argv) {
     const { values, positionals } = parseOrUsage(loginCommand, () =>
-        parseArgs({
-          args: argv,
-          allowPositionals: true,
-          options: {
-            username: { type: "string", short: "u" },
-            password: { type: "string", short: "p" },
-            "password-stdin": { type: "boolean" },
-            help: { type: "boolean", short: "h" },
-            ...registryFlags,
-          },
-        }));
+      parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          username: { type: "string", short: "u" },
+          password: { type: "string", short: "p" },
+          "password-stdin": { type: "boolean" },
+          help: { type: "boolean", short: "h" },
+          ...registryFlags,
+        },
+      }));
     if (values.help === true) {
       process.stdout.write(loginUsage + "\n");
       return 0;

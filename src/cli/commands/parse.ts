@@ -16,18 +16,18 @@ export const parseCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseOrUsage(parseCommand, () =>
-        parseArgs({
-          args: argv,
-          allowPositionals: true,
-          options: {
-            file: { type: "string", short: "f" },
-            json: { type: "boolean", default: false },
-            target: { type: "string" },
-            "build-arg": { type: "string", multiple: true },
-            platform: { type: "string" },
-            help: { type: "boolean", short: "h" },
-          },
-        }));
+      parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          file: { type: "string", short: "f" },
+          json: { type: "boolean", default: false },
+          target: { type: "string" },
+          "build-arg": { type: "string", multiple: true },
+          platform: { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+      }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

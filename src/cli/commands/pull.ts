@@ -21,18 +21,18 @@ export const pullCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseOrUsage(pullCommand, () =>
-        parseArgs({
-          args: argv,
-          allowPositionals: true,
-          options: {
-            platform: { type: "string" },
-            "all-platforms": { type: "boolean" },
-            root: { type: "string" },
-            quiet: { type: "boolean", short: "q" },
-            help: { type: "boolean", short: "h" },
-            ...registryFlags,
-          },
-        }));
+      parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          platform: { type: "string" },
+          "all-platforms": { type: "boolean" },
+          root: { type: "string" },
+          quiet: { type: "boolean", short: "q" },
+          help: { type: "boolean", short: "h" },
+          ...registryFlags,
+        },
+      }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

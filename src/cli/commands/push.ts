@@ -24,17 +24,17 @@ export const pushCommand: Command = {
   usage,
   async run(argv) {
     const { values, positionals } = parseOrUsage(pushCommand, () =>
-        parseArgs({
-          args: argv,
-          allowPositionals: true,
-          options: {
-            root: { type: "string" },
-            "chunk-size": { type: "string" },
-            quiet: { type: "boolean", short: "q" },
-            help: { type: "boolean", short: "h" },
-            ...registryFlags,
-          },
-        }));
+      parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          root: { type: "string" },
+          "chunk-size": { type: "string" },
+          quiet: { type: "boolean", short: "q" },
+          help: { type: "boolean", short: "h" },
+          ...registryFlags,
+        },
+      }));
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;
