@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
+import { CacheLookup } from "../cache/lookup.js";
 import { StepCache } from "../cache/step-cache.js";
 import { FileHashes } from "../context/file-hashes.js";
 import { readDockerfile } from "../context/dockerfile.js";
@@ -287,14 +288,13 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     rules: await loadIgnoreRules(contextDir, o.file),
     hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
     content: store.content,
-    cache: new StepCache(store.root),
+    cache: new CacheLookup(new StepCache(store.root), remoteCaches),
     noCache: o.noCache ?? false,
     compression: o.compression ?? "gzip",
     sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
-    remoteCaches,
     usedSteps: new Map(),
     storeRoot: store.root,
     scratchRoot: buildScratch,
@@ -341,9 +341,10 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const { config, configDigest } = stored[0]!;
   if (o.cacheTo !== undefined) {
     const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
-    const { exportCache } = await import("../cache/remote-cache.js");
-    const exported = await exportCache(o.cacheTo, env.usedSteps, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
-    onEvent({ kind: "cache-export", ref: o.cacheTo, records: exported.records, layers: exported.layers });
+    const { registryExporter } = await import("../cache/remote-cache.js");
+    const exporter = registryExporter(o.cacheTo, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
+    const exported = await exporter.export(env.usedSteps);
+    onEvent({ kind: "cache-export", ref: exported.destination, records: exported.records, layers: exported.layers });
   }
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });

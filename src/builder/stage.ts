@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
-import type { RemoteCache } from "../cache/remote-cache.js";
-import { stepKey, type StepCache, type StepRecord } from "../cache/step-cache.js";
+import type { CacheLookup } from "../cache/lookup.js";
+import { stepKey, type StepRecord } from "../cache/step-cache.js";
 import type { FileHashes } from "../context/file-hashes.js";
 import type { IgnoreRules } from "../context/ignore.js";
-import { isTbuildError, TbuildError } from "../errors.js";
+import { TbuildError } from "../errors.js";
 import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
 import type { Instruction, Stage } from "../parser/index.js";
 import type { Compression } from "../snapshotter/compression.js";
@@ -44,7 +44,8 @@ export interface StageEnv {
   /** Content digests of context files, kept across builds. */
   hashes: FileHashes;
   content: ContentStore;
-  cache: StepCache;
+  /** The store's step cache and the imported ones (--cache-from), asked in that order. */
+  cache: CacheLookup;
   noCache: boolean;
   compression: Compression;
   sourceDateEpoch: number | undefined;
@@ -53,8 +54,6 @@ export interface StageEnv {
   secrets: Record<string, SecretSource>;
   /** RUN's network when the step does not say (--network). */
   network: "default" | "none" | "host";
-  /** Registry caches (--cache-from) consulted when the local cache misses. */
-  remoteCaches: RemoteCache[];
   /** Every layer step this build resolved, by key, for --cache-to. */
   usedSteps: Map<string, StepRecord>;
   storeRoot: string;
@@ -148,7 +147,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           const state = { stage: label, platform, container, layers, args };
           const inputs = await stepInputs(instruction, state, env);
           const nextKey = stepKey(key, inputs.key);
-          const cached = env.noCache ? undefined : await cachedStep(nextKey, env);
+          const cached = env.noCache ? undefined : await env.cache.find(nextKey);
           let result: StepRecord;
           if (cached !== undefined) {
             env.onEvent({ ...step, cached: true });
@@ -157,7 +156,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             env.onEvent({ ...step, cached: false });
             const started = performance.now();
             result = { layer: await inputs.execute(scratch), created: buildTime };
-            await env.cache.put(nextKey, result);
+            await env.cache.record(nextKey, result);
             env.onEvent({ kind: "step-done", stage: label, step: step.step, seconds: (performance.now() - started) / 1000, layerBytes: result.layer?.size ?? 0 });
           }
           env.usedSteps.set(nextKey, result);
@@ -196,31 +195,6 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   };
   env.onEvent({ kind: "stage-done", stage: label, layers: layers.length });
   return { config, layers, key };
-}
-
-/**
- * A step's result from the local cache (when its layer is still stored), else from a
- * registry cache (its layer downloaded and verified, then recorded locally so the
- * next build needs no network).
- */
-async function cachedStep(key: string, env: StageEnv): Promise<StepRecord | undefined> {
-  const local = await env.cache.get(key);
-  if (local !== undefined && (local.layer === null || (await env.content.has(local.layer.digest)))) return local;
-  for (const remote of env.remoteCaches) {
-    const found = remote.lookup(key);
-    if (found === undefined) continue;
-    if (found.layer !== null) {
-      try {
-        await remote.ensureLayer(found.layer);
-      } catch (e) {
-        if (isTbuildError(e, "not-found")) continue;
-        throw e;
-      }
-    }
-    await env.cache.put(key, found);
-    return found;
-  }
-  return undefined;
 }
 
 /** A layer step's cache inputs and how to produce its layer on a miss. */

@@ -24,6 +24,7 @@ import { BlobSources } from "../registry/sources.js";
 import { RegistrySession, type RegistryOptions } from "../registry/transport.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import type { ImageStore } from "../store/image-store.js";
+import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
 import type { StepRecord } from "./step-cache.js";
 
 export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.tbuild.cache.config.v1+json";
@@ -58,14 +59,18 @@ export interface ExportOptions extends CacheOptions {
 }
 
 /** The cache at one ref, as imported: the records in memory, layers fetched on demand. */
-export class RemoteCache {
+export class RemoteCache implements CacheBackend {
+  readonly description: string;
+
   private constructor(
     readonly reference: Reference,
     /** Oldest first: the order merging relies on to drop the oldest. */
     readonly records: ReadonlyMap<string, StepRecord>,
     private readonly client: RepositoryClient,
     private readonly store: ImageStore,
-  ) {}
+  ) {
+    this.description = `the registry cache ${formatReference(reference)}`;
+  }
 
   /** Fetches R's cache manifest and config (small); a missing R is an empty cache, not an error. */
   static async import(ref: string, o: CacheOptions): Promise<RemoteCache> {
@@ -91,6 +96,10 @@ export class RemoteCache {
     return this.records.get(key);
   }
 
+  async entries(): Promise<Iterable<[string, StepRecord]>> {
+    return this.records.entries();
+  }
+
   /** Makes sure the layer's blob is in the local content store (downloads it, verified, if missing). */
   async ensureLayer(layer: LayerDescriptor): Promise<void> {
     let outcome: "present" | "downloaded";
@@ -110,8 +119,18 @@ export class RemoteCache {
   }
 }
 
+/** `--cache-to type=registry,ref=R`: pushes the build's records to R, merged with `o.merge` when given. */
+export function registryExporter(ref: string, o: ExportOptions): CacheExporter {
+  return {
+    async export(records): Promise<ExportSummary> {
+      const pushed = await exportCache(ref, records, o);
+      return { destination: ref, records: pushed.records, layers: pushed.layers };
+    },
+  };
+}
+
 /** Pushes the given records (and their layers, skipping blobs the registry has, mounting from R's repo where possible) as the cache at `ref`. */
-export async function exportCache(ref: string, records: Map<string, StepRecord>, o: ExportOptions): Promise<{ digest: string; records: number; layers: number }> {
+export async function exportCache(ref: string, records: ReadonlyMap<string, StepRecord>, o: ExportOptions): Promise<{ digest: string; records: number; layers: number }> {
   const dest = parseReference(ref);
   if (dest.tag === undefined) throw new TbuildError("invalid-argument", `cannot export a cache to ${ref}: a cache is pushed to a tag, not a digest`);
   const name = formatReference(dest);

@@ -2,8 +2,10 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { writeAtomic } from "../atomic-write.js";
-import { errnoCode, ioError } from "../errors.js";
+import { errnoCode, ioError, TbuildError } from "../errors.js";
 import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
+import type { CacheBackend } from "./backend.js";
+import { ContentStore } from "./content-store.js";
 
 /** What a cached step produced: its layer (none for a step that changed no file). */
 export interface StepRecord {
@@ -18,11 +20,15 @@ export interface StepRecord {
  * `stepKey`), so equal inputs give equal keys on any machine. One small JSON file
  * per key, written atomically, so concurrent builds share it without a lock.
  */
-export class StepCache {
+export class StepCache implements CacheBackend {
   private readonly dir: string;
+  private readonly content: ContentStore;
+  readonly description: string;
 
   constructor(root: string) {
     this.dir = path.join(root, "cache", "steps");
+    this.content = new ContentStore(root);
+    this.description = `the build cache of ${root}`;
   }
 
   private file(key: string): string {
@@ -37,6 +43,21 @@ export class StepCache {
       if (errnoCode(e) === "ENOENT" || e instanceof SyntaxError) return undefined;
       throw ioError(e, `reading the build cache record ${this.file(key)}`);
     }
+  }
+
+  /** A record is a hit only while its layer is still stored (prune may have dropped it). */
+  async lookup(key: string): Promise<StepRecord | undefined> {
+    const record = await this.get(key);
+    if (record === undefined || record.layer === null || (await this.content.has(record.layer.digest))) return record;
+    return undefined;
+  }
+
+  async ensureLayer(layer: Layer): Promise<void> {
+    if (!(await this.content.has(layer.digest))) throw new TbuildError("not-found", `layer ${layer.digest} is no longer in ${this.content.root}`);
+  }
+
+  async entries(): Promise<[string, StepRecord][]> {
+    return (await this.records()).map(({ key, record }) => [key, record]);
   }
 
   async put(key: string, record: StepRecord): Promise<void> {

@@ -1,0 +1,36 @@
+/**
+ * The seam every build cache sits behind: the store's own step cache, a registry
+ * cache, a local OCI-layout directory, an image's inline records. The builder asks
+ * `CacheLookup` (lookup.ts) for a step, never a backend directly.
+ */
+import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { StepRecord } from "./step-cache.js";
+
+/** A place step records can be read from. */
+export interface CacheBackend {
+  /** Names the cache in warnings and explanations, e.g. "registry cache r.example/app:cache". */
+  readonly description: string;
+  /** The record for a step key, undefined on a miss. */
+  lookup(key: string): StepRecord | undefined | Promise<StepRecord | undefined>;
+  /**
+   * Makes sure the layer's blob is in the local content store, verified against its
+   * digest; throws a not-found TbuildError when the cache no longer has it.
+   */
+  ensureLayer(layer: LayerDescriptor): Promise<void>;
+  /** Every record with its key (read to explain a miss). */
+  entries(): Promise<Iterable<[string, StepRecord]>>;
+}
+
+/** What an export reports. */
+export interface ExportSummary {
+  /** Where the records went, as the user named it. */
+  destination: string;
+  records: number;
+  layers: number;
+}
+
+/** A place step records are written to (`--cache-to`). */
+export interface CacheExporter {
+  /** Writes `records` (and the layers they name) there, merged with what it holds. */
+  export(records: ReadonlyMap<string, StepRecord>): Promise<ExportSummary>;
+}

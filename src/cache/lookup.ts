@@ -1,0 +1,47 @@
+import { isTbuildError } from "../errors.js";
+import type { CacheBackend } from "./backend.js";
+import type { StepCache, StepRecord } from "./step-cache.js";
+
+/**
+ * The one cache lookup policy: the store's own step cache first (a hit only while its
+ * layer is still stored), then each imported cache (`--cache-from`) in the order given.
+ * A hit from an import has its layer downloaded (verified against its digest) and is
+ * recorded locally, so the next build needs no network; an import that lost the
+ * layer counts as a miss there, and the next import is asked.
+ */
+export class CacheLookup {
+  constructor(
+    readonly local: StepCache,
+    readonly imports: readonly CacheBackend[],
+  ) {}
+
+  /** Every backend a step may come from, the local one first. */
+  get backends(): CacheBackend[] {
+    return [this.local, ...this.imports];
+  }
+
+  async find(key: string): Promise<StepRecord | undefined> {
+    const local = await this.local.lookup(key);
+    if (local !== undefined) return local;
+    for (const backend of this.imports) {
+      const found = await backend.lookup(key);
+      if (found === undefined) continue;
+      if (found.layer !== null) {
+        try {
+          await backend.ensureLayer(found.layer);
+        } catch (e) {
+          if (isTbuildError(e, "not-found")) continue;
+          throw e;
+        }
+      }
+      await this.local.put(key, found);
+      return found;
+    }
+    return undefined;
+  }
+
+  /** Records a step that ran. */
+  async record(key: string, record: StepRecord): Promise<void> {
+    await this.local.put(key, record);
+  }
+}
