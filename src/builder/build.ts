@@ -15,10 +15,11 @@ import type { RemoteCache } from "../cache/remote-cache.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
-import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
+import { openSnapshotter, type Driver } from "../snapshotter/snapshotter.js";
 import { exportImage, type ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { RootfsPreparer } from "./rootfs.js";
+import { NamespaceExecutor } from "../executor/namespace.js";
 import type { SecretSource } from "./run-mounts.js";
 import { runStage, type BuildEvent, type ImageState, type StageEnv } from "./stage.js";
 
@@ -281,7 +282,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   await mkdir(scratchRoot, { recursive: true });
   // The pid and start time in the name tell `tbuild prune` that this build runs, and since when.
   const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-${Date.now()}-`));
-  let snapshots: Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }> | undefined;
+  let snapshots: ReturnType<Shared["env"]["snapshots"]> | undefined;
   const env: Shared["env"] = {
     file: parseOptions.file,
     contextDir,
@@ -302,6 +303,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       (snapshots ??= openSnapshotter({ root: path.join(store.root, "snapshotter"), driver: o.snapshotter ?? "auto" }).then((snapshotter) => ({
         snapshotter,
         rootfs: new RootfsPreparer(snapshotter, store.content),
+        executor: new NamespaceExecutor(),
       }))),
     namedContextDir: (name) => {
       const value = contexts[name];

@@ -6,25 +6,8 @@ import { errnoCode, TbuildError } from "../errors.js";
 import { mountFields } from "../parser/index.js";
 import { withFileLock } from "../file-lock.js";
 import type { MergedView } from "./rootfs.js";
+import type { PreparedMount } from "../executor/executor.js";
 import { overlayMountOptions } from "../snapshotter/namespace.js";
-
-/**
- * One mount for the RUN helper script, as a tab-separated line:
- * kind, target in the image, host source, options, subpath.
- *  - dir/file: bind `source` (a host directory or file) at target;
- *  - overlay: mount an overlay with `options` (lowerdir=...) and bind its `subpath`;
- *  - tmpfs: a tmpfs with `options`.
- * `chown=uid:gid` in options makes the script chown the source first (namespace root may).
- */
-export interface PreparedMount {
-  kind: "dir" | "file" | "overlay" | "tmpfs";
-  target: string;
-  source: string;
-  options: string[];
-  subpath: string;
-  /** How many leading components of target existed in the image: the rest are stubs to remove afterwards. */
-  existing: number;
-}
 
 /** What a RUN step's mounts need from the build. */
 export interface MountContext {
@@ -268,16 +251,6 @@ async function writableOverlay(ctx: MountContext, lowers: string[], subpath: str
   await mkdir(path.join(base, "work"));
   const options = [`lowerdir=${lowers.join(":")}`, `upperdir=${base}/upper`, `workdir=${base}/work`, ...overlayExtras()];
   return { kind: "overlay", target, source: path.join(base, "m"), options, subpath };
-}
-
-/** The mounts as the helper script reads them: one tab-separated line each. */
-export function mountLines(mounts: PreparedMount[]): string {
-  for (const m of mounts) {
-    if (/[\t\n]/.test(m.target + m.source + m.subpath + m.options.join(","))) {
-      throw new TbuildError("invalid-argument", `RUN --mount target ${JSON.stringify(m.target)}: tabs and newlines are not allowed in mount paths`);
-    }
-  }
-  return mounts.map((m) => [m.kind, m.target, m.source, m.options.join(","), m.subpath].join("\t")).join("\n");
 }
 
 /** Holds every lock (sorted, so two builds never wait on each other crosswise) while `fn` runs. */

@@ -10,6 +10,7 @@ import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
 import type { Instruction, Stage } from "../parser/index.js";
 import type { Compression } from "../snapshotter/compression.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
+import type { Executor } from "../executor/executor.js";
 import { applyMetadata, DEFAULT_PATH, envToMap } from "./image-config.js";
 import type { Layer, RootfsPreparer } from "./rootfs.js";
 import type { SecretSource } from "./run-mounts.js";
@@ -58,7 +59,8 @@ export interface StageEnv {
   usedSteps: Map<string, StepRecord>;
   storeRoot: string;
   scratchRoot: string;
-  snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer }>;
+  /** The snapshotter, and the executor that runs RUN over its snapshots (chosen together). */
+  snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }>;
   /** The final state of another stage (for COPY --from=<stage>). */
   stageResult: (index: number) => Promise<ImageState>;
   /** The state of an image named in COPY --from=<image>. */

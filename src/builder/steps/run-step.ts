@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { TbuildError } from "../../errors.js";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
 import { heredocMarker, type Instruction } from "../../parser/index.js";
 import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
 import { MergedView, type Layer } from "../rootfs.js";
-import { mountKey, prepareMounts, withLocks, type PreparedMount } from "../run-mounts.js";
-import { runInSnapshot } from "../run.js";
+import type { PreparedMount } from "../../executor/executor.js";
+import { mountKey, prepareMounts, removeStubs, withLocks } from "../run-mounts.js";
 import type { ImageState, StageEnv } from "../stage.js";
-import { resolveUser, type Ids } from "../users.js";
+import { resolveUser } from "../users.js";
 import { commitStep, located, type StepInputs, type StepState, relocated } from "./common.js";
 
 /** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
@@ -61,7 +61,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
     execute: async (stageScratch: string): Promise<Layer | null> => {
       // Scratch of this step alone: secret copies and overlay points never meet another step's.
       const scratch = await mkdtemp(path.join(stageScratch, "run-"));
-      const { snapshotter, rootfs } = await env.snapshots();
+      const { snapshotter, rootfs, executor } = await env.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `run-${randomBytes(8).toString("hex")}`;
       const mounts = await snapshotter.prepare(active, parent);
@@ -70,7 +70,6 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         const view = MergedView.fromMounts(mounts);
         const user = state.container.User;
         const who = user === undefined || user === "" ? await resolveUser("0", view, "USER", "root-group") : await resolveUser(user, view, `USER ${user}`, "root-group");
-        const ids: Ids = { uid: who.uid, gid: who.gid };
         // As a container runtime does: HOME from the user's passwd entry unless the image sets it.
         const stepEnv = runEnv.some((kv) => kv.startsWith("HOME=")) ? runEnv : [...runEnv, `HOME=${who.home ?? "/"}`];
         if (!(await view.isDirectory(workdir))) {
@@ -91,21 +90,23 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         );
         const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };
         const extraMounts = script === undefined ? prepared.mounts : [...prepared.mounts, await scriptMount(script, scratch)];
-        const code = await withLocks(prepared.locks, () =>
-          runInSnapshot({
-            mounts,
-            upper,
-            argv,
-            env: stepEnv,
-            workdir,
-            ids,
-            network,
-            existing,
-            extraMounts,
-            scratch,
-            onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: state.stage, stream, chunk }),
-          }),
-        );
+        const code = await withLocks(prepared.locks, async () => {
+          try {
+            return await executor.run({
+              rootfs: mounts,
+              mounts: extraMounts,
+              process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, network },
+              scratch,
+              onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: state.stage, stream, chunk }),
+            });
+          } finally {
+            // Mount points the executor had to create are not part of what the command changed.
+            await removeStubs(upper, extraMounts);
+            for (const d of ["proc", "dev"] as const) {
+              if (!existing[d]) await rmdir(path.join(upper, d)).catch(() => undefined);
+            }
+          }
+        });
         if (code !== 0) {
           throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
         }

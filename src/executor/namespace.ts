@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, rm, rmdir } from "node:fs/promises";
+import { access, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { TbuildError } from "../errors.js";
 import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
-import type { Mount } from "../snapshotter/snapshotter.js";
-import { mountLines, removeStubs, type PreparedMount } from "./run-mounts.js";
-import type { Ids } from "./users.js";
+import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
 
 /**
  * Runs inside the RUN namespaces (user, mount, pid) as namespace root, with the
@@ -77,33 +75,22 @@ export function runInitPath(): string {
   return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/native\/tbuild-run-init$/, "/dist/native/tbuild-run-init") : here;
 }
 
-export interface RunSpec {
-  /** The active snapshot's mounts, from the snapshotter. */
-  mounts: Mount[];
-  /** Its writable directory (upperdir, or the tree itself for the native driver). */
-  upper: string;
-  argv: string[];
-  env: string[];
-  workdir: string;
-  ids: Ids;
-  network: "default" | "none" | "host";
-  /** Which of /proc and /dev the image already had, so stubs we create are removed again. */
-  existing: { proc: boolean; dev: boolean };
-  /** RUN --mount mounts, prepared (see run-mounts.ts). */
-  extraMounts: PreparedMount[];
-  scratch: string;
-  onOutput: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+/**
+ * Runs each RUN command in a new user namespace mapping the caller's subordinate ids
+ * (nothing when already root), private mount and pid namespaces, the snapshot mounted
+ * and made the root with pivot_root, as the image's USER, with the capabilities
+ * docker build's RUN has and only the image's environment.
+ */
+export class NamespaceExecutor implements Executor {
+  readonly isolation = "namespace";
+
+  run(req: ExecRequest): Promise<number> {
+    return runInNamespaces(req);
+  }
 }
 
-/**
- * Runs one RUN command in the active snapshot: a new user namespace mapping the
- * caller's subordinate ids (nothing when already root), private mount and pid
- * namespaces, the snapshot mounted and made the root with pivot_root, as the image's
- * USER, with the capabilities docker build's RUN has and only the image's
- * environment. Returns the exit code.
- */
-export async function runInSnapshot(spec: RunSpec): Promise<number> {
-  const mount = spec.mounts[0];
+async function runInNamespaces(spec: ExecRequest): Promise<number> {
+  const mount = spec.rootfs[0];
   if (mount === undefined) throw new TbuildError("internal", "RUN: the snapshot has no mounts");
   const init = runInitPath();
   try {
@@ -117,7 +104,8 @@ export async function runInSnapshot(spec: RunSpec): Promise<number> {
   const started = `${merged}.started`;
   await mkdir(merged, { recursive: true });
   // The environment goes as a counted list: never parsed as options (env(1) would take "-S...").
-  const argv = [init, merged, spec.workdir, String(spec.ids.uid), String(spec.ids.gid), spec.network === "none" ? "none" : "host", String(spec.env.length), ...spec.env, "--", ...spec.argv];
+  const p = spec.process;
+  const argv = [init, merged, p.cwd, String(p.uid), String(p.gid), p.network === "none" ? "none" : "host", String(p.env.length), ...p.env, "--", ...p.argv];
   try {
     return await new Promise<number>((resolve, reject) => {
       const child = nsSpawn("/bin/sh", ["-c", RUN_SCRIPT, "tbuild-run", ...argv], {
@@ -133,9 +121,17 @@ export async function runInSnapshot(spec: RunSpec): Promise<number> {
           TBUILD_MOUNT_TYPE: mount.type,
           TBUILD_MOUNT_SOURCE: mount.source,
           TBUILD_MOUNT_OPTIONS: mount.options.join(","),
-          TBUILD_MOUNTS: mountLines(spec.extraMounts),
+          TBUILD_MOUNTS: mountLines(spec.mounts),
         },
       });
+      // detached: the helper leads a process group of its own, so cancelling kills the command's every process.
+      const abort = (): void => {
+        if (child.pid !== undefined) killGroup(child.pid);
+        reject(new TbuildError("unavailable", "RUN: cancelled"));
+      };
+      if (spec.signal?.aborted) abort();
+      spec.signal?.addEventListener("abort", abort, { once: true });
+      child.on("close", () => spec.signal?.removeEventListener("abort", abort));
       let stderrTail = "";
       child.stdout?.on("data", (c: Buffer) => spec.onOutput("stdout", c));
       child.stderr?.on("data", (c: Buffer) => {
@@ -155,10 +151,23 @@ export async function runInSnapshot(spec: RunSpec): Promise<number> {
   } finally {
     await rm(merged, { recursive: true, force: true });
     await rm(started, { force: true });
-    // Mount points we had to create are not part of what the command changed.
-    await removeStubs(spec.upper, spec.extraMounts);
-    for (const d of ["proc", "dev"] as const) {
-      if (!spec.existing[d]) await rmdir(path.join(spec.upper, d)).catch(() => undefined);
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The mounts as the helper script reads them: one tab-separated line each. */
+function mountLines(mounts: PreparedMount[]): string {
+  for (const m of mounts) {
+    if (/[\t\n]/.test(m.target + m.source + m.subpath + m.options.join(","))) {
+      throw new TbuildError("invalid-argument", `RUN --mount target ${JSON.stringify(m.target)}: tabs and newlines are not allowed in mount paths`);
     }
   }
+  return mounts.map((m) => [m.kind, m.target, m.source, m.options.join(","), m.subpath].join("\t")).join("\n");
 }
