@@ -1,14 +1,59 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TbuildError } from "../errors.js";
+import { nearest } from "../parser/suggest.js";
 import type { Command } from "./command.js";
 
-/** Runs node:util parseArgs, turning its TypeErrors into a usage error. */
-export function parseOrUsage<T>(cmd: Pick<Command, "name" | "usage">, parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    const synopsis = (cmd.usage.split("\n")[0] ?? "").replace(/^Usage:\s*/, "");
-    throw new TbuildError("invalid-argument", `${cmd.name}: ${e instanceof Error ? e.message : String(e)}`, { hint: `usage: ${synopsis}` });
+type Flags = NonNullable<ParseArgsConfig["options"]>;
+
+function usageError(cmd: Pick<Command, "name">, message: string, hint?: string): TbuildError {
+  return new TbuildError("invalid-argument", message, { hint: hint ?? `'tbuild ${cmd.name} --help' lists its flags` });
+}
+
+/**
+ * The closest flag of the command to what was typed, for the error's "did you mean":
+ * `--buidl-arg` → `--build-arg`, and a long flag typed with one dash (`-platform`,
+ * which parseArgs reads as the short flags -p -l -a ...) → `--platform`.
+ */
+function suggestFlag(typed: string, options: Flags): string | undefined {
+  const name = typed.replace(/^--?/, "").replace(/=.*$/, "");
+  const long = nearest(name, Object.keys(options));
+  return long === undefined ? undefined : `--${long}`;
+}
+
+/**
+ * Each mistake node:util parseArgs's strict mode throws on, found first from its tokens
+ * and worded for a person: Node's own messages speak of "options" and argument
+ * terminators, and suggest nothing.
+ */
+function checkFlags(cmd: Pick<Command, "name">, config: ParseArgsConfig): void {
+  const options = config.options ?? {};
+  const { tokens } = parseArgs({ ...config, strict: false, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === "positional" && config.allowPositionals !== true) {
+      throw usageError(cmd, `'tbuild ${cmd.name}' takes no arguments, got '${token.value}'`);
+    }
+    if (token.kind !== "option") continue;
+    const spec = options[token.name];
+    if (spec === undefined) {
+      const typed = config.args?.[token.index] ?? token.rawName;
+      const shown = typed === token.rawName || typed.startsWith("--") ? token.rawName : `${token.rawName} (in ${typed})`;
+      const guess = typed.length > 2 ? suggestFlag(typed, options) : undefined;
+      throw usageError(cmd, `unknown flag ${shown} for 'tbuild ${cmd.name}'${guess === undefined ? "" : `; did you mean ${guess}?`}`);
+    }
+    const flag = token.rawName.startsWith("--") ? token.rawName : `${token.rawName} (--${token.name})`;
+    if (spec.type === "boolean" && token.value !== undefined) throw usageError(cmd, `${flag} takes no value, got '${token.value}'`);
+    if (spec.type === "string" && token.value === undefined) throw usageError(cmd, `${flag} needs a value`);
+    // As parseArgs: `-t -x` is more likely a forgotten value than a name starting with '-'.
+    if (spec.type === "string" && token.inlineValue === false && token.value !== undefined && token.value.length > 1 && token.value.startsWith("-")) {
+      throw usageError(cmd, `${flag} needs a value, and '${token.value}' looks like a flag`, `if the value starts with '-', write --${token.name}=${token.value}`);
+    }
   }
+}
+
+/** Parses a command's flags with node:util parseArgs; every mistake becomes a usage error of tbuild's own. */
+export function parseFlags<T extends ParseArgsConfig>(cmd: Pick<Command, "name">, config: T): ReturnType<typeof parseArgs<T>> {
+  checkFlags(cmd, config);
+  return parseArgs(config);
 }
 
 export function requirePositionals(cmd: Pick<Command, "name" | "usage">, positionals: string[], count: number): void {

@@ -329,30 +329,39 @@ async function probe(root: string): Promise<boolean> {
   return ok;
 }
 
-/** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
-export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
-  await mkdir(o.root, { recursive: true });
+/**
+ * The driver a snapshotter at `root` uses, without opening it: the one recorded there,
+ * else the one asked for, else ("auto") overlay if it mounts here, else native.
+ * `recorded` says whether the root already holds snapshots of that driver.
+ */
+export async function chooseDriver(root: string, asked: Driver | "auto" = "auto"): Promise<{ driver: Driver; recorded: boolean }> {
   // The two drivers keep committed snapshots differently (one layer each, or whole
   // trees): a root made by one cannot serve the other, so it records its driver.
-  const marker = join(o.root, "driver");
-  const recorded = await readFile(marker, "utf8").then(
+  const recorded = await readFile(join(root, "driver"), "utf8").then(
     (t) => t.trim() as Driver,
     () => undefined,
   );
-  const wanted = o.driver === undefined || o.driver === "auto" ? (recorded ?? "auto") : o.driver;
+  const wanted = asked === "auto" ? (recorded ?? "auto") : asked;
   if (recorded !== undefined && wanted !== recorded) {
-    throw new TbuildError("failed-precondition", `${o.root} holds snapshots made by the ${recorded} snapshotter, not ${wanted}`, {
+    throw new TbuildError("failed-precondition", `${root} holds snapshots made by the ${recorded} snapshotter, not ${wanted}`, {
       hint: `use --snapshotter ${recorded}, or another --root`,
     });
   }
   let driver: Driver;
   if (wanted === "native") driver = "native";
-  else if (await overlaySupported(o.root)) driver = "overlay";
+  else if (await overlaySupported(root)) driver = "overlay";
   else if (wanted === "overlay") {
-    throw new TbuildError("failed-precondition", `overlay cannot be mounted under ${o.root} on this machine`, {
+    throw new TbuildError("failed-precondition", `overlay cannot be mounted under ${root} on this machine`, {
       hint: "use --snapshotter native (slower, copies each layer) or run where overlayfs in user namespaces is allowed (kernel >= 5.11)",
     });
   } else driver = "native";
-  if (recorded === undefined) await writeFile(marker, driver + "\n");
+  return { driver, recorded: recorded !== undefined };
+}
+
+/** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
+export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
+  await mkdir(o.root, { recursive: true });
+  const { driver, recorded } = await chooseDriver(o.root, o.driver ?? "auto");
+  if (!recorded) await writeFile(join(o.root, "driver"), driver + "\n");
   return new Snapshotter(o.root, driver);
 }

@@ -1,7 +1,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { build, type BuildEvent, type BuildResult } from "../../builder/build.js";
 import { TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
@@ -12,7 +11,7 @@ import type { SecretSource } from "../../builder/run-mounts.js";
 import { mountFields } from "../../parser/index.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
-import { buildArgsOption, parseOrUsage } from "../args.js";
+import { buildArgsOption, parseFlags } from "../args.js";
 import { formatSize } from "../format.js";
 
 const usage = `Usage: tbuild build [OPTIONS] CONTEXT|-   (also: tbuild [OPTIONS] CONTEXT)
@@ -148,8 +147,9 @@ export const buildCommand: Command = {
   summary: "Build an image from a Dockerfile",
   usage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(buildCommand, () =>
-      parseArgs({
+    const { values, positionals } = parseFlags(
+      buildCommand,
+      {
         args: argv,
         allowPositionals: true,
         options: {
@@ -182,7 +182,8 @@ export const buildCommand: Command = {
           help: { type: "boolean", short: "h" },
           ...registryFlags,
         },
-      }));
+      },
+    );
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

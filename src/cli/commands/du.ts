@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { storeUsage } from "../../store/usage.js";
 import type { Command } from "../command.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 import { formatSize, table } from "../format.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
@@ -10,7 +9,7 @@ export const duCommand: Command = {
   summary: "Show disk space used by blobs, unpacked-layer snapshots and the build cache, and what prune frees",
   usage: "tbuild du [--root DIR]",
   async run(argv) {
-    const { values } = parseOrUsage(duCommand, () => parseArgs({ args: argv, options: storeOptions }));
+    const { values } = parseFlags(duCommand, { args: argv, options: storeOptions });
     if (values.help === true) {
       return printUsage(
         duCommand,

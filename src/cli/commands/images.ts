@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import { shortDigest } from "../../oci/digest.js";
 import { displayName } from "../../store/image-store.js";
 import type { Command } from "../command.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 import { formatSize, relativeTime, table } from "../format.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
@@ -11,7 +10,7 @@ export const imagesCommand: Command = {
   summary: "List images in the local store",
   usage: "tbuild images [--root DIR] [--digests]",
   async run(argv) {
-    const { values } = parseOrUsage(imagesCommand, () => parseArgs({ args: argv, options: { ...storeOptions, digests: { type: "boolean" } } }));
+    const { values } = parseFlags(imagesCommand, { args: argv, options: { ...storeOptions, digests: { type: "boolean" } } });
     if (values.help === true) return printUsage(imagesCommand, "  --digests    show full digests");
     const store = await storeFromFlags(values);
     const rows = [["NAME", "DIGEST", "CREATED", "SIZE"]];

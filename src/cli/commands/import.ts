@@ -2,12 +2,11 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Readable } from "node:stream";
-import { parseArgs } from "node:util";
 import type { Command } from "../command.js";
 import { TbuildError, errnoCode } from "../../errors.js";
 import { decompressed, sourceDateEpochFromEnv, storeLayer, type Compression } from "../../snapshotter/index.js";
 import { hostPlatform } from "../../oci/platform.js";
-import { parseOrUsage, requirePositionals } from "../args.js";
+import { parseFlags, requirePositionals } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 async function openInput(path: string): Promise<Readable> {
@@ -31,9 +30,7 @@ export const importCommand: Command = {
   summary: "Create an image from a root filesystem tarball",
   usage: "tbuild import [--root DIR] [--compression gzip|zstd|none] ROOTFS.tar|- NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(importCommand, () =>
-      parseArgs({ args: argv, options: { ...storeOptions, compression: { type: "string", default: "gzip" } }, allowPositionals: true }),
-    );
+    const { values, positionals } = parseFlags(importCommand, { args: argv, options: { ...storeOptions, compression: { type: "string", default: "gzip" } }, allowPositionals: true });
     if (values.help === true) return printUsage(importCommand, "  --compression gzip|zstd|none   layer compression (default gzip)");
     requirePositionals(importCommand, positionals, 2);
     const [file, name] = positionals as [string, string];

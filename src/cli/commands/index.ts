@@ -25,4 +25,5 @@ export const commands: CommandEntry[] = [
   { name: "push", summary: "Upload an image to a registry", load: async () => (await import("./push.js")).pushCommand },
   { name: "login", summary: "Log in to a registry", load: async () => (await import("./login.js")).loginCommand },
   { name: "logout", summary: "Remove saved registry credentials", load: async () => (await import("./logout.js")).logoutCommand },
+  { name: "version", summary: "Show tbuild's and Node's versions and the snapshotter builds would use", load: async () => (await import("./version.js")).versionCommand },
 ];

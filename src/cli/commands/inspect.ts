@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import type { Command } from "../command.js";
-import { parseOrUsage, requirePositionals } from "../args.js";
+import { parseFlags, requirePositionals } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const inspectCommand: Command = {
@@ -8,9 +7,7 @@ export const inspectCommand: Command = {
   summary: "Print an image's descriptor, manifest and config as JSON",
   usage: "tbuild inspect [--root DIR] [--platform OS/ARCH[/VARIANT]] NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(inspectCommand, () =>
-      parseArgs({ args: argv, options: { ...storeOptions, platform: { type: "string" } }, allowPositionals: true }),
-    );
+    const { values, positionals } = parseFlags(inspectCommand, { args: argv, options: { ...storeOptions, platform: { type: "string" } }, allowPositionals: true });
     if (values.help === true) return printUsage(inspectCommand, "  --platform   which manifest of a multi-platform image (default: this machine's)");
     requirePositionals(inspectCommand, positionals, 1);
     const store = await storeFromFlags(values);

@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { displayName } from "../../store/image-store.js";
 import { loadArchive } from "../../store/load.js";
 import type { Command } from "../command.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const loadCommand: Command = {
@@ -11,7 +10,7 @@ export const loadCommand: Command = {
   summary: "Load images from an OCI archive or a 'docker save' tar",
   usage: "tbuild load [--root DIR] -i FILE",
   async run(argv) {
-    const { values } = parseOrUsage(loadCommand, () => parseArgs({ args: argv, options: { ...storeOptions, input: { type: "string", short: "i" } } }));
+    const { values } = parseFlags(loadCommand, { args: argv, options: { ...storeOptions, input: { type: "string", short: "i" } } });
     if (values.help === true) return printUsage(loadCommand, "  -i FILE      archive to read (gzip-compressed is fine)");
     if (values.input === undefined) throw new TbuildError("invalid-argument", "load: -i FILE is required", { hint: `usage: ${loadCommand.usage}` });
     const store = await storeFromFlags(values);

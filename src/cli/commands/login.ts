@@ -1,10 +1,9 @@
-import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { credentialHost, dockerConfigPath, storeCredential } from "../../registry/credentials.js";
 import { RegistryTransport } from "../../registry/transport.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 
 const loginUsage = `Usage: tbuild login [-u USER] [--password-stdin | -p PASSWORD] [REGISTRY]
 
@@ -64,8 +63,9 @@ export const loginCommand: Command = {
   summary: "Log in to a registry",
   usage: loginUsage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(loginCommand, () =>
-      parseArgs({
+    const { values, positionals } = parseFlags(
+      loginCommand,
+      {
         args: argv,
         allowPositionals: true,
         options: {
@@ -75,7 +75,8 @@ export const loginCommand: Command = {
           help: { type: "boolean", short: "h" },
           ...registryFlags,
         },
-      }));
+      },
+    );
     if (values.help === true) {
       process.stdout.write(loginUsage + "\n");
       return 0;

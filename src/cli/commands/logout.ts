@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { eraseCredential } from "../../registry/credentials.js";
 import type { Command } from "../command.js";
 import { registryArg } from "./login.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 
 const logoutUsage = `Usage: tbuild logout [REGISTRY]
 
@@ -14,7 +13,7 @@ export const logoutCommand: Command = {
   summary: "Remove saved registry credentials",
   usage: logoutUsage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(logoutCommand, () => parseArgs({ args: argv, allowPositionals: true, options: { help: { type: "boolean", short: "h" } } }));
+    const { values, positionals } = parseFlags(logoutCommand, { args: argv, allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
     if (values.help === true) {
       process.stdout.write(logoutUsage + "\n");
       return 0;

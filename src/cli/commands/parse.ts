@@ -1,9 +1,8 @@
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { readDockerfile } from "../../context/dockerfile.js";
 import { outline, parseDockerfile, toJson } from "../../parser/index.js";
 import type { Command } from "../command.js";
-import { buildArgsOption, parseOrUsage } from "../args.js";
+import { buildArgsOption, parseFlags } from "../args.js";
 
 const usage = `Usage: tbuild parse [-f Dockerfile] [--json] [--target T] [--build-arg K=V]... [--platform P] [CONTEXT]
 
@@ -15,8 +14,9 @@ export const parseCommand: Command = {
   summary: "Parse a Dockerfile and print its stages and instructions",
   usage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(parseCommand, () =>
-      parseArgs({
+    const { values, positionals } = parseFlags(
+      parseCommand,
+      {
         args: argv,
         allowPositionals: true,
         options: {
@@ -27,7 +27,8 @@ export const parseCommand: Command = {
           platform: { type: "string" },
           help: { type: "boolean", short: "h" },
         },
-      }));
+      },
+    );
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { prune } from "../../store/prune.js";
 import type { Command } from "../command.js";
-import { parseOrUsage, parseSize } from "../args.js";
+import { parseFlags, parseSize } from "../args.js";
 import { formatSize } from "../format.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
@@ -10,9 +9,7 @@ export const pruneCommand: Command = {
   summary: "Delete blobs, unpacked-layer snapshots and build-cache records nothing uses, and leftovers of dead builds",
   usage: "tbuild prune [--root DIR] [--all] [--keep-storage SIZE] [--dry-run]",
   async run(argv) {
-    const { values } = parseOrUsage(pruneCommand, () =>
-      parseArgs({ args: argv, options: { ...storeOptions, all: { type: "boolean", short: "a" }, "keep-storage": { type: "string" }, "dry-run": { type: "boolean" } } }),
-    );
+    const { values } = parseFlags(pruneCommand, { args: argv, options: { ...storeOptions, all: { type: "boolean", short: "a" }, "keep-storage": { type: "string" }, "dry-run": { type: "boolean" } } });
     if (values.help === true) {
       return printUsage(
         pruneCommand,

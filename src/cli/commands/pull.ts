@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { shortDigest } from "../../oci/digest.js";
 import { pullImage } from "../../registry/pull.js";
 import { openStore } from "../../store/image-store.js";
 import { TbuildError } from "../../errors.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 
 const usage = `Usage: tbuild pull [--platform OS/ARCH[/VARIANT]] [--all-platforms] [--root DIR] [-q] NAME[:TAG|@DIGEST]
 
@@ -20,8 +19,9 @@ export const pullCommand: Command = {
   summary: "Download an image from a registry",
   usage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(pullCommand, () =>
-      parseArgs({
+    const { values, positionals } = parseFlags(
+      pullCommand,
+      {
         args: argv,
         allowPositionals: true,
         options: {
@@ -32,7 +32,8 @@ export const pullCommand: Command = {
           help: { type: "boolean", short: "h" },
           ...registryFlags,
         },
-      }));
+      },
+    );
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

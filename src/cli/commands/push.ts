@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { shortDigest } from "../../oci/digest.js";
 import { pushImage } from "../../registry/push.js";
 import { openStore } from "../../store/image-store.js";
 import { TbuildError } from "../../errors.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
-import { parseOrUsage, parseSize } from "../args.js";
+import { parseFlags, parseSize } from "../args.js";
 
 const usage = `Usage: tbuild push [--root DIR] [--chunk-size SIZE] [-q] NAME [DEST]
 
@@ -23,8 +22,9 @@ export const pushCommand: Command = {
   summary: "Upload an image to a registry",
   usage,
   async run(argv) {
-    const { values, positionals } = parseOrUsage(pushCommand, () =>
-      parseArgs({
+    const { values, positionals } = parseFlags(
+      pushCommand,
+      {
         args: argv,
         allowPositionals: true,
         options: {
@@ -34,7 +34,8 @@ export const pushCommand: Command = {
           help: { type: "boolean", short: "h" },
           ...registryFlags,
         },
-      }));
+      },
+    );
     if (values.help === true) {
       process.stdout.write(usage + "\n");
       return 0;

@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { displayName } from "../../store/image-store.js";
 import type { Command } from "../command.js";
-import { parseOrUsage } from "../args.js";
+import { parseFlags } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const rmiCommand: Command = {
@@ -10,7 +9,7 @@ export const rmiCommand: Command = {
   summary: "Remove image names from the store (blobs are freed by 'tbuild prune')",
   usage: "tbuild rmi [--root DIR] NAME...",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(rmiCommand, () => parseArgs({ args: argv, options: storeOptions, allowPositionals: true }));
+    const { values, positionals } = parseFlags(rmiCommand, { args: argv, options: storeOptions, allowPositionals: true });
     if (values.help === true) return printUsage(rmiCommand);
     if (positionals.length === 0) throw new TbuildError("invalid-argument", "rmi needs at least one image name", { hint: `usage: ${rmiCommand.usage}` });
     const store = await storeFromFlags(values);

@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import { TbuildError } from "../../errors.js";
 import { exportImage } from "../../store/export/index.js";
 import type { Command } from "../command.js";
-import { parseOrUsage, requirePositionals } from "../args.js";
+import { parseFlags, requirePositionals } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 const formats = ["oci", "docker", "local"];
@@ -12,9 +11,7 @@ export const saveCommand: Command = {
   summary: "Write an image to a tar archive (OCI, or docker load format), or its root filesystem to a directory",
   usage: "tbuild save [--root DIR] [--format oci|docker|local] -o FILE|DIR NAME",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(saveCommand, () =>
-      parseArgs({ args: argv, options: { ...storeOptions, output: { type: "string", short: "o" }, format: { type: "string", default: "oci" } }, allowPositionals: true }),
-    );
+    const { values, positionals } = parseFlags(saveCommand, { args: argv, options: { ...storeOptions, output: { type: "string", short: "o" }, format: { type: "string", default: "oci" } }, allowPositionals: true });
     if (values.help === true) {
       return printUsage(
         saveCommand,

@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import type { Command } from "../command.js";
-import { parseOrUsage, requirePositionals } from "../args.js";
+import { parseFlags, requirePositionals } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
 
 export const tagCommand: Command = {
@@ -8,7 +7,7 @@ export const tagCommand: Command = {
   summary: "Give a stored image another name",
   usage: "tbuild tag [--root DIR] SOURCE TARGET",
   async run(argv) {
-    const { values, positionals } = parseOrUsage(tagCommand, () => parseArgs({ args: argv, options: storeOptions, allowPositionals: true }));
+    const { values, positionals } = parseFlags(tagCommand, { args: argv, options: storeOptions, allowPositionals: true });
     if (values.help === true) return printUsage(tagCommand);
     requirePositionals(tagCommand, positionals, 2);
     const store = await storeFromFlags(values);
