@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
-import { ioError } from "./errors.js";
+import { dirname } from "node:path";
+import { DiskFullError } from "./disk-full.js";
+import { errnoCode, ioError } from "./errors.js";
 
 /** Writes a small file so readers see either the old or the new content, never a mix. */
 export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
@@ -16,6 +18,7 @@ export async function writeAtomic(path: string, data: string | Uint8Array): Prom
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    if (errnoCode(e) === "ENOSPC") throw new DiskFullError(dirname(path), data.length, e);
     throw ioError(e, `writing ${path}`);
   }
 }

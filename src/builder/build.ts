@@ -6,6 +6,7 @@ import { StepCache } from "../cache/step-cache.js";
 import { FileHashes } from "../context/file-hashes.js";
 import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
+import { DiskFullError } from "../disk-full.js";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
@@ -314,14 +315,21 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const shared: Shared = { o, text, parseOptions, base, env };
   const images: { platform: string; state: ImageState }[] = [];
+  let failed = false;
   try {
     for (const platform of platforms) {
       const forPlatform = platform === platforms[0] ? outline : parseDockerfile(text, { ...parseOptions, platform });
       images.push({ platform, state: await buildFor(platform, forPlatform, shared, platforms.length > 1 ? `${platform} ` : "") });
     }
+  } catch (e) {
+    failed = true;
+    throw e instanceof DiskFullError ? e.under(store.root) : e;
   } finally {
     await rm(buildScratch, { recursive: true, force: true });
-    await env.hashes.save();
+    // Remembered hashes only save work; failing to save them (a full disk) must not hide why the build failed.
+    await env.hashes.save().catch((e: unknown) => {
+      if (!failed) throw e;
+    });
   }
 
   const tags = o.tags ?? [];

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Digester, digestHex, digestOf, isDigest, parseDigest } from "../oci/digest.js";
+import { DiskFullError } from "../disk-full.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { pidAlive } from "../pid.js";
 
@@ -128,7 +129,9 @@ export class ContentStore {
     await mkdir(this.blobsDir, { recursive: true });
     // pid first so prune can tell an abandoned ingest (dead writer) from a live one.
     const tempPath = join(this.ingestDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
-    const fh = await open(tempPath, "wx", 0o644);
+    const fh = await open(tempPath, "wx", 0o644).catch((e: unknown) => {
+      throw errnoCode(e) === "ENOSPC" ? new DiskFullError(this.root, expected?.size ?? 0, e) : ioError(e, `writing a blob into ${this.root}`);
+    });
     return new BlobWriter(this, fh, tempPath, expected?.size);
   }
 
@@ -209,7 +212,10 @@ export class BlobWriter extends Writable {
       }));
       return;
     }
-    writeAll(this.fh, chunk).then(() => cb(), cb);
+    writeAll(this.fh, chunk).then(
+      () => cb(),
+      (e: unknown) => cb(errnoCode(e) === "ENOSPC" ? new DiskFullError(this.store.root, this.digester.size, e) : (e as Error)),
+    );
   }
 
   /**
@@ -230,6 +236,7 @@ export class BlobWriter extends Writable {
       await this.fh.close();
     } catch (e) {
       await this.abort();
+      if (errnoCode(e) === "ENOSPC") throw new DiskFullError(this.store.root, this.digester.size, e);
       throw e instanceof TbuildError ? e : ioError(e, `writing ${this.tempPath}`);
     }
     this.done = true;

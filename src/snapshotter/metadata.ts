@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeAtomic } from "../atomic-write.js";
+import { DiskFullError } from "../disk-full.js";
 import { TbuildError, errnoCode } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
 
@@ -52,16 +53,24 @@ export class Metadata {
     }
   }
 
-  /** Runs `fn` on the current metadata under the lock and saves what it leaves. */
-  async update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
-    return withFileLock(
-      this.lockFile,
-      async () => {
-        const m = await this.read();
-        const result = await fn(m);
-        await writeAtomic(this.file, JSON.stringify(m, null, 1));
-        return result;
-      },
-    );
+  /**
+   * Runs `fn` on the current metadata under the lock and saves what it leaves. When the
+   * disk is too full to save it, `o.freeSpace` (still under the lock) may free some
+   * first (a removal deletes its tree), and saving is tried once more.
+   */
+  async update<T>(fn: (m: MetadataFile) => T | Promise<T>, o: { freeSpace?: () => Promise<void> } = {}): Promise<T> {
+    return withFileLock(this.lockFile, async () => {
+      const m = await this.read();
+      const result = await fn(m);
+      const text = JSON.stringify(m, null, 1);
+      try {
+        await writeAtomic(this.file, text);
+      } catch (e) {
+        if (!(e instanceof DiskFullError) || o.freeSpace === undefined) throw e;
+        await o.freeSpace();
+        await writeAtomic(this.file, text);
+      }
+      return result;
+    });
   }
 }

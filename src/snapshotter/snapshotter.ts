@@ -22,12 +22,14 @@
  * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, writeFile, readFile } from "node:fs/promises";
+import { lstat, mkdir, rename, writeFile, readFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContentStore } from "../cache/content-store.js";
+import { asDiskFull } from "../disk-full.js";
 import { TbuildError } from "../errors.js";
+import { ownerTag } from "../pid.js";
 import type { ApplyResult } from "./applier.js";
 import type { Compression } from "./compression.js";
 import { storeLayer, type LayerDescriptor } from "./differ.js";
@@ -135,8 +137,12 @@ export class Snapshotter {
     await removeOwnedTree(join(this.dir(id), "work"));
   }
 
-  /** Removes a snapshot; refused while committed children still use it. */
+  /**
+   * Removes a snapshot; refused while snapshots based on it exist. On a full disk its
+   * tree is deleted under the lock before the metadata is saved (saving needs space).
+   */
   async remove(key: string): Promise<void> {
+    let doomed: string | undefined;
     const id = await this.meta.update((m) => {
       const rec = m.snapshots[key];
       if (rec === undefined) throw notFound(key);
@@ -147,8 +153,11 @@ export class Snapshotter {
         });
       }
       delete m.snapshots[key];
+      doomed = rec.id;
       return rec.id;
-    });
+    }, { freeSpace: async () => {
+      if (doomed !== undefined) await removeOwnedTree(this.dir(doomed));
+    } });
     await removeOwnedTree(this.dir(id));
   }
 
@@ -191,7 +200,11 @@ export class Snapshotter {
    */
   async apply(key: string, layer: Readable, o: { layer: string }): Promise<ApplyResult> {
     const rec = await this.activeRecord(key);
-    return applyIsolated(this.fs(rec.id), layer, { layer: o.layer, whiteouts: this.driver === "overlay" ? "overlay" : "remove" });
+    try {
+      return await applyIsolated(this.fs(rec.id), layer, { layer: o.layer, whiteouts: this.driver === "overlay" ? "overlay" : "remove" });
+    } catch (e) {
+      throw await asDiskFull(e, this.root, async () => (await this.sizes([key])).get(key) ?? 0);
+    }
   }
 
   /** The changes in active snapshot `key` against its parent, as a layer tar stream. */
@@ -235,7 +248,8 @@ export class Snapshotter {
   private async create(kind: SnapshotKind, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
     await mkdir(join(this.root, "tmp"), { recursive: true });
     await mkdir(join(this.root, "snapshots"), { recursive: true });
-    const tmp = join(this.root, "tmp", `new-${randomBytes(6).toString("hex")}`);
+    // The owner in the name lets prune reclaim it if this process is killed midway.
+    const tmp = join(this.root, "tmp", `new-${ownerTag()}-${randomBytes(6).toString("hex")}`);
     const check = (m: MetadataFile): SnapshotRecord[] => {
       if (m.snapshots[key] !== undefined) throw new TbuildError("already-exists", `snapshot '${key}' already exists`);
       if (parent !== undefined) {
@@ -250,20 +264,34 @@ export class Snapshotter {
       // so it cannot change meanwhile, and the checks are repeated under the lock.
       const chain = check(await this.meta.read());
       await mkdir(tmp);
-      if (this.driver === "native" && chain[0] !== undefined) {
+      const below = chain[0];
+      if (this.driver === "native" && below !== undefined) {
         // Ownership, modes, xattrs and hard links must survive, so cp -a (inside the namespace when unprivileged).
-        await nsRun("cp", ["-a", "--reflink=auto", this.fs(chain[0].id), join(tmp, "fs")], `copying snapshot '${parent}'`);
+        await nsRun("cp", ["-a", "--reflink=auto", this.fs(below.id), join(tmp, "fs")], `copying snapshot '${parent}'`).catch(async (e: unknown) => {
+          throw await asDiskFull(e, this.root, async () => (await this.sizes([parent!])).get(parent!) ?? 0);
+        });
       } else {
         await mkdir(join(tmp, "fs"), { mode: 0o755 });
       }
       if (this.driver === "overlay" && kind === "active") await mkdir(join(tmp, "work"));
-      return await this.meta.update(async (m) => {
-        const chainNow = check(m);
-        const rec: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels, ...(parent === undefined ? {} : { parent }) };
-        await rename(tmp, this.dir(rec.id));
-        m.snapshots[key] = rec;
-        return this.mountsFor(rec, chainNow);
-      });
+      let placed: string | undefined;
+      try {
+        return await this.meta.update(async (m) => {
+          const chainNow = check(m);
+          // A directory already at the next id was placed by a process that died before saving
+          // the metadata (or could not, the disk being full): skip it, prune reclaims it.
+          while (await exists(this.dir(String(m.nextId)))) m.nextId++;
+          const rec: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels, ...(parent === undefined ? {} : { parent }) };
+          await rename(tmp, this.dir(rec.id));
+          placed = this.dir(rec.id);
+          m.snapshots[key] = rec;
+          return this.mountsFor(rec, chainNow);
+        });
+      } catch (e) {
+        // Placed, but the metadata naming it was not saved: it must not stay behind unlisted.
+        if (placed !== undefined) await removeOwnedTree(placed);
+        throw e;
+      }
     } catch (e) {
       await removeOwnedTree(tmp);
       throw e;
@@ -284,6 +312,13 @@ export class Snapshotter {
     return [{ type: "overlay", source: "overlay", options: [lowerdir, `upperdir=${this.fs(rec.id)}`, `workdir=${join(this.dir(rec.id), "work")}`, ...userxattr] }];
   }
 
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function info(key: string, r: SnapshotRecord): SnapshotInfo {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
+import { DiskFullError } from "../../disk-full.js";
 import { TbuildError, type ErrorCategory } from "../../errors.js";
 import type { ContainerConfig, Platform } from "../../oci/index.js";
 import type { Instruction } from "../../parser/index.js";
@@ -34,8 +35,9 @@ export function located(env: StageEnv, instruction: Instruction, message: string
   return new TbuildError(category, `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
 }
 
-/** A TbuildError from deeper down, placed at the instruction's line, its category kept. */
+/** A TbuildError from deeper down, placed at the instruction's line, its category kept (a full disk names the store). */
 export function relocated(env: StageEnv, instruction: Instruction, e: TbuildError): TbuildError {
+  if (e instanceof DiskFullError) return e.under(env.storeRoot, 0, `${env.file}:${instruction.lines[0]}`);
   return located(env, instruction, e.message, e.hint, e.category);
 }
 

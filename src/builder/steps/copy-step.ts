@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { resolveSources } from "../../context/sources.js";
+import { DiskFullError } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
+import type { Change } from "../../snapshotter/changes.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
 import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
 import { heredocSources, planCopy, type CopyPlan } from "../copy.js";
@@ -95,6 +97,10 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
     execute: async () => {
       try {
         return await layerFromChanges(planned.changes, env);
+      } catch (e) {
+        // The layer holds about what is copied (compression aside): that is what the disk lacked room for.
+        if (e instanceof DiskFullError) throw relocated(env, instruction, e.under(env.storeRoot, copiedBytes(planned.changes)));
+        throw e;
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
@@ -153,3 +159,6 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
   };
 }
 
+function copiedBytes(changes: readonly Change[]): number {
+  return changes.reduce((n, c) => n + (c.kind === "add" && c.st.isFile() ? Number(c.st.size) : 0), 0);
+}

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { DiskFullError, diskIsFull } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
 import { heredocMarker, type Instruction } from "../../parser/index.js";
@@ -108,11 +109,17 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
           }
         });
         if (code !== 0) {
+          // The command met ENOSPC inside its tree: say so, with what it had written by then.
+          if (await diskIsFull(env.storeRoot)) {
+            const written = (await snapshotter.sizes([active]).catch(() => new Map<string, number>())).get(active) ?? 0;
+            throw new DiskFullError(env.storeRoot, written, undefined, `${env.file}:${instruction.lines[0]}: RUN failed with exit code ${code}`);
+          }
           throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
         }
         return await commitStep(snapshotter, active, state.layers, env);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
+        if (e instanceof DiskFullError) throw relocated(env, instruction, e);
         throw e;
       } finally {
         for (const key of views) await snapshotter.remove(key).catch(() => undefined);
