@@ -9,7 +9,20 @@ export type { ResolvedImage, ImageRecord, ExportOptions } from "./store/index.js
 export { pullImage, pushImage, RegistrySession, RegistryError, dockerCredentials, storeCredential, eraseCredential } from "./registry/index.js";
 export type { PullOptions, PullResult, PushOptions, PushResult, RegistryOptions, Credential, CredentialSource } from "./registry/index.js";
 export { build } from "./builder/build.js";
-export type { BuildOptions, BuildResult, BuildEvent } from "./builder/build.js";
+export type { BuildOptions, BuildResult } from "./builder/build.js";
+export type {
+  BuildEvent,
+  StepKind,
+  StepStartEvent,
+  StepCachedEvent,
+  StepDoneEvent,
+  StepErrorEvent,
+  StepCanceledEvent,
+  StepLogEvent,
+  StepStatusEvent,
+  WarningEvent,
+  SourceExcerpt,
+} from "./events.js";
 export { parseDockerfile, toJson, outline, DockerfileError } from "./parser/index.js";
 export type { ParseResult, ParseOptions, Stage, Instruction } from "./parser/index.js";
 export { openSnapshotter } from "./snapshotter/snapshotter.js";

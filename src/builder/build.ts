@@ -22,9 +22,11 @@ import { openStore, type ImageStore } from "../store/image-store.js";
 import { RootfsPreparer } from "./rootfs.js";
 import { NamespaceExecutor } from "../executor/namespace.js";
 import type { SecretSource } from "./run-mounts.js";
-import { runStage, type BuildEvent, type ImageState, type StageEnv } from "./stage.js";
+import type { BuildEvent } from "../events.js";
+import { Progress } from "./progress.js";
+import { runStage, type ImageState, type StageEnv } from "./stage.js";
 
-export type { BuildEvent } from "./stage.js";
+export type { BuildEvent } from "../events.js";
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -69,6 +71,7 @@ export interface BuildOptions {
   cacheFrom?: string[];
   /** A tag to push this build's step cache to (`--cache-to`), for other machines. */
   cacheTo?: string;
+  /** Progress, as the events documented in src/events.ts (the CLI renders only these). */
   onEvent?: (event: BuildEvent) => void;
 }
 
@@ -92,7 +95,7 @@ function stripPlatform(d: Descriptor): Descriptor {
 type SessionSource = () => Promise<RegistrySession>;
 
 /** A base image for FROM: the local store first, the registry when missing (or with --pull). */
-async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource): Promise<ImageState> {
+async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource, progress: Progress): Promise<ImageState> {
   if (!o.pull) {
     let found;
     try {
@@ -105,12 +108,26 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
       return stateOf(found);
     }
   }
-  o.onEvent?.({ kind: "pull", ref });
-  const { pullImage } = await import("../registry/pull.js");
-  await pullImage(ref, { ...(o.registry ?? {}), store, platform, session: await session() });
-  const pulled = await store.resolve(ref, { platform: parsePlatform(platform) });
-  checkPlatform(ref, pulled.config, platform);
-  return stateOf(pulled);
+  const step = progress.start({ name: `pulling ${formatReference(parseReference(ref))}`, type: "pull" });
+  try {
+    const { pullImage } = await import("../registry/pull.js");
+    await pullImage(ref, {
+      ...(o.registry ?? {}),
+      store,
+      platform,
+      session: await session(),
+      onProgress: (e) => {
+        if (e.kind === "blob") step.status(e.digest, e.outcome === "present" ? `${e.digest} already stored` : e.digest, { current: e.size, total: e.size, done: true });
+      },
+    });
+    const pulled = await store.resolve(ref, { platform: parsePlatform(platform) });
+    checkPlatform(ref, pulled.config, platform);
+    step.done();
+    return { ...stateOf(pulled), pulled: true };
+  } catch (e) {
+    step.fail(e instanceof Error ? e.message : String(e));
+    throw e;
+  }
 }
 
 /** A base image must be for the platform asked: an amd64-only image cannot stand in for arm64. */
@@ -149,7 +166,7 @@ function scratchState(platform: string): ImageState {
  * Imports registry caches. As with BuildKit's --cache-from, a cache that cannot be
  * read makes the build slower, not failed: it is reported and skipped.
  */
-async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: SessionSource }, onEvent: (e: BuildEvent) => void): Promise<RemoteCache[]> {
+async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: SessionSource }, progress: Progress): Promise<RemoteCache[]> {
   const caches: RemoteCache[] = [];
   if (refs.length === 0) return caches;
   const { RemoteCache } = await import("../cache/remote-cache.js");
@@ -158,7 +175,7 @@ async function importCaches(refs: string[], o: { store: ImageStore; registry: Re
       caches.push(await RemoteCache.import(ref, { store: o.store, session: await o.session(), ...(o.registry === undefined ? {} : { registry: o.registry }) }));
     } catch (e) {
       if (!(e instanceof TbuildError)) throw e;
-      onEvent({ kind: "warning", message: `--cache-from ${ref} skipped: ${e.message}` });
+      progress.warn(`--cache-from ${ref} skipped: ${e.message}`);
     }
   }
   return caches;
@@ -246,19 +263,19 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
   const outline = parseDockerfile(text, { ...parseOptions, platform: platforms[0]! });
   const store = await openStore(o.root);
-  const onEvent = o.onEvent ?? (() => undefined);
-  for (const w of outline.warnings) onEvent({ kind: "warning", message: `${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)` });
+  const progress = new Progress(o.onEvent ?? (() => undefined));
+  for (const w of outline.warnings) progress.warn(`${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)`);
   const declared = new Set([...outline.metaArgs.map((a) => a.key), ...outline.stages.flatMap((st) => st.instructions.flatMap((i) => (i.keyword === "ARG" ? i.args.args.map((a) => a.key) : [])))]);
   const unused = Object.keys(o.buildArgs ?? {}).filter((k) => !declared.has(k) && !PROXY_ARGS.includes(k));
-  if (unused.length > 0) onEvent({ kind: "warning", message: `build-args were not consumed: ${unused.join(", ")} (no ARG declares them)` });
+  if (unused.length > 0) progress.warn(`build-args were not consumed: ${unused.join(", ")} (no ARG declares them)`);
   const syntax = outline.directives.syntax;
   if (syntax !== undefined && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?:1([.-]|$)/.test(syntax)) {
-    onEvent({ kind: "warning", message: `# syntax=${syntax} is ignored: tbuild parses Dockerfiles itself and runs no frontend image` });
+    progress.warn(`# syntax=${syntax} is ignored: tbuild parses Dockerfiles itself and runs no frontend image`);
   }
   // One session per build: registry connections and tokens are shared by pulls and caches.
   let registrySession: Promise<RegistrySession> | undefined;
   const session: SessionSource = () => (registrySession ??= import("../registry/transport.js").then((m) => new m.RegistrySession(o.registry)));
-  const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, onEvent);
+  const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, progress);
 
   const bases = new Map<string, Promise<ImageState>>();
   const contexts = o.contexts ?? {};
@@ -273,7 +290,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     const id = `${ref}\0${stagePlatform}`;
     let p = bases.get(id);
     if (p === undefined) {
-      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform, session);
+      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform, session, progress);
       bases.set(id, p);
     }
     return p;
@@ -310,7 +327,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
       const value = contexts[name];
       return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
     },
-    onEvent,
+    progress,
+    source: text,
+    singleStage: outline.stages.length === 1,
   };
 
   const shared: Shared = { o, text, parseOptions, base, env };
@@ -351,10 +370,17 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const { config, configDigest } = stored[0]!;
   if (o.cacheTo !== undefined) {
     const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
-    const { registryExporter } = await import("../cache/remote-cache.js");
-    const exporter = registryExporter(o.cacheTo, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
-    const exported = await exporter.export(env.usedSteps);
-    onEvent({ kind: "cache-export", ref: exported.destination, records: exported.records, layers: exported.layers });
+    const step = progress.start({ name: `exporting cache to ${o.cacheTo}`, type: "cache" });
+    try {
+      const { registryExporter } = await import("../cache/remote-cache.js");
+      const exporter = registryExporter(o.cacheTo, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
+      const exported = await exporter.export(env.usedSteps);
+      step.status("records", `${exported.records} steps, ${exported.layers} layers to ${exported.destination}`, { done: true });
+      step.done();
+    } catch (e) {
+      step.fail(e instanceof Error ? e.message : String(e));
+      throw e;
+    }
   }
   for (const output of o.outputs ?? []) {
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });

@@ -11,6 +11,8 @@ import type { Instruction, Stage } from "../parser/index.js";
 import type { Compression } from "../snapshotter/compression.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
 import type { Executor } from "../executor/executor.js";
+import type { StepStartEvent } from "../events.js";
+import { sourceExcerpt, type Progress, type StepProgress } from "./progress.js";
 import { applyMetadata, DEFAULT_PATH, envToMap } from "./image-config.js";
 import type { Layer, RootfsPreparer } from "./rootfs.js";
 import type { SecretSource } from "./run-mounts.js";
@@ -25,17 +27,9 @@ export interface ImageState {
   layers: Layer[];
   /** Cache key after the last step (for a base image: its manifest digest). */
   key: string;
+  /** A base image this build pulled (progress shows its FROM as done, not cached). */
+  pulled?: boolean;
 }
-
-/** Progress a build reports, for the CLI to render. */
-export type BuildEvent =
-  | { kind: "step"; stage: string; step: number; steps: number; text: string; cached: boolean }
-  | { kind: "output"; stage: string; stream: "stdout" | "stderr"; chunk: Buffer }
-  | { kind: "step-done"; stage: string; step: number; seconds: number; layerBytes: number }
-  | { kind: "stage-done"; stage: string; layers: number }
-  | { kind: "pull"; ref: string }
-  | { kind: "warning"; message: string }
-  | { kind: "cache-export"; ref: string; records: number; layers: number };
 
 /** What every stage of one build shares. */
 export interface StageEnv {
@@ -70,9 +64,15 @@ export interface StageEnv {
   namedContextDir: (name: string) => string | undefined;
   /** Put before stage names in progress (the platform, when building several). */
   label: string;
+  /** The build has one stage: progress then names steps `[2/3]`, without the stage, as BuildKit does. */
+  singleStage: boolean;
+  /** The Dockerfile's text, for the excerpt shown around a failing instruction. */
+  source: string;
   /** The instructions of a base image's ONBUILD triggers, parsed against its environment. */
   onbuild: (triggers: string[], base: ImageState) => Instruction[];
-  onEvent: (e: BuildEvent) => void;
+  progress: Progress;
+  /** Aborting stops the build: running steps are killed and their work removed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -83,6 +83,10 @@ export interface StageEnv {
 function shownText(instruction: Instruction): string {
   if (instruction.keyword !== "ADD") return instruction.original;
   return instruction.original.replace(/\b(https?:\/\/)(?:[^\s/@]+@)?([^\s?#]*)(?:\?[^\s#]*)?/gi, "$1$2");
+}
+
+function isLayerStep(instruction: Instruction): boolean {
+  return instruction.keyword === "RUN" || instruction.keyword === "COPY" || instruction.keyword === "ADD" || instruction.keyword === "WORKDIR";
 }
 
 function stageLabel(stage: Stage): string {
@@ -126,9 +130,34 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
     if (layer !== null) layers.push(layer);
   };
 
+  // Progress shows what BuildKit shows: FROM an image, then each layer step, numbered k/n.
+  const onbuilt = new Set(instructions.slice(0, instructions.length - stage.instructions.length));
+  const fromImage = stage.baseStage === null && !base.key.startsWith("scratch:");
+  const count = instructions.filter(isLayerStep).length + (fromImage ? 1 : 0);
+  let shown = 0;
+  const prefix = env.singleStage && stage.name === null ? env.label.trim() : label;
+  const startStep = (text: string, instruction?: Instruction): StepProgress => {
+    shown++;
+    const info: Omit<StepStartEvent, "kind" | "time" | "step"> = {
+      name: `[${prefix === "" ? "" : `${prefix} `}${shown}/${count}] ${text}`,
+      type: "instruction",
+      stage: stageLabel(stage),
+      ...(env.label === "" ? {} : { platform: env.label.trim() }),
+      index: shown,
+      count,
+      instruction: text,
+      ...(instruction === undefined || onbuilt.has(instruction) ? {} : { line: instruction.lines[0] }),
+    };
+    return env.progress.start(info);
+  };
+  if (fromImage) {
+    const from = startStep(`FROM ${stage.base}`);
+    if (base.pulled === true) from.done();
+    else from.cached();
+  }
+
   try {
-    for (const [i, instruction] of instructions.entries()) {
-      const step = { kind: "step" as const, stage: label, step: i + 1, steps: instructions.length, text: shownText(instruction) };
+    for (const instruction of instructions) {
       switch (instruction.keyword) {
         case "ARG":
           for (const a of instruction.args.args) {
@@ -136,35 +165,39 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           }
           // No new key: a build arg reaches the steps that use it (RUN's environment,
           // expanded COPY/ENV text), so changing one does not rebuild every later COPY.
-          env.onEvent({ ...step, cached: false });
           continue;
         case "RUN":
         case "COPY":
         case "ADD":
         case "WORKDIR": {
-          if (instruction.keyword === "WORKDIR") {
-            container = applyMetadata(container, instruction, cmdInherited);
+          const step = startStep(shownText(instruction), instruction);
+          try {
+            if (instruction.keyword === "WORKDIR") {
+              container = applyMetadata(container, instruction, cmdInherited);
+            }
+            const platform = { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) };
+            const state = { stage: label, platform, container, layers, args, output: (stream: "stdout" | "stderr", chunk: Buffer) => step.log(stream, chunk) };
+            const inputs = await stepInputs(instruction, state, env);
+            const nextKey = stepKey(key, inputs.key);
+            const cached = env.noCache ? undefined : await env.cache.find(nextKey);
+            let result: StepRecord;
+            if (cached !== undefined) {
+              step.cached();
+              result = cached;
+            } else {
+              result = { layer: await inputs.execute(scratch), created: buildTime };
+              await env.cache.record(nextKey, result);
+              step.done(result.layer?.size ?? 0);
+            }
+            env.usedSteps.set(nextKey, result);
+            latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;
+            record(instruction, result.layer, latest);
+            key = nextKey;
+          } catch (e) {
+            if (env.signal?.aborted === true) step.canceled();
+            else step.fail(e instanceof Error ? e.message : String(e), onbuilt.has(instruction) ? undefined : sourceExcerpt(env.file, env.source, instruction.lines[0], instruction.lines[1]));
+            throw e;
           }
-          const platform = { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) };
-          const state = { stage: label, platform, container, layers, args };
-          const inputs = await stepInputs(instruction, state, env);
-          const nextKey = stepKey(key, inputs.key);
-          const cached = env.noCache ? undefined : await env.cache.find(nextKey);
-          let result: StepRecord;
-          if (cached !== undefined) {
-            env.onEvent({ ...step, cached: true });
-            result = cached;
-          } else {
-            env.onEvent({ ...step, cached: false });
-            const started = performance.now();
-            result = { layer: await inputs.execute(scratch), created: buildTime };
-            await env.cache.record(nextKey, result);
-            env.onEvent({ kind: "step-done", stage: label, step: step.step, seconds: (performance.now() - started) / 1000, layerBytes: result.layer?.size ?? 0 });
-          }
-          env.usedSteps.set(nextKey, result);
-          latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;
-          record(instruction, result.layer, latest);
-          key = nextKey;
           continue;
         }
         default:
@@ -174,7 +207,6 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           if (instruction.keyword === "CMD") cmdInherited = false;
           key = stepKey(key, { meta: instruction.original, args: instruction.args, flags: instruction.flags });
           record(instruction, null);
-          env.onEvent({ ...step, cached: false });
       }
     }
   } finally {
@@ -195,7 +227,6 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
     history,
   };
-  env.onEvent({ kind: "stage-done", stage: label, layers: layers.length });
   return { config, layers, key };
 }
 

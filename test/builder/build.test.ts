@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TbuildError } from "../../src/errors.js";
 import { openStore } from "../../src/store/image-store.js";
-import { BUSYBOX_BASE, buildCollecting, context, freshRoot, skopeoInspect, umociUnpack } from "./helpers.js";
+import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps, skopeoInspect, umociUnpack } from "./helpers.js";
 
 describe("tbuild build (as root)", () => {
   it("builds a busybox image whose config and files umoci and skopeo read back", async () => {
@@ -45,7 +45,7 @@ describe("tbuild build (as root)", () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "COPY app.txt /app/\nRUN wc -c /app/app.txt > /size\nCOPY other.txt /\n", "app.txt": "v1", "other.txt": "x" });
     const first = await buildCollecting({ context: ctx, root });
     const again = await buildCollecting({ context: ctx, root });
-    const cachedFlags = (events: typeof first.events) => events.flatMap((e) => (e.kind === "step" ? [e.cached] : []));
+    const cachedFlags = (events: typeof first.events) => instructionSteps(events).map((s) => s.cached);
     expect(cachedFlags(first.events)).toEqual([false, false, false, false, false]);
     expect(cachedFlags(again.events)).toEqual([true, true, true, true, true]);
     expect(again.result.config.rootfs.diff_ids).toEqual(first.result.config.rootfs.diff_ids);
@@ -70,7 +70,7 @@ describe("tbuild build (as root)", () => {
       "FROM scratch AS final\nCOPY --from=left /out /left.txt\nCOPY --from=right /out /right.txt\nCOPY --from=base /bin/busybox /busybox\n";
     const ctx = context({ Dockerfile: dockerfile });
     const { result, events } = await buildCollecting({ context: ctx, root, tags: ["multi"] });
-    const stagesRun = new Set(events.flatMap((e) => (e.kind === "stage-done" ? [e.stage] : [])));
+    const stagesRun = new Set(instructionSteps(events).map((s) => s.stage));
     expect(stagesRun).toEqual(new Set(["base", "left", "right", "final"]));
     const rootfs = umociUnpack(root, "docker.io/library/multi:latest");
     expect(readFileSync(path.join(rootfs, "left.txt"), "utf8")).toBe("left\n");
@@ -79,7 +79,7 @@ describe("tbuild build (as root)", () => {
     expect(result.config.rootfs.diff_ids).toHaveLength(3);
 
     const partial = await buildCollecting({ context: ctx, root, target: "left" });
-    expect(new Set(partial.events.flatMap((e) => (e.kind === "stage-done" ? [e.stage] : [])))).toEqual(new Set(["base", "left"]));
+    expect(new Set(instructionSteps(partial.events).map((s) => s.stage))).toEqual(new Set(["base", "left"]));
   });
 
   it("leaves out what .dockerignore excludes", async () => {
@@ -283,8 +283,8 @@ describe("tbuild build (as root)", () => {
     // A new value for V changes nothing the COPY depends on: it stays cached.
     const again = await buildCollecting({ context: ctx, root, buildArgs: { V: "2", UNUSED: "x" } });
     expect(again.events.some((e) => e.kind === "warning" && e.message === "build-args were not consumed: UNUSED (no ARG declares them)")).toBe(true);
-    const copy = again.events.find((e) => e.kind === "step" && e.text.startsWith("COPY f.txt"));
-    expect(copy !== undefined && copy.kind === "step" && copy.cached).toBe(true);
+    const copy = instructionSteps(again.events).find((s) => s.instruction.startsWith("COPY f.txt"));
+    expect(copy?.cached).toBe(true);
   });
 
   it("refuses a base image stored for another platform instead of building on it", async () => {

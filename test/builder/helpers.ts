@@ -23,8 +23,16 @@ export const BUSYBOX_BASE = 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin
 export async function buildCollecting(o: BuildOptions): Promise<{ result: Awaited<ReturnType<typeof build>>; events: BuildEvent[]; output: string }> {
   const events: BuildEvent[] = [];
   const result = await build({ ...o, onEvent: (e) => events.push(e) });
-  const output = events.map((e) => (e.kind === "output" ? e.chunk.toString("utf8") : "")).join("");
+  const output = events.map((e) => (e.kind === "step-log" ? e.text : "")).join("");
   return { result, events, output };
+}
+
+/** Each instruction step a build reported (FROM lines aside), in order, and whether the cache answered it. */
+export function instructionSteps(events: BuildEvent[]): { instruction: string; stage: string; cached: boolean }[] {
+  const cached = new Set(events.flatMap((e) => (e.kind === "step-cached" ? [e.step] : [])));
+  return events.flatMap((e) =>
+    e.kind === "step-start" && e.type === "instruction" && !e.instruction!.startsWith("FROM ") ? [{ instruction: e.instruction!, stage: e.stage!, cached: cached.has(e.step) }] : [],
+  );
 }
 
 /** Unpacks an image of a store with umoci (a tool nobody here wrote) and returns the rootfs path. */

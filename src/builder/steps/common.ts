@@ -14,6 +14,8 @@ import type { StageEnv } from "../stage.js";
 export interface StepState {
   /** The stage's name in progress output. */
   stage: string;
+  /** Output of the step's command, for progress. */
+  output: (stream: "stdout" | "stderr", chunk: Buffer) => void;
   /** The image's own platform: RUN can only execute what this machine's CPU runs. */
   platform: Platform;
   container: ContainerConfig;

@@ -98,7 +98,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
               mounts: extraMounts,
               process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, network },
               scratch,
-              onOutput: (stream, chunk) => env.onEvent({ kind: "output", stage: state.stage, stream, chunk }),
+              onOutput: state.output,
             });
           } finally {
             // Mount points the executor had to create are not part of what the command changed.

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { build, type BuildEvent, type BuildResult } from "../../builder/build.js";
+import { build, type BuildResult } from "../../builder/build.js";
 import { TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
 import type { Compression } from "../../snapshotter/compression.js";
@@ -12,7 +12,7 @@ import { mountFields } from "../../parser/index.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
 import { buildArgsOption, parseFlags } from "../args.js";
-import { formatSize } from "../format.js";
+import { createRenderer, progressMode } from "../progress/index.js";
 
 const usage = `Usage: tbuild build [OPTIONS] CONTEXT|-   (also: tbuild [OPTIONS] CONTEXT)
 
@@ -43,7 +43,9 @@ Options:
       --push              push every -t name to its registry after the build
       --iidfile FILE      write the image digest to FILE
       --metadata-file F   write the result as JSON (digests and names) to F
-      --progress MODE     plain (also auto, tty) or quiet
+      --progress MODE     auto (default: tty on a terminal, else plain), tty, plain,
+                          rawjson (one JSON event a line) or quiet; default from
+                          $TBUILD_PROGRESS or $BUILDKIT_PROGRESS
   -q, --quiet             print only the image digest
       --load, --rm, --force-rm
                           accepted for docker build compatibility; they change
@@ -118,30 +120,6 @@ function keyValues(items: string[] | undefined, flag: string): Record<string, st
   return out;
 }
 
-/**
- * Plain progress, one line per step, as `docker build --progress=plain` prints; a
- * RUN's output lines carry their stage's name, since stages run side by side.
- */
-function renderer(quiet: boolean): (e: BuildEvent) => void {
-  const partial = new Map<string, string>();
-  return (e) => {
-    if (quiet) return;
-    if (e.kind === "step") process.stderr.write(`#${e.stage} [${e.step}/${e.steps}] ${e.text}${e.cached ? "  CACHED" : ""}\n`);
-    else if (e.kind === "output") {
-      const lines = ((partial.get(e.stage) ?? "") + e.chunk.toString("utf8")).split("\n");
-      partial.set(e.stage, lines.pop() ?? "");
-      for (const line of lines) process.stderr.write(`#${e.stage} ${line}\n`);
-    } else if (e.kind === "step-done" || e.kind === "stage-done") {
-      const rest = partial.get(e.stage);
-      if (rest) process.stderr.write(`#${e.stage} ${rest}\n`);
-      partial.delete(e.stage);
-      if (e.kind === "step-done") process.stderr.write(`#${e.stage} [${e.step}] DONE ${e.seconds.toFixed(1)}s${e.layerBytes > 0 ? `, layer ${formatSize(e.layerBytes)}` : ", no changes"}\n`);
-    } else if (e.kind === "pull") process.stderr.write(`#pull ${e.ref}\n`);
-    else if (e.kind === "warning") process.stderr.write(`warning: ${e.message}\n`);
-    else if (e.kind === "cache-export") process.stderr.write(`#cache ${e.records} steps, ${e.layers} layers pushed to ${e.ref}\n`);
-  };
-}
-
 export const buildCommand: Command = {
   name: "build",
   summary: "Build an image from a Dockerfile",
@@ -201,11 +179,11 @@ export const buildCommand: Command = {
     if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new TbuildError("invalid-argument", `--jobs ${values.jobs}: give a positive whole number`);
     const tags = values.tag ?? [];
     if (values.push === true && tags.length === 0) throw new TbuildError("invalid-argument", "--push needs at least one -t NAME to push to");
-    const progress = values.progress ?? "plain";
-    if (!["plain", "auto", "tty", "quiet"].includes(progress)) throw new TbuildError("invalid-argument", `--progress ${progress}: choose plain, auto, tty or quiet`);
+    const progress = values.quiet === true ? "quiet" : progressMode(values.progress);
     const network = values.network ?? "default";
     if (!["default", "none", "host"].includes(network)) throw new TbuildError("invalid-argument", `--network ${network}: choose default, none or host`);
-    const quiet = values.quiet === true || progress === "quiet";
+    const quiet = progress === "quiet" || progress === "rawjson";
+    const renderer = createRenderer(progress, process.stderr);
     const registry = registryOptions(values);
 
     // As docker build: `-f -` reads the Dockerfile from standard input; `tbuild build -`
@@ -240,8 +218,12 @@ export const buildCommand: Command = {
         compression: compression as Compression,
         ...(jobs === undefined ? {} : { jobs }),
         registry,
-        onEvent: renderer(quiet),
+        onEvent: (e) => renderer.onEvent(e),
       });
+      renderer.finish();
+    } catch (e) {
+      renderer.finish(e);
+      throw e;
     } finally {
       if (noContext) await rm(context, { recursive: true, force: true });
     }
