@@ -16,11 +16,13 @@ import type { RemoteCache } from "../cache/remote-cache.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
-import { openSnapshotter, type Driver } from "../snapshotter/snapshotter.js";
+import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
+import type { ContentStore } from "../cache/content-store.js";
+import type { Executor } from "../executor/executor.js";
 import { exportImage, type ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { RootfsPreparer } from "./rootfs.js";
-import { NamespaceExecutor } from "../executor/namespace.js";
+import { openExecutor, type Isolation } from "../executor/select.js";
 import type { SecretSource } from "./run-mounts.js";
 import type { BuildEvent } from "../events.js";
 import { Progress } from "./progress.js";
@@ -48,6 +50,13 @@ export interface BuildOptions {
   /** The local store's root; default $TBUILD_ROOT or ~/.local/share/tbuild. */
   root?: string;
   snapshotter?: Driver | "auto";
+  /**
+   * How RUN steps are isolated: namespaces, or chroot (root in a container that allows
+   * no namespaces, which is then the boundary); "auto" (default) probes.
+   */
+  isolation?: Isolation;
+  /** Aborting stops the running RUN commands (their whole process groups). */
+  signal?: AbortSignal;
   /** Ignore the build cache (results are still recorded in it). */
   noCache?: boolean;
   /** Check the registry for a newer base image even when one is stored. */
@@ -249,6 +258,19 @@ async function buildFor(platform: string, outline: ParseResult, shared: Shared, 
 }
 
 /**
+ * The executor and the snapshotter for this build, chosen together: the chroot
+ * executor works only on the native snapshotter's plain directories.
+ */
+async function openRunGround(o: BuildOptions, root: string, content: ContentStore, progress: Progress): Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }> {
+  const executor = await openExecutor(o.isolation ?? "auto", (message) => progress.warn(message));
+  if (executor.isolation === "chroot" && o.snapshotter === "overlay") {
+    throw new TbuildError("invalid-argument", "--snapshotter overlay needs mounts, which --isolation=chroot does without", { hint: "use --snapshotter native (or auto)" });
+  }
+  const snapshotter = await openSnapshotter({ root, driver: executor.isolation === "chroot" ? "native" : (o.snapshotter ?? "auto") });
+  return { snapshotter, rootfs: new RootfsPreparer(snapshotter, content), executor };
+}
+
+/**
  * Builds a Dockerfile into the local store: stages run in dependency order (those
  * that do not depend on each other at once), each step cached by content; the
  * target stage becomes an image tagged with `tags` (for several platforms, an
@@ -314,15 +336,11 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
     usedSteps: new Map(),
     storeRoot: store.root,
     scratchRoot: buildScratch,
-    snapshots: () =>
-      (snapshots ??= openSnapshotter({ root: path.join(store.root, "snapshotter"), driver: o.snapshotter ?? "auto" }).then((snapshotter) => ({
-        snapshotter,
-        rootfs: new RootfsPreparer(snapshotter, store.content),
-        executor: new NamespaceExecutor(),
-      }))),
+    snapshots: () => (snapshots ??= openRunGround(o, path.join(store.root, "snapshotter"), store.content, progress)),
     namedContextDir: (name) => {
       const value = contexts[name];
       return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);

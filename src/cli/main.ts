@@ -4,6 +4,7 @@ import { TbuildError } from "../errors.js";
 import { nearest } from "../parser/suggest.js";
 import { commands } from "./commands/index.js";
 import { reportError } from "./report.js";
+import { killAllGroups } from "../child-process.js";
 
 function helpText(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -31,6 +32,15 @@ async function main(argv: string[]): Promise<number> {
   const build = commands.find((c) => c.name === "build");
   if (first.startsWith("-") && build !== undefined) return (await build.load()).run(argv);
   throw unknownCommand(first);
+}
+
+// Helpers and RUN commands lead process groups of their own (no terminal's Ctrl-C reaches
+// them): a stopped tbuild stops them too, rather than leaving them running.
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  process.once(signal, () => {
+    killAllGroups();
+    process.exit(code);
+  });
 }
 
 main(process.argv.slice(2)).then(

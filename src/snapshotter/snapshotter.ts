@@ -265,7 +265,7 @@ export class Snapshotter {
       const chain = check(await this.meta.read());
       await mkdir(tmp);
       const below = chain[0];
-      if (this.driver === "native" && below !== undefined) {
+      if (this.driver === "native" && below !== undefined && kind === "active") {
         // Ownership, modes, xattrs and hard links must survive, so cp -a (inside the namespace when unprivileged).
         await nsRun("cp", ["-a", "--reflink=auto", this.fs(below.id), join(tmp, "fs")], `copying snapshot '${parent}'`).catch(async (e: unknown) => {
           throw await asDiskFull(e, this.root, async () => (await this.sizes([parent!])).get(parent!) ?? 0);
@@ -301,6 +301,9 @@ export class Snapshotter {
   private mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[] {
     const ro = rec.kind === "view";
     const bind = (source: string): Mount[] => [{ type: "bind", source, options: [ro ? "ro" : "rw", "rbind"] }];
+    // A native view is its parent's tree itself, read-only: no copy, and paths read from
+    // it stay valid as long as the committed parent does (COPY --from reads them later).
+    if (this.driver === "native" && ro && chain[0] !== undefined) return bind(this.fs(chain[0].id));
     if (this.driver === "native" || chain.length === 0) return bind(this.fs(rec.id));
     const lowerdir = `lowerdir=${chain.map((r) => this.fs(r.id)).join(":")}`;
     const userxattr = overlayMountOptions();

@@ -99,7 +99,10 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
               process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, network },
               scratch,
               onOutput: state.output,
+              ...(env.signal === undefined ? {} : { signal: env.signal }),
             });
+          } catch (e) {
+            throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
           } finally {
             // Mount points the executor had to create are not part of what the command changed.
             await removeStubs(upper, extraMounts);

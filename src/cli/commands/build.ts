@@ -9,6 +9,7 @@ import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
 import type { SecretSource } from "../../builder/run-mounts.js";
 import { mountFields } from "../../parser/index.js";
+import { ISOLATIONS, type Isolation } from "../../executor/select.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
 import { buildArgsOption, parseFlags } from "../args.js";
@@ -52,6 +53,9 @@ Options:
                           nothing (results always land in the local store)
       --root DIR          local store (default $TBUILD_ROOT, else ~/.local/share/tbuild)
       --snapshotter D     overlay, native or auto (default auto: overlay where it mounts)
+      --isolation I       how RUN is isolated: namespace, chroot (root in a CI container
+                          that allows no namespaces; the container is the boundary) or
+                          auto (default: chroot only where namespaces are refused to root)
       --compression C     gzip (default), zstd or none
       --jobs N            stages built at once (default 4)
 
@@ -155,6 +159,7 @@ export const buildCommand: Command = {
           quiet: { type: "boolean", short: "q" },
           root: { type: "string" },
           snapshotter: { type: "string" },
+          isolation: { type: "string" },
           compression: { type: "string" },
           jobs: { type: "string" },
           help: { type: "boolean", short: "h" },
@@ -173,6 +178,8 @@ export const buildCommand: Command = {
     }
     const snapshotter = values.snapshotter ?? "auto";
     if (!["auto", "overlay", "native"].includes(snapshotter)) throw new TbuildError("invalid-argument", `--snapshotter ${snapshotter}: choose overlay, native or auto`);
+    const isolation = values.isolation ?? "auto";
+    if (!(ISOLATIONS as readonly string[]).includes(isolation)) throw new TbuildError("invalid-argument", `--isolation ${isolation}: choose ${ISOLATIONS.join(", ")}`);
     const compression = values.compression ?? "gzip";
     if (!["gzip", "zstd", "none"].includes(compression)) throw new TbuildError("invalid-argument", `--compression ${compression}: choose gzip, zstd or none`);
     const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
@@ -215,6 +222,7 @@ export const buildCommand: Command = {
         ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
         ...(values.root === undefined ? {} : { root: values.root }),
         snapshotter: snapshotter as "auto" | "overlay" | "native",
+        isolation: isolation as Isolation,
         compression: compression as Compression,
         ...(jobs === undefined ? {} : { jobs }),
         registry,

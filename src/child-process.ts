@@ -1,0 +1,106 @@
+/**
+ * How tbuild waits for the processes it starts, so that it never hangs on one.
+ *
+ * A child's pipes close only when every process holding them has gone, and that can be
+ * never: util-linux's `unshare --map-auto` leaves a helper blocked on an eventfd when
+ * the user namespace is refused, and a RUN command may leave a daemon behind. So tbuild
+ * starts children in a process group of their own, waits for the child's `exit` (not
+ * for its pipes' `close`), then kills the group and lets the pipes drain. Groups still
+ * alive when tbuild exits are killed too.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { TbuildError } from "./errors.js";
+
+const live = new Set<number>();
+let exitHookInstalled = false;
+
+/** Sends SIGKILL to process group `pgid` (and the process itself, should it have left the group). */
+export function killGroup(pgid: number): void {
+  for (const target of [-pgid, pgid]) {
+    try {
+      process.kill(target, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Kills every process group tbuild started and has not seen end (for exit and fatal signals). */
+export function killAllGroups(): void {
+  for (const pgid of live) killGroup(pgid);
+  live.clear();
+}
+
+/** spawn(), leading a process group of its own (and a session: no controlling terminal), tracked until it exits. */
+export function spawnGroup(cmd: string, args: readonly string[], o: SpawnOptions = {}): ChildProcess {
+  const child = spawn(cmd, args, { ...o, detached: true });
+  if (child.pid !== undefined) {
+    const pgid = child.pid;
+    live.add(pgid);
+    child.once("exit", () => live.delete(pgid));
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once("exit", killAllGroups);
+    }
+  }
+  return child;
+}
+
+export interface WaitOptions {
+  /** What the child does, for messages ("probing user namespaces"). */
+  doing: string;
+  /** Kill the group and fail after this long (helpers that must be quick). */
+  timeoutMs?: number;
+  /** Kill the group and fail when aborted. */
+  signal?: AbortSignal;
+  /**
+   * After the exit and the group kill, how long the pipes may take to deliver what is
+   * left before they are cut (something outside the group still holds them). Only for
+   * pipes read eagerly: a consumer applying backpressure must not be cut off.
+   */
+  drainMs?: number;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Resolves when `child` has exited, its process group has been killed and its stdout
+ * and stderr have ended. Rejects when it cannot be started, on timeout or abort.
+ */
+export function waitExit(child: ChildProcess, o: WaitOptions): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const pgid = child.pid;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (e: Error): void => {
+      settle();
+      if (pgid !== undefined) killGroup(pgid);
+      for (const s of [child.stdout, child.stderr]) s?.destroy();
+      reject(e);
+    };
+    const onAbort = (): void => fail(new TbuildError("unavailable", `${o.doing}: cancelled`));
+    if (o.signal?.aborted) return onAbort();
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    if (o.timeoutMs !== undefined) {
+      timer = setTimeout(() => fail(new TbuildError("unavailable", `${o.doing}: no answer after ${o.timeoutMs! / 1000} s; stopped it`)), o.timeoutMs);
+    }
+    child.once("error", (e) => fail(e));
+    child.once("exit", (code, signal) => {
+      settle();
+      if (pgid !== undefined) killGroup(pgid);
+      const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.readableEnded && !s.destroyed);
+      let cut: NodeJS.Timeout | undefined;
+      if (o.drainMs !== undefined && open.length > 0) cut = setTimeout(() => open.forEach((s) => s?.destroy()), o.drainMs);
+      void Promise.all(open.map((s) => new Promise((r) => s?.once("close", r)))).then(() => {
+        if (cut !== undefined) clearTimeout(cut);
+        resolve({ code, signal });
+      });
+    });
+  });
+}
