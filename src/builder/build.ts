@@ -23,6 +23,7 @@ import { exportImage, type ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { RootfsPreparer } from "./rootfs.js";
 import { openExecutor, type Isolation } from "../executor/select.js";
+import { atLine } from "./steps/common.js";
 import type { SecretSource } from "./run-mounts.js";
 import type { BuildEvent } from "../events.js";
 import { Progress } from "./progress.js";
@@ -128,6 +129,8 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
       onProgress: (e) => {
         if (e.kind === "blob") step.status(e.digest, e.outcome === "present" ? `${e.digest} already stored` : e.digest, { current: e.size, total: e.size, done: true });
       },
+    }).catch((e: unknown) => {
+      throw e instanceof TbuildError ? new TbuildError(e.category, `pulling ${ref}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint }) : e;
     });
     const pulled = await store.resolve(ref, { platform: parsePlatform(platform) });
     checkPlatform(ref, pulled.config, platform);
@@ -136,6 +139,15 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
   } catch (e) {
     step.fail(e instanceof Error ? e.message : String(e));
     throw e;
+  }
+}
+
+/** Tags are names to store the result under: a bad one is refused before any step runs, not after the build. */
+function checkTags(tags: string[]): void {
+  for (const tag of tags) {
+    if (parseReference(tag).digest !== undefined) {
+      throw new TbuildError("invalid-argument", `cannot tag the image as '${tag}': a tag may not contain a digest`, { hint: "give -t NAME[:TAG], e.g. -t app:1.2" });
+    }
   }
 }
 
@@ -217,9 +229,19 @@ interface Shared {
 async function buildFor(platform: string, outline: ParseResult, shared: Shared, label: string): Promise<ImageState> {
   const { o, text, base } = shared;
   const parseOptions = { ...shared.parseOptions, platform };
-  // Base images first: their ENV is part of what later lines expand against.
+  // Base images first: their ENV is part of what later lines expand against. One that
+  // cannot be had (a failed pull, another platform) is reported at its FROM line.
   const known = new Map<string, ImageState>();
-  await Promise.all(outline.stages.filter((s) => s.baseStage === null).map(async (s) => known.set(s.base, await base(s.base, s.platform ?? platform))));
+  await Promise.all(
+    outline.stages
+      .filter((s) => s.baseStage === null)
+      .map(async (s) => {
+        const state = await base(s.base, s.platform ?? platform).catch((e: unknown) => {
+          throw e instanceof TbuildError ? atLine(parseOptions.file, s.lines[0], e) : e;
+        });
+        known.set(s.base, state);
+      }),
+  );
   const parsed: ParseResult = parseDockerfile(text, {
     ...parseOptions,
     imageEnv: (ref) => {
@@ -277,6 +299,7 @@ async function openRunGround(o: BuildOptions, root: string, content: ContentStor
  * index over one image each), then written to `outputs`.
  */
 export async function build(o: BuildOptions): Promise<BuildResult> {
+  checkTags(o.tags ?? []);
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
   const text = o.dockerfile ?? (await readDockerfile(file));

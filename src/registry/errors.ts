@@ -44,6 +44,16 @@ export function displayUrl(url: string | URL): string {
   }
 }
 
+/** host:port of a URL, the port spelled out even when it is the scheme's default. */
+function hostOf(url: string | URL): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port !== "" ? u.port : u.protocol === "http:" ? "80" : "443"}`;
+  } catch {
+    return "<invalid url>";
+  }
+}
+
 /** Parses the distribution error body; anything else yields no diagnostics. */
 export function parseDiagnostics(body: Uint8Array | undefined): RegistryDiagnostic[] {
   if (body === undefined || body.length === 0) return [];
@@ -135,8 +145,16 @@ export function networkError(what: string, url: string | URL, e: unknown): Regis
       hint: "check the registry name and your DNS",
     });
   }
+  if (code === "ECONNREFUSED") {
+    // Nothing listens there: absent, not flaky, so it is final at once rather than after
+    // a quarter of a minute of retries.
+    const host = hostOf(url);
+    return new RegistryError("unavailable", `${what}: connection refused: nothing is listening on ${host}`, {
+      hint: `check that the registry is running and that the host and port (${host}) are right`,
+    });
+  }
   return new RegistryError("unavailable", `${what}: no answer from ${where} (${code})`, {
     temporary: true,
-    hint: code === "ECONNREFUSED" ? "is the registry running and is the port right?" : "check the network; tbuild retried before giving up",
+    hint: "check the network; tbuild retried before giving up",
   });
 }

@@ -37,10 +37,15 @@ export function located(env: StageEnv, instruction: Instruction, message: string
   return new TbuildError(category, `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
 }
 
+/** A TbuildError from deeper down, placed at a line of the Dockerfile, its category and hint kept. */
+export function atLine(file: string, line: number, e: TbuildError): TbuildError {
+  return new TbuildError(e.category, `${file}:${line}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint });
+}
+
 /** A TbuildError from deeper down, placed at the instruction's line, its category kept (a full disk names the store). */
 export function relocated(env: StageEnv, instruction: Instruction, e: TbuildError): TbuildError {
   if (e instanceof DiskFullError) return e.under(env.storeRoot, 0, `${env.file}:${instruction.lines[0]}`);
-  return located(env, instruction, e.message, e.hint, e.category);
+  return atLine(env.file, instruction.lines[0], e);
 }
 
 /** A tar of `changes` compressed into the content store; null when there is nothing in it. */

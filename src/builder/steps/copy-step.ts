@@ -58,7 +58,9 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   const rules = namedDir === undefined ? env.rules : NO_IGNORE;
   if (from !== undefined && namedDir === undefined) {
     const index = env.stageIndex(from);
-    const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from);
+    const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from).catch((e: unknown) => {
+      throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
+    });
     sourceKey = source.key;
     sourceLayers = source.layers;
   } else if (namedDir !== undefined) {
