@@ -19,7 +19,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe("build refuses bad input before any step runs", () => {
-  it("checks every -t name first, saying what is wrong with it", () => {
+  it("checks every -t name first, saying what is wrong with it", async () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN echo built > /f\n" });
     const cases: [string, string][] = [
       ["Foo:Bar", "tbuild: invalid image reference 'Foo:Bar': repository names must be lowercase\n"],
@@ -30,7 +30,7 @@ describe("build refuses bad input before any step runs", () => {
     for (const [tag, message] of cases) {
       const root = freshRoot();
       // A good name first: the bad one is found wherever it is in the list.
-      const r = tbuild(["build", "--root", root, "-t", "good:1", `--tag=${tag}`, ctx]);
+      const r = await tbuild(["build", "--root", root, "-t", "good:1", `--tag=${tag}`, ctx]);
       expect(r.code, tag).toBe(1);
       expect(r.stderr.split("hint:")[0]).toBe(message);
       // Nothing ran: no progress line, no layer in the store.
@@ -48,12 +48,12 @@ describe("a base image that cannot be pulled", () => {
     const hint = `hint: check that the registry is running and that the host and port (127.0.0.1:${port}) are right\n`;
 
     const from = context({ Dockerfile: `# syntax=docker/dockerfile:1\nARG BASE=${image}\nFROM \${BASE}\nRUN true\n` });
-    const r = tbuild(["build", "--root", freshRoot(), "-q", from]);
+    const r = await tbuild(["build", "--root", freshRoot(), "-q", from]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`(^|\n)${escape(`tbuild: ${path.join(from, "Dockerfile")}:3: ${refused}${hint}`)}$`));
 
     const copyFrom = context({ Dockerfile: `FROM scratch\nCOPY busybox /bin/busybox\nCOPY --from=${image} /etc/passwd /etc/passwd\n` });
-    const c = tbuild(["build", "--root", freshRoot(), "-q", copyFrom]);
+    const c = await tbuild(["build", "--root", freshRoot(), "-q", copyFrom]);
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(new RegExp(`(^|\n)${escape(`tbuild: ${path.join(copyFrom, "Dockerfile")}:3: ${refused}${hint}`)}$`));
   });
