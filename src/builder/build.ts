@@ -21,6 +21,8 @@ import type { ContentStore } from "../cache/content-store.js";
 import type { Executor } from "../executor/executor.js";
 import { exportImage, type ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
+import { Lease } from "../store/lease.js";
+import { ownerTag } from "../pid.js";
 import { RootfsPreparer } from "./rootfs.js";
 import { openExecutor, type Isolation } from "../executor/select.js";
 import { atLine } from "./steps/common.js";
@@ -105,7 +107,7 @@ function stripPlatform(d: Descriptor): Descriptor {
 type SessionSource = () => Promise<RegistrySession>;
 
 /** A base image for FROM: the local store first, the registry when missing (or with --pull). */
-async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platform: string, session: SessionSource, progress: Progress): Promise<ImageState> {
+async function baseImage(store: ImageStore, lease: Lease, ref: string, o: BuildOptions, platform: string, session: SessionSource, progress: Progress): Promise<ImageState> {
   if (!o.pull) {
     let found;
     try {
@@ -113,7 +115,8 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
     } catch (e) {
       if (!isTbuildError(e, "not-found")) throw e;
     }
-    if (found !== undefined) {
+    // Leased before use; an image whose blobs a prune took meanwhile is pulled again.
+    if (found !== undefined && (await holdImage(store, lease, found))) {
       checkPlatform(ref, found.config, platform);
       return stateOf(found);
     }
@@ -133,6 +136,7 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
       throw e instanceof TbuildError ? new TbuildError(e.category, `pulling ${ref}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint }) : e;
     });
     const pulled = await store.resolve(ref, { platform: parsePlatform(platform) });
+    await holdImage(store, lease, pulled);
     checkPlatform(ref, pulled.config, platform);
     step.done();
     return { ...stateOf(pulled), pulled: true };
@@ -140,6 +144,10 @@ async function baseImage(store: ImageStore, ref: string, o: BuildOptions, platfo
     step.fail(e instanceof Error ? e.message : String(e));
     throw e;
   }
+}
+
+function holdImage(store: ImageStore, lease: Lease, image: { manifestDescriptor: Descriptor; manifest: { config: Descriptor; layers: Descriptor[] } }): Promise<boolean> {
+  return lease.holdBlobs([image.manifestDescriptor, image.manifest.config, ...image.manifest.layers], (d) => store.content.has(d));
 }
 
 /** Tags are names to store the result under: a bad one is refused before any step runs, not after the build. */
@@ -283,13 +291,13 @@ async function buildFor(platform: string, outline: ParseResult, shared: Shared, 
  * The executor and the snapshotter for this build, chosen together: the chroot
  * executor works only on the native snapshotter's plain directories.
  */
-async function openRunGround(o: BuildOptions, root: string, content: ContentStore, progress: Progress): Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }> {
+async function openRunGround(o: BuildOptions, root: string, content: ContentStore, lease: Lease, progress: Progress): Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }> {
   const executor = await openExecutor(o.isolation ?? "auto", (message) => progress.warn(message));
   if (executor.isolation === "chroot" && o.snapshotter === "overlay") {
     throw new TbuildError("invalid-argument", "--snapshotter overlay needs mounts, which --isolation=chroot does without", { hint: "use --snapshotter native (or auto)" });
   }
   const snapshotter = await openSnapshotter({ root, driver: executor.isolation === "chroot" ? "native" : (o.snapshotter ?? "auto") });
-  return { snapshotter, rootfs: new RootfsPreparer(snapshotter, content), executor };
+  return { snapshotter, rootfs: new RootfsPreparer(snapshotter, content, lease), executor };
 }
 
 /**
@@ -308,6 +316,26 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
   const outline = parseDockerfile(text, { ...parseOptions, platform: platforms[0]! });
   const store = await openStore(o.root);
+  // Held until the image is stored and exported: prune leaves what this build uses (store/lease.ts).
+  const lease = await Lease.open(store.root, "build");
+  try {
+    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline });
+  } finally {
+    await lease.release();
+  }
+}
+
+interface Parsed {
+  store: ImageStore;
+  lease: Lease;
+  contextDir: string;
+  text: string;
+  platforms: string[];
+  parseOptions: Shared["parseOptions"];
+  outline: ParseResult;
+}
+
+async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline }: Parsed): Promise<BuildResult> {
   const progress = new Progress(o.onEvent ?? (() => undefined));
   for (const w of outline.warnings) progress.warn(`${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)`);
   const declared = new Set([...outline.metaArgs.map((a) => a.key), ...outline.stages.flatMap((st) => st.instructions.flatMap((i) => (i.keyword === "ARG" ? i.args.args.map((a) => a.key) : [])))]);
@@ -335,7 +363,7 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     const id = `${ref}\0${stagePlatform}`;
     let p = bases.get(id);
     if (p === undefined) {
-      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, ref, o, stagePlatform, session, progress);
+      p = ref === "scratch" ? Promise.resolve(scratchState(stagePlatform)) : baseImage(store, lease, ref, o, stagePlatform, session, progress);
       bases.set(id, p);
     }
     return p;
@@ -343,8 +371,8 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 
   const scratchRoot = path.join(store.root, "tmp");
   await mkdir(scratchRoot, { recursive: true });
-  // The pid and start time in the name tell `tbuild prune` that this build runs, and since when.
-  const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${process.pid}-${Date.now()}-`));
+  // The owner (pid and start time) in the name tells `tbuild prune` whether this build still runs.
+  const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${ownerTag()}-`));
   let snapshots: ReturnType<Shared["env"]["snapshots"]> | undefined;
   const env: Shared["env"] = {
     file: parseOptions.file,
@@ -362,8 +390,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
     ...(o.signal === undefined ? {} : { signal: o.signal }),
     usedSteps: new Map(),
     storeRoot: store.root,
+    lease,
     scratchRoot: buildScratch,
-    snapshots: () => (snapshots ??= openRunGround(o, path.join(store.root, "snapshotter"), store.content, progress)),
+    snapshots: () => (snapshots ??= openRunGround(o, path.join(store.root, "snapshotter"), store.content, lease, progress)),
     namedContextDir: (name) => {
       const value = contexts[name];
       return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
+import type { Lease } from "../store/lease.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import { isOpaque, isWhiteoutDevice, OPAQUE } from "../snapshotter/changes.js";
@@ -32,10 +33,13 @@ export class RootfsPreparer {
   constructor(
     private readonly snapshotter: Snapshotter,
     private readonly content: ContentStore,
+    private readonly lease: Lease,
   ) {}
 
   async ensure(layers: readonly Layer[]): Promise<string | undefined> {
     const chain = chainIds(layers.map((l) => l.diffID));
+    // Leased before they are looked for: from here on prune leaves them (see store/lease.ts).
+    await this.lease.holdSnapshots(chain);
     for (let i = 0; i < layers.length; i++) {
       const name = chain[i]!;
       let job = this.inflight.get(name);

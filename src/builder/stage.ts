@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
+import type { Lease } from "../store/lease.js";
 import type { CacheLookup } from "../cache/lookup.js";
 import { stepKey, type StepRecord } from "../cache/step-cache.js";
 import type { FileHashes } from "../context/file-hashes.js";
@@ -52,6 +53,8 @@ export interface StageEnv {
   /** Every layer step this build resolved, by key, for --cache-to. */
   usedSteps: Map<string, StepRecord>;
   storeRoot: string;
+  /** This build's lease: what it reuses is held here, so garbage collection leaves it. */
+  lease: Lease;
   scratchRoot: string;
   /** The snapshotter, and the executor that runs RUN over its snapshots (chosen together). */
   snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }>;
@@ -179,7 +182,10 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             const state = { stage: label, platform, container, layers, args, output: (stream: "stdout" | "stderr", chunk: Buffer) => step.log(stream, chunk) };
             const inputs = await stepInputs(instruction, state, env);
             const nextKey = stepKey(key, inputs.key);
-            const cached = env.noCache ? undefined : await env.cache.find(nextKey);
+            const found = env.noCache ? undefined : await env.cache.find(nextKey);
+            // The layer is leased before it is used, so a prune running now cannot take it;
+            // one pruned just before is a miss.
+            const cached = found?.layer === undefined || found.layer === null || (await env.lease.holdBlobs([found.layer], (d) => env.content.has(d))) ? found : undefined;
             let result: StepRecord;
             if (cached !== undefined) {
               step.cached();

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream, openSync } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -254,6 +254,9 @@ export class BlobWriter extends Writable {
     try {
       if (await this.store.has(info.digest)) {
         await unlink(this.tempPath);
+        // Written again now: garbage collection keeps blobs written since a live lease began (store/gc.ts).
+        const now = new Date();
+        await utimes(final, now, now).catch(() => undefined);
         return info;
       }
       await rename(this.tempPath, final);

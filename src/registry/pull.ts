@@ -9,6 +9,7 @@ import { RepositoryClient, type RawManifest } from "./client.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from "../oci/platform.js";
 import { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
+import { Lease } from "../store/lease.js";
 
 export type PullEvent =
   | { kind: "manifest"; digest: string; mediaType: string }
@@ -47,6 +48,16 @@ export interface PullResult {
  * before the manifests that name them, so the store never points at missing content.
  */
 export async function pullImage(ref: string | Reference, o: PullOptions): Promise<PullResult> {
+  // Blobs already stored are leased before the pull counts on them, so a prune cannot take them midway.
+  const lease = await Lease.open(o.store.root, "pull");
+  try {
+    return await pullLeased(ref, o, lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease): Promise<PullResult> {
   const parsed = typeof ref === "string" ? parseReference(ref) : ref;
   const explicitPlatform = o.platform !== undefined;
   const want = o.platform === undefined ? hostPlatform() : typeof o.platform === "string" ? parsePlatform(o.platform) : o.platform;
@@ -65,6 +76,7 @@ export async function pullImage(ref: string | Reference, o: PullOptions): Promis
   const pullManifest = async (raw: RawManifest): Promise<{ manifest: Manifest; config: ImageConfig }> => {
     const manifest = parseJson(manifestSchema, raw.bytes, `manifest of ${name}`);
     const blobs = [manifest.config, ...manifest.layers];
+    await lease.holdBlobs(blobs, async () => true);
     await Promise.all(
       blobs.map((b) =>
         limit(async () => {

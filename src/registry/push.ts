@@ -4,10 +4,11 @@ import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { indexSchema, manifestSchema, type Descriptor } from "../oci/schemas.js";
-import type { ImageStore } from "../store/image-store.js";
+import type { ImageRecord, ImageStore } from "../store/image-store.js";
 import { RepositoryClient, type PushOutcome, type UploadOptions } from "./client.js";
 import { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
+import { Lease } from "../store/lease.js";
 
 export type PushEvent =
   | { kind: "blob"; digest: string; size: number; outcome: PushOutcome }
@@ -43,6 +44,17 @@ interface LocalManifest {
  */
 export async function pushImage(store: ImageStore, name: string, destRef?: string, o: PushOptions = {}): Promise<PushResult> {
   const found = await store.find(name);
+  // Leased (with all it names) for the whole push: a prune or rmi meanwhile cannot take a blob from under it.
+  const lease = await Lease.open(store.root, "push");
+  try {
+    if (!(await lease.holdBlobs([found.descriptor], (d) => store.content.has(d)))) throw new TbuildError("not-found", `image '${name}' was removed from ${store.root} while the push began`);
+    return await pushFound(store, name, found, destRef, o);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function pushFound(store: ImageStore, name: string, found: ImageRecord, destRef: string | undefined, o: PushOptions): Promise<PushResult> {
   const dest = parseReference(destRef ?? found.name ?? name);
   const reference = formatReference(dest);
   const content = store.content;

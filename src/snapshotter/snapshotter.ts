@@ -22,14 +22,14 @@
  * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, rename, writeFile, readFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, writeFile, readFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContentStore } from "../cache/content-store.js";
 import { asDiskFull } from "../disk-full.js";
 import { TbuildError } from "../errors.js";
-import { ownerTag } from "../pid.js";
+import { ownerAlive, ownerFromTag, ownerTag, selfOwner } from "../pid.js";
 import type { ApplyResult } from "./applier.js";
 import type { Compression } from "./compression.js";
 import { storeLayer, type LayerDescriptor } from "./differ.js";
@@ -130,7 +130,8 @@ export class Snapshotter {
       if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; only active snapshots can be committed`);
       if (m.snapshots[name] !== undefined) throw new TbuildError("already-exists", `snapshot '${name}' already exists`);
       delete m.snapshots[key];
-      m.snapshots[name] = { ...rec, kind: "committed", created: new Date().toISOString(), labels: { ...rec.labels, ...o.labels } };
+      const { [OWNER_LABEL]: _workOf, ...kept } = rec.labels;
+      m.snapshots[name] = { ...rec, kind: "committed", created: new Date().toISOString(), labels: { ...kept, ...o.labels } };
       return rec.id;
     });
     // The overlay workdir is scratch space of a mount; a committed layer never needs it.
@@ -138,14 +139,19 @@ export class Snapshotter {
   }
 
   /**
-   * Removes a snapshot; refused while snapshots based on it exist. On a full disk its
+   * Removes a snapshot; refused while snapshots based on it exist, or (with `leased`, the
+   * names live leases hold) while a lease holds it or a snapshot based on it. On a full disk its
    * tree is deleted under the lock before the metadata is saved (saving needs space).
    */
-  async remove(key: string): Promise<void> {
+  async remove(key: string, o: { leased?: () => Promise<ReadonlySet<string>> } = {}): Promise<void> {
     let doomed: string | undefined;
-    const id = await this.meta.update((m) => {
+    const id = await this.meta.update(async (m) => {
       const rec = m.snapshots[key];
       if (rec === undefined) throw notFound(key);
+      // Checked under the metadata lock, which a lease holds while it adds snapshots (store/lease.ts).
+      if (o.leased !== undefined && withAncestors(m.snapshots, await o.leased()).has(key)) {
+        throw new TbuildError("failed-precondition", `snapshot '${key}' is held by a running build`);
+      }
       const children = Object.entries(m.snapshots).filter(([, r]) => r.parent === key).map(([k]) => k).sort();
       if (children.length > 0) {
         throw new TbuildError("failed-precondition", `snapshot '${key}' cannot be removed: ${children.map((c) => `'${c}'`).join(", ")} ${children.length === 1 ? "is" : "are"} based on it`, {
@@ -159,6 +165,54 @@ export class Snapshotter {
       if (doomed !== undefined) await removeOwnedTree(this.dir(doomed));
     } });
     await removeOwnedTree(this.dir(id));
+  }
+
+  /**
+   * What a killed process or prune leaves here that no metadata accounts for: directories
+   * under `snapshots/` no record names (placed, then the metadata was never saved), records
+   * whose directory is gone (and those based on them), and `tmp/` entries of dead
+   * processes. Removes them (unless `dryRun`) and returns their paths and bytes; the
+   * records are dropped under the lock, the trees deleted after it.
+   */
+  async reclaimOrphans(o: { dryRun?: boolean } = {}): Promise<{ paths: string[]; bytes: number }> {
+    const doomed: string[] = [];
+    const scan = async (m: MetadataFile): Promise<void> => {
+      const ids = new Set(Object.values(m.snapshots).map((r) => r.id));
+      const dirs = await readdir(join(this.root, "snapshots")).catch(() => [] as string[]);
+      const present = new Set(dirs);
+      for (const d of dirs) if (!ids.has(d)) doomed.push(this.dir(d));
+      // A record is broken when its directory is gone or its parent is broken or missing.
+      const broken = new Set<string>();
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [k, r] of Object.entries(m.snapshots)) {
+          if (broken.has(k)) continue;
+          if (!present.has(r.id) || (r.parent !== undefined && (m.snapshots[r.parent] === undefined || broken.has(r.parent)))) {
+            broken.add(k);
+            grew = true;
+          }
+        }
+      }
+      for (const k of broken) {
+        const r = m.snapshots[k]!;
+        if (present.has(r.id)) doomed.push(this.dir(r.id));
+        if (o.dryRun !== true) delete m.snapshots[k];
+      }
+    };
+    if (o.dryRun === true) await scan(await this.meta.read());
+    else await this.meta.update(scan);
+    for (const name of await readdir(join(this.root, "tmp")).catch(() => [] as string[])) {
+      const owner = /^(?:new|probe)-(.*)$/.exec(name);
+      const who = owner === null ? undefined : ownerFromTag(owner[1]!);
+      if (who !== undefined && ownerAlive(who) === false) doomed.push(join(this.root, "tmp", name));
+    }
+    let bytes = 0;
+    if (doomed.length > 0) {
+      const { stdout } = await nsRun("du", ["-s", "-x", "-l", "-B1", "-c", ...doomed], `measuring ${doomed.length} leftover(s)`);
+      bytes = parseInt(/^(\d+)\ttotal$/m.exec(stdout)?.[1] ?? "0", 10);
+    }
+    if (o.dryRun !== true) for (const path of doomed) await removeOwnedTree(path);
+    return { paths: doomed.sort(), bytes };
   }
 
   /** Disk used by the snapshot's own directory (for overlay: its layer only). */
@@ -245,7 +299,10 @@ export class Snapshotter {
     return out;
   }
 
-  private async create(kind: SnapshotKind, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
+  private async create(kind: SnapshotKind, key: string, parent: string | undefined, given: Record<string, string>): Promise<Mount[]> {
+    // Whose work it is: prune removes the active snapshots and views of processes that died.
+    const me = selfOwner();
+    const labels = { ...given, [OWNER_LABEL]: `${me.host} ${me.pid} ${me.start}` };
     await mkdir(join(this.root, "tmp"), { recursive: true });
     await mkdir(join(this.root, "snapshots"), { recursive: true });
     // The owner in the name lets prune reclaim it if this process is killed midway.
@@ -324,6 +381,24 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** The label naming the process whose active snapshot or view it is ("host pid start"). */
+export const OWNER_LABEL = "tbuild.owner";
+
+/** Whether `s` is an active snapshot or view of a process that is gone (false when unknown). */
+export function abandonedWork(s: SnapshotInfo): boolean {
+  if (s.kind === "committed") return false;
+  const [host, pid, start] = (s.labels[OWNER_LABEL] ?? "").split(" ");
+  if (host === undefined || pid === undefined) return false;
+  return ownerAlive({ host, pid: Number(pid), start: start ?? "" }) === false;
+}
+
+/** `names` (those that exist) with every ancestor of each. */
+function withAncestors(all: Record<string, SnapshotRecord>, names: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const n of names) for (let p: string | undefined = n; p !== undefined && !out.has(p) && all[p] !== undefined; p = all[p]?.parent) out.add(p);
+  return out;
+}
+
 function info(key: string, r: SnapshotRecord): SnapshotInfo {
   return { key, kind: r.kind, created: r.created, labels: r.labels, ...(r.parent === undefined ? {} : { parent: r.parent }) };
 }
@@ -350,7 +425,7 @@ async function probe(root: string): Promise<boolean> {
   const cached = await readFile(cacheFile, "utf8").then((t) => JSON.parse(t) as { kernel: string; who: string; ok: boolean }, () => undefined);
   if (cached !== undefined && cached.kernel === release() && cached.who === who) return cached.ok;
   await mkdir(join(root, "tmp"), { recursive: true });
-  const dir = join(root, "tmp", `probe-${randomBytes(6).toString("hex")}`);
+  const dir = join(root, "tmp", `probe-${ownerTag()}-${randomBytes(6).toString("hex")}`);
   let ok = false;
   try {
     for (const d of ["l1", "l2", "u", "w", "m"]) await mkdir(join(dir, d), { recursive: true });

@@ -6,7 +6,8 @@ import type { Descriptor } from "../oci/schemas.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
 import type { ImageStore } from "./image-store.js";
 import { planReclaim, type Reclaimable } from "./reclaim.js";
-import { measure, removeSnapshots, snapshotCandidates, unusedCommitted, type SnapshotUsage } from "./snapshot-gc.js";
+import { liveLeases } from "./lease.js";
+import { measure, removeSnapshots, snapshotCandidates, unusedSnapshots, type SnapshotUsage } from "./snapshot-gc.js";
 
 /**
  * Something besides index.json that keeps blobs alive (the build cache, an in-progress
@@ -24,7 +25,7 @@ export interface GcOptions {
   keepStorage?: number;
   /** Extra roots beyond index.json. */
   roots?: GcRootProvider[];
-  /** Also remove committed snapshots no running build uses (see snapshot-gc.ts). */
+  /** Also remove snapshots no running process uses (see snapshot-gc.ts). */
   snapshotter?: Snapshotter;
   /** Keep every blob made at or after this time (ms since the epoch): builds in progress may need them. */
   protectSince?: number;
@@ -39,38 +40,59 @@ export interface GcResult {
   snapshotBytes: number;
   kept: number;
   ingest: { files: number; bytes: number };
+  /** Live leases (builds, pulls, loads, pushes in progress) whose blobs and snapshots were kept. */
+  leases: number;
 }
 
 type Candidate = Reclaimable<{ blob: BlobInfo } | { snapshot: SnapshotUsage }>;
 
 /**
- * Garbage collection in three steps: roots (index.json plus providers) → the set of
- * blobs reachable from them → sweep of everything else. It holds the store lock while
- * marking and deleting blobs, so no tag or putImage can land in between. Snapshots are
- * measured before and removed after the lock: deleting a tree can take long, and a
- * build's putImage must not time out waiting for it.
+ * Garbage collection in three steps: roots (index.json, providers, live leases) → the set
+ * of blobs reachable from them → sweep of everything else. It holds the store lock while
+ * marking and deleting blobs, so no tag, putImage or lease can land in between. Blobs
+ * written since the oldest live lease was taken are kept: a build or pull in progress
+ * may be about to name them. Snapshots are measured before and removed after the lock
+ * (deleting a tree can take long, and a build's putImage must not time out waiting for
+ * it); each removal checks the leases again under the snapshotter's lock.
  */
 export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcResult> {
   const snapshotter = opts.snapshotter;
-  const snapshots = snapshotter === undefined ? [] : await measure(snapshotter, unusedCommitted(await snapshotter.list()));
-  const { plan, kept, ingest } = await store.withLock(async () => {
-    const roots = [...(await store.readIndex()).manifests];
+  const leasedSnapshots = async (): Promise<ReadonlySet<string>> => (await liveLeases(store.root, { dryRun: true })).snapshots;
+  const snapshots = snapshotter === undefined ? [] : await measure(snapshotter, unusedSnapshots(await snapshotter.list(), await leasedSnapshots()));
+  const { plan, kept, ingest, leases } = await store.withLock(async () => {
+    const leases = await liveLeases(store.root, opts.dryRun === true ? { dryRun: true } : {});
+    const roots = [...(await store.readIndex()).manifests, ...leases.blobs];
     for (const provider of opts.roots ?? []) roots.push(...(await provider(store)));
     const reachable = await markReachable(store, roots);
+    const since = [opts.protectSince, leases.since].filter((t): t is number => t !== undefined);
+    const protectSince = since.length === 0 ? undefined : Math.min(...since);
+    const fresh = async (digest: string): Promise<number | undefined> => {
+      const st = await stat(store.content.blobPath(digest)).catch(() => undefined);
+      return st === undefined || (protectSince !== undefined && st.mtimeMs >= protectSince) ? undefined : st.mtimeMs;
+    };
     const candidates: Candidate[] = snapshotCandidates(snapshots).map((c) => ({ ...c, item: { snapshot: c.item } }));
     for await (const blob of store.content.list()) {
       if (reachable.has(blob.digest)) continue;
-      const st = await stat(store.content.blobPath(blob.digest)).catch(() => undefined);
-      if (st !== undefined && (opts.protectSince === undefined || st.mtimeMs < opts.protectSince)) candidates.push({ id: blob.digest, size: blob.size, time: st.mtimeMs, item: { blob } });
+      const time = await fresh(blob.digest);
+      if (time !== undefined) candidates.push({ id: blob.digest, size: blob.size, time, item: { blob } });
     }
-    const plan = planReclaim(candidates, opts.keepStorage);
-    if (opts.dryRun !== true) for (const c of plan) if ("blob" in c.item) await store.content.delete(c.item.blob.digest);
+    let plan = planReclaim(candidates, opts.keepStorage);
+    if (opts.dryRun !== true) {
+      const skipped = new Set<string>();
+      for (const c of plan) {
+        if (!("blob" in c.item)) continue;
+        // A writer that found this blob already stored touched it (content-store.ts): it is in use again.
+        if ((await fresh(c.item.blob.digest)) === undefined) skipped.add(c.id);
+        else await store.content.delete(c.item.blob.digest);
+      }
+      plan = plan.filter((c) => !skipped.has(c.id));
+    }
     const ingest = opts.dryRun === true ? { files: 0, bytes: 0 } : await store.content.cleanIngest();
-    return { plan, kept: reachable.size, ingest };
+    return { plan, kept: reachable.size, ingest, leases: leases.count };
   });
   const removed = plan.flatMap((c) => ("blob" in c.item ? [c.item.blob] : []));
   const planned = plan.flatMap((c) => ("snapshot" in c.item ? [c.item.snapshot] : []));
-  const gone = snapshotter === undefined || opts.dryRun === true ? planned : await removeSnapshots(snapshotter, planned);
+  const gone = snapshotter === undefined || opts.dryRun === true ? planned : await removeSnapshots(snapshotter, planned, leasedSnapshots);
   return {
     removed,
     removedBytes: removed.reduce((n, b) => n + b.size, 0),
@@ -78,6 +100,7 @@ export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcRes
     snapshotBytes: gone.reduce((n, s) => n + s.size, 0),
     kept,
     ingest,
+    leases,
   };
 }
 
@@ -107,12 +130,12 @@ export async function markReachable(store: ImageStore, roots: Descriptor[]): Pro
   return seen;
 }
 
-/** Bytes used by blobs, split into reachable from index.json (and `roots`) and not. */
+/** Bytes used by blobs, split into reachable from index.json, live leases and `roots`, and not. */
 export async function diskUsage(
   store: ImageStore,
   roots: GcRootProvider[] = [],
 ): Promise<{ referenced: { count: number; bytes: number }; unreferenced: { count: number; bytes: number } }> {
-  const all = [...(await store.readIndex()).manifests];
+  const all = [...(await store.readIndex()).manifests, ...(await liveLeases(store.root, { dryRun: true })).blobs];
   for (const provider of roots) all.push(...(await provider(store)));
   const reachable = await markReachable(store, all);
   const out = { referenced: { count: 0, bytes: 0 }, unreferenced: { count: 0, bytes: 0 } };

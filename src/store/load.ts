@@ -13,6 +13,7 @@ import { dockerArchiveManifestSchema, imageConfigSchema, indexSchema, type Descr
 import { imageBlobs } from "./blobs.js";
 import type { ImageStore } from "./image-store.js";
 import { compressionOf, layerMediaType } from "../snapshotter/compression.js";
+import { Lease } from "./lease.js";
 
 export interface LoadedImage {
   name: string | undefined;
@@ -35,6 +36,16 @@ interface StreamedFile {
  * config digest (the image ID), stays the same.
  */
 export async function loadArchive(store: ImageStore, file: string): Promise<LoadedImage[]> {
+  // Blobs written (or found and touched) during the load are the lease's until the images are tagged.
+  const lease = await Lease.open(store.root, "load");
+  try {
+    return await loadLeased(store, file);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function loadLeased(store: ImageStore, file: string): Promise<LoadedImage[]> {
   const small = new Map<string, Buffer>();
   const streamed = new Map<string, StreamedFile>();
   const extract = tar.extract();

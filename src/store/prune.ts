@@ -1,27 +1,29 @@
 /**
  * `tbuild prune`: the build cache's dangling records (or, with `all`, every record),
- * then blobs and snapshots nothing uses, then scratch directories of dead builds.
+ * then blobs and snapshots nothing uses, then what dead processes left: scratch
+ * directories, working snapshots, unlisted snapshot directories.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StepCache } from "../cache/step-cache.js";
 import { errnoCode } from "../errors.js";
+import { ownerAlive, ownerFromTag } from "../pid.js";
 import { nsRun, removeOwnedTree } from "../snapshotter/namespace.js";
 import { gc, type GcResult } from "./gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { storeSnapshotter } from "./snapshot-gc.js";
-import { pidAlive } from "../pid.js";
 
 /**
- * A build's scratch directory is `<root>/tmp/build-<pid>-<start ms>-XXXXXX`: it is abandoned when
- * that process is gone. Anything else there counts as abandoned once untouched this long.
+ * A build's scratch directory is `<root>/tmp/build-<pid>.<start>-XXXXXX`: it is abandoned
+ * when that process is gone. Anything else there counts as abandoned once untouched this long.
  */
 const STALE_SCRATCH_MS = 24 * 3600 * 1000;
 
 function abandoned(name: string, mtimeMs: number): boolean {
-  const owner = /^build-(\d+)-/.exec(name);
-  if (owner !== null) return !pidAlive(Number(owner[1]));
+  const owner = /^build-(.*)$/.exec(name);
+  const who = owner === null ? undefined : ownerFromTag(owner[1]!);
+  if (who !== undefined) return ownerAlive(who) === false;
   return Date.now() - mtimeMs >= STALE_SCRATCH_MS;
 }
 
@@ -36,10 +38,11 @@ export interface PruneOptions {
 export interface PruneResult extends GcResult {
   /** Keys of the build-cache records dropped. */
   cacheRecords: string[];
-  /** Scratch directories of dead builds, and their bytes. */
+  /**
+   * What dead processes left behind: scratch directories, snapshot directories no
+   * metadata lists, half-made snapshots, and their bytes.
+   */
   scratch: { paths: string[]; bytes: number };
-  /** Builds running during the prune (their recent blobs and all snapshots were kept). */
-  runningBuilds: number;
 }
 
 export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise<PruneResult> {
@@ -50,28 +53,18 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
     if (opts.all === true || (record.layer !== null && !(await store.content.has(record.layer.digest)))) dropped.add(key);
   }
   if (opts.dryRun !== true) for (const key of dropped) await cache.delete(key);
-  // While builds run, what they may be about to use stays: blobs made since the first of
-  // them started, and every snapshot (a build checks a snapshot, then stacks on it).
-  const running = await runningBuilds(store.root);
-  const snapshotter = running.length > 0 ? undefined : await storeSnapshotter(store.root);
+  const snapshotter = await storeSnapshotter(store.root);
+  // Leftovers first: a dead build's working snapshots then no longer pin their parents.
+  const orphans = snapshotter === undefined ? { paths: [], bytes: 0 } : await snapshotter.reclaimOrphans(opts.dryRun === true ? { dryRun: true } : {});
   const result = await gc(store, {
     // Read under the store lock (a build may add records meanwhile).
     roots: [buildCacheRoots(dropped)],
     ...(opts.keepStorage === undefined ? {} : { keepStorage: opts.keepStorage }),
     ...(opts.dryRun === undefined ? {} : { dryRun: opts.dryRun }),
     ...(snapshotter === undefined ? {} : { snapshotter }),
-    ...(running.length > 0 ? { protectSince: Math.min(...running.map((b) => b.startedMs)) } : {}),
   });
-  return { ...result, cacheRecords: [...dropped].sort(), scratch: await staleScratch(store.root, opts.dryRun === true), runningBuilds: running.length };
-}
-
-/** Builds in progress on this root: `tmp/build-<pid>-<start ms>-XXXXXX` whose process lives. */
-async function runningBuilds(storeRoot: string): Promise<{ pid: number; startedMs: number }[]> {
-  const names = await readdir(join(storeRoot, "tmp")).catch(() => [] as string[]);
-  return names.flatMap((name) => {
-    const m = /^build-(\d+)-(\d+)-/.exec(name);
-    return m !== null && pidAlive(Number(m[1])) ? [{ pid: Number(m[1]), startedMs: Number(m[2]) }] : [];
-  });
+  const scratch = await staleScratch(store.root, opts.dryRun === true);
+  return { ...result, cacheRecords: [...dropped].sort(), scratch: { paths: [...orphans.paths, ...scratch.paths], bytes: orphans.bytes + scratch.bytes } };
 }
 
 /** Removes (or, in a dry run, lists) the `<root>/tmp/*` entries of builds that are gone. */

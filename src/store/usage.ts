@@ -3,7 +3,8 @@ import { StepCache } from "../cache/step-cache.js";
 import { diskUsage, markReachable } from "./gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
-import { measure, storeSnapshotter, unusedCommitted } from "./snapshot-gc.js";
+import { liveLeases } from "./lease.js";
+import { measure, storeSnapshotter, unusedSnapshots } from "./snapshot-gc.js";
 
 export interface Tally {
   count: number;
@@ -13,7 +14,7 @@ export interface Tally {
 export interface StoreUsage {
   /** Referenced: reachable from a tagged image or a build-cache record. */
   blobs: { referenced: Tally; unreferenced: Tally };
-  /** All snapshots, and the committed ones no running build uses (prune removes those). */
+  /** All snapshots, and those no running process uses (prune removes those). */
   snapshots: Tally & { reclaimable: Tally };
   /**
    * Records, and the distinct stored layers they name (counted among the blobs too);
@@ -38,7 +39,7 @@ export async function storeUsage(store: ImageStore): Promise<StoreUsage> {
   const snapshotter = await storeSnapshotter(store.root);
   const all = snapshotter === undefined ? [] : await snapshotter.list();
   const sizes = snapshotter === undefined ? [] : await measure(snapshotter, all);
-  const unused = new Set(unusedCommitted(all).map((s) => s.key));
+  const unused = new Set(unusedSnapshots(all, (await liveLeases(store.root, { dryRun: true })).snapshots).map((s) => s.key));
   const reclaimable = sizes.filter((s) => unused.has(s.key));
 
   return {

@@ -3,12 +3,14 @@
  * the real APIs: images and blobs in the store, step records in the cache index, and a
  * snapshot tree as a build leaves it (committed layers, one build still running).
  */
-import { mkdir, readdir, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { StepCache, stepKey } from "../../src/cache/step-cache.js";
 import { openSnapshotter, type Snapshotter } from "../../src/snapshotter/snapshotter.js";
 import { openStore, type ImageStore } from "../../src/store/image-store.js";
+import { Lease } from "../../src/store/lease.js";
 import { prune } from "../../src/store/prune.js";
 import { planReclaim } from "../../src/store/reclaim.js";
 import { rootlessEnv } from "../setup/rootless.js";
@@ -91,21 +93,55 @@ describe("prune", () => {
     expect((await s.store.resolve("keep:1")).config.architecture).toBe("amd64");
   });
 
-  it("while a build runs, keeps every snapshot and the blobs made since it started", async () => {
+  it("a live lease keeps the blobs and snapshots it holds, and blobs written since it began; a dead process's lease expires", async () => {
     const s = await state();
-    // This test process stands for the running build: its pid is alive.
-    const live = `build-${process.pid}-${Date.now() - 60_000}-abcdef`;
-    await mkdir(join(s.root, "tmp", live));
-    const old = await makeLayer(s.store, { "made/before/the/build": "old" });
+    const old = await makeLayer(s.store, { "made/before/the/lease": "old" });
     const longAgo = new Date(Date.now() - 3600_000);
     await utimes(s.store.content.blobPath(old.desc.digest), longAgo, longAgo);
-    const r = await prune(s.store);
-    expect(r.runningBuilds).toBe(1);
-    expect(r.snapshots).toEqual([]);
-    expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "leaf", "mid", "running-step"]);
-    expect(await s.store.content.has(s.untaggedLayer)).toBe(true);
+    await utimes(s.store.content.blobPath(s.untaggedLayer), longAgo, longAgo);
+    // This test process holds the lease, as a running build would.
+    const lease = await Lease.open(s.root, "build");
+    expect(await lease.holdBlobs([{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: s.cachedLayer, size: 1 }], (d) => s.store.content.has(d))).toBe(true);
+    await lease.holdSnapshots(["leaf"]);
+    const fresh = await makeLayer(s.store, { "written/during/the/lease": "new" });
+    // A lease file of a process that is gone (pid 999999999 does not run).
+    await writeFile(join(s.root, "leases", "999999999.1-dead.json"), JSON.stringify({ owner: { host: hostname(), pid: 999999999, start: "1" }, purpose: "build", created: 0, blobs: [{ mediaType: "x", digest: old.desc.digest, size: 1 }], snapshots: ["mid"] }));
+    const r = await prune(s.store, { all: true });
+    expect(r.leases).toBe(1);
+    expect(await s.store.content.has(s.cachedLayer)).toBe(true);
+    expect(await s.store.content.has(fresh.desc.digest)).toBe(true);
     expect(await s.store.content.has(old.desc.digest)).toBe(false);
-    expect(await readdir(join(s.root, "tmp"))).toContain(live);
+    expect(await s.store.content.has(s.untaggedLayer)).toBe(false);
+    expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "leaf", "mid", "running-step"]);
+    expect(await readdir(join(s.root, "leases"))).toEqual([expect.stringMatching(new RegExp(`^${process.pid}\\.`))]);
+    await lease.release();
+    const after = await prune(s.store, { all: true });
+    expect(after.leases).toBe(0);
+    expect(await s.store.content.has(s.cachedLayer)).toBe(false);
+    expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "running-step"]);
+  });
+
+  it("reclaims what killed processes left: their working snapshots (which then no longer pin parents), unlisted snapshot directories, half-made ones", async () => {
+    const s = await state();
+    const snapshots = join(s.root, "snapshotter", "snapshots");
+    // A build killed mid-RUN: its active snapshot on leaf, labelled with an owner that is gone.
+    const meta = JSON.parse(await readFile(join(s.root, "snapshotter", "metadata.json"), "utf8")) as { nextId: number; snapshots: Record<string, { id: string; kind: string; parent?: string; created: string; labels: Record<string, string> }> };
+    const id = String(meta.nextId++);
+    meta.snapshots["run-killed"] = { id, kind: "active", parent: "leaf", created: new Date().toISOString(), labels: { "tbuild.owner": `${hostname()} 999999999 1` } };
+    await mkdir(join(snapshots, id, "fs"), { recursive: true });
+    await writeFile(join(snapshots, id, "fs", "half-written"), Buffer.alloc(10_000));
+    await writeFile(join(s.root, "snapshotter", "metadata.json"), JSON.stringify(meta));
+    // A prune killed between deleting a record and its tree; a create killed after placing its directory.
+    await mkdir(join(snapshots, "9999", "fs"), { recursive: true });
+    await writeFile(join(snapshots, "9999", "fs", "f"), Buffer.alloc(20_000));
+    await mkdir(join(s.root, "snapshotter", "tmp", "new-999999999.1-abc", "fs"), { recursive: true });
+    const r = await prune(s.store);
+    expect(r.snapshots.map((x) => x.key)).toEqual(expect.arrayContaining(["run-killed", "leaf", "mid"]));
+    expect(r.scratch.paths).toEqual(expect.arrayContaining([join(snapshots, "9999"), join(s.root, "snapshotter", "tmp", "new-999999999.1-abc")]));
+    expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "running-step"]);
+    const listed = (await s.snapshotter.list()).length;
+    expect((await readdir(snapshots)).length).toBe(listed);
+    expect(await readdir(join(s.root, "snapshotter", "tmp"))).toEqual([]);
   });
 
   it("--all drops every cache record, so layers only the cache kept are swept; images stay", async () => {

@@ -19,9 +19,10 @@ export const pruneCommand: Command = {
           "  --keep-storage SIZE  keep up to SIZE of removable blobs and snapshots, most recent first (e.g. 10GB)",
           "  --dry-run    only list what would be deleted",
           "",
-          "Without --all, build-cache records stay unless their layer is gone. While a build runs on",
-          "this root, snapshots and the blobs made since it started are kept; a dead build's scratch",
-          "directory goes.",
+          "Without --all, build-cache records stay unless their layer is gone. A running build, pull,",
+          "load or push holds a lease on the blobs and snapshots it uses or will reuse (and the blobs",
+          "written since it started): those stay. What a killed process left (its scratch directory,",
+          "working snapshots, half-made snapshot directories, its lease) goes.",
         ].join("\n"),
       );
     }
@@ -43,7 +44,7 @@ export const pruneCommand: Command = {
     ].filter((x) => x !== "");
     const total = r.removedBytes + r.snapshotBytes + r.scratch.bytes + r.ingest.bytes;
     out(`Total reclaimed space: ${formatSize(total)} (${r.removed.length} blob(s)${extras.map((x) => `, ${x}`).join("")})`);
-    if (r.runningBuilds > 0) out(`${r.runningBuilds} build(s) running: snapshots and their recent blobs were kept`);
+    if (r.leases > 0) out(`${r.leases} build(s), pull(s), load(s) or push(es) running: what they hold was kept`);
     return 0;
   },
 };
