@@ -47,7 +47,7 @@ function buildahArgs(store: string): string[] {
 }
 
 /** Why buildah cannot build here, or undefined when a tiny build works. */
-async function buildahProblem(work: string): Promise<string | undefined> {
+export async function buildahProblem(work: string): Promise<string | undefined> {
   if (spawnSync("buildah", ["--version"]).status !== 0) return "buildah is not installed";
   const dir = join(work, "probe");
   const ctx = join(dir, "ctx");
