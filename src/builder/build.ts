@@ -3,6 +3,7 @@ import path from "node:path";
 import pLimit from "p-limit";
 import { CacheLookup } from "../cache/lookup.js";
 import { StepCache } from "../cache/step-cache.js";
+import { TreeDigests } from "../cache/tree-digests.js";
 import { FileHashes } from "../context/file-hashes.js";
 import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
@@ -379,6 +380,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     contextDir,
     rules: await loadIgnoreRules(contextDir, o.file),
     hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
+    treeDigests: new TreeDigests(store.root),
     content: store.content,
     cache: new CacheLookup(new StepCache(store.root), remoteCaches),
     noCache: o.noCache ?? false,

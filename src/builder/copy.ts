@@ -1,8 +1,6 @@
-import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { lstat, readlink, writeFile } from "node:fs/promises";
+import { lstat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { FileHashes } from "../context/file-hashes.js";
 import type { SourceTree } from "../context/sources.js";
 import { TbuildError } from "../errors.js";
 import type { Heredoc } from "../parser/index.js";
@@ -20,13 +18,6 @@ export interface CopyRequest {
   chown?: string;
   chmod?: string;
   excludes: string[];
-}
-
-/** What a COPY will write: its layer entries and a digest of everything they depend on. */
-export interface CopyPlan {
-  changes: Change[];
-  /** sha256 over every entry's path, type, mode, owner, link target and content (not mtime). */
-  contentDigest: string;
 }
 
 function parseChmod(chmod: string | undefined): number | undefined {
@@ -59,8 +50,8 @@ function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint 
 export async function planCopy(
   req: CopyRequest,
   trees: SourceTree[],
-  o: { view: MergedView; scratchDir: string; nowNs: bigint; hashes: FileHashes; sourceOwner?: (st: BigIntStats) => Ids },
-): Promise<CopyPlan> {
+  o: { view: MergedView; scratchDir: string; nowNs: bigint; sourceOwner?: (st: BigIntStats) => Ids },
+): Promise<Change[]> {
   const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, o.view, `${req.keyword} --chown=${req.chown}`);
   const perm = parseChmod(req.chmod);
   // Symlinks in the image are followed, as Docker does: on a merged-/usr image /bin/x is /usr/bin/x.
@@ -95,8 +86,7 @@ export async function planCopy(
   const dirs = trees.some((t) => t.kind === "dir") ? [destAbs] : [];
   // Directories the copy creates take --chown, as BuildKit creates them (fsutil#49); without it they are root's.
   await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, () => chown ?? root);
-  const changes = sortedChanges(out);
-  return { changes, contentDigest: await digestChanges(changes, o.hashes) };
+  return sortedChanges(out);
 }
 
 /** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */
@@ -144,18 +134,6 @@ function sortedChanges(out: Map<string, { abs: string; st: BigIntStats }>): Chan
     const item = out.get(p)!;
     return { kind: "add", path: p.slice(1), abs: item.abs, st: item.st, xattrs: [] };
   });
-}
-
-/** The cache-relevant identity of a set of entries: everything but timestamps. */
-async function digestChanges(changes: Change[], hashes: FileHashes): Promise<string> {
-  const h = createHash("sha256");
-  for (const c of changes) {
-    if (c.kind !== "add") continue;
-    h.update(`${c.path}\0${c.st.mode}\0${c.st.uid}:${c.st.gid}\0`);
-    if (c.st.isSymbolicLink()) h.update(`link:${await readlink(c.abs)}\0`);
-    else if (c.st.isFile()) h.update(`file:${await hashes.digest(c.abs, c.st)}\0`);
-  }
-  return `sha256:${h.digest("hex")}`;
 }
 
 export function heredocSources(heredocs: Heredoc[] | undefined, expand: (text: string) => string): { name: string; content: string }[] {

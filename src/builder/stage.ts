@@ -4,6 +4,7 @@ import type { ContentStore } from "../cache/content-store.js";
 import type { Lease } from "../store/lease.js";
 import type { CacheLookup } from "../cache/lookup.js";
 import { stepKey, type StepRecord } from "../cache/step-cache.js";
+import type { TreeDigests } from "../cache/tree-digests.js";
 import type { FileHashes } from "../context/file-hashes.js";
 import type { IgnoreRules } from "../context/ignore.js";
 import { TbuildError } from "../errors.js";
@@ -39,6 +40,8 @@ export interface StageEnv {
   rules: IgnoreRules;
   /** Content digests of context files, kept across builds. */
   hashes: FileHashes;
+  /** Content digests of COPY --from selections in committed snapshots, kept across builds. */
+  treeDigests: TreeDigests;
   content: ContentStore;
   /** The store's step cache and the imported ones (--cache-from), asked in that order. */
   cache: CacheLookup;

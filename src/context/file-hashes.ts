@@ -12,6 +12,17 @@ interface Entry {
   digest: string;
 }
 
+/** Files up to this size are read in one call; larger ones are streamed, so memory stays flat. */
+const READ_WHOLE = 1n << 20n;
+
+/** sha256 (hex) of a file's content; `size` (from its stat) picks one read or a stream. */
+export async function hashFile(abs: string, size: bigint): Promise<string> {
+  const h = createHash("sha256");
+  if (size <= READ_WHOLE) h.update(await readFile(abs));
+  else for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
 /** Entries beyond this are dropped on save (least recently used first). */
 const MAX_ENTRIES = 200_000;
 
@@ -52,9 +63,7 @@ export class FileHashes {
       this.entries.set(abs, known);
       return known.digest;
     }
-    const h = createHash("sha256");
-    for await (const chunk of createReadStream(abs)) h.update(chunk as Buffer);
-    const digest = h.digest("hex");
+    const digest = await hashFile(abs, st.size);
     if (this.transient(abs)) return digest;
     this.entries.delete(abs);
     this.entries.set(abs, { size: String(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), digest });

@@ -1,16 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { lstat, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
-import { resolveSources } from "../../context/sources.js";
+import { hashFile } from "../../context/file-hashes.js";
+import { resolveSources, type SourceTree } from "../../context/sources.js";
 import { DiskFullError } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
 import type { Change } from "../../snapshotter/changes.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
 import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
-import { heredocSources, planCopy, type CopyPlan } from "../copy.js";
+import { heredocSources, planCopy } from "../copy.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
-import type { Layer } from "../rootfs.js";
+import { chainIds, type Layer } from "../rootfs.js";
+import { digestSources } from "../source-digest.js";
 import type { StageEnv } from "../stage.js";
 import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
@@ -67,41 +69,59 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
     sourceKey = `context:${from}`;
   }
   const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
-  // Planning reads the destination image (is dest a directory? who is --chown?) and the sources.
-  const plan = async (scratch: string): Promise<CopyPlan> =>
-    withView(state.layers, env, async (view) => {
-      const o = { view, scratchDir: scratch, nowNs, hashes: env.hashes };
-      if (sourceLayers === undefined) {
-        const trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
+  const fromLabel = `--from=${from}`;
+  const viewTrees = (layers: Layer[]): Promise<SourceTree[]> => withView(layers, env, (source) => resolveViewSources(source, request.sources, request.excludes, fromLabel));
+  // The key holds the request and the sources' content. What the destination image adds
+  // (is dest a directory, who is --chown, the parents' owners) follows from the parent
+  // key, so it is looked at only when the step runs: a cached COPY touches no snapshot.
+  let trees: SourceTree[] | undefined;
+  let sources: string;
+  try {
+    if (sourceLayers === undefined) {
+      trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
+      if (urls.length > 0) {
+        // Under the build's scratch, which goes with the build: a cached ADD needs the file no longer.
+        const downloads = await mkdtemp(path.join(env.scratchRoot, "download-"));
         for (const url of urls) {
-          const got = await download(url, path.join(scratch, `download-${trees.length}`), checksum);
+          const got = await download(url, path.join(downloads, `download-${trees.length}`), checksum);
           trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file, { bigint: true }) }] });
         }
-        return planCopy(request, trees, o);
       }
-      return withView(sourceLayers, env, async (source) => {
-        const trees = await resolveViewSources(source, request.sources, request.excludes, `--from=${from}`);
-        return planCopy(request, trees, { ...o, sourceOwner: imageIdsOf });
-      });
-    });
-  const scratch = await mkdtemp(path.join(env.scratchRoot, "copy-"));
-  let planned: CopyPlan;
-  try {
-    planned = await plan(scratch);
+      sources = await digestSources(trees, (abs, st) => env.hashes.digest(abs, st), false);
+    } else {
+      // Committed snapshots never change: what a selection holds is hashed once per chain.
+      const layers = sourceLayers;
+      const chain = chainIds(layers.map((l) => l.diffID)).at(-1) ?? "scratch";
+      const selection = { sources: request.sources, excludes: request.excludes };
+      const known = await env.treeDigests.get(chain, selection);
+      if (known !== undefined) sources = known;
+      else {
+        trees = await viewTrees(layers);
+        sources = await digestSources(trees, (abs, st) => hashFile(abs, st.size), true);
+        await env.treeDigests.put(chain, selection, sources);
+      }
+    }
   } catch (e) {
-    await rm(scratch, { recursive: true, force: true });
     if (e instanceof TbuildError) throw relocated(env, instruction, e);
     throw e;
   }
   return {
     // A URL's content is in `content`: the key says what was downloaded, never where from (URLs may hold credentials).
-    key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: planned.contentDigest },
-    execute: async () => {
+    key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: sources },
+    execute: async (stageScratch) => {
+      const scratch = await mkdtemp(path.join(stageScratch, "copy-"));
+      let changes: Change[] = [];
       try {
-        return await layerFromChanges(planned.changes, env);
+        trees ??= await viewTrees(sourceLayers ?? []);
+        const source = trees;
+        changes = await withView(state.layers, env, (view) =>
+          planCopy(request, source, { view, scratchDir: scratch, nowNs, ...(sourceLayers === undefined ? {} : { sourceOwner: imageIdsOf }) }),
+        );
+        return await layerFromChanges(changes, env);
       } catch (e) {
         // The layer holds about what is copied (compression aside): that is what the disk lacked room for.
-        if (e instanceof DiskFullError) throw relocated(env, instruction, e.under(env.storeRoot, copiedBytes(planned.changes)));
+        if (e instanceof DiskFullError) throw relocated(env, instruction, e.under(env.storeRoot, copiedBytes(changes)));
+        if (e instanceof TbuildError) throw relocated(env, instruction, e);
         throw e;
       } finally {
         await rm(scratch, { recursive: true, force: true });

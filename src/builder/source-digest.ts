@@ -1,0 +1,34 @@
+import { createHash } from "node:crypto";
+import type { BigIntStats } from "node:fs";
+import { readlink } from "node:fs/promises";
+import type { SourceTree } from "../context/sources.js";
+
+/** Files hashed at once: enough to keep the fs thread pool busy, few enough to keep memory flat. */
+const PARALLEL = 8;
+
+/**
+ * The cache identity of COPY sources: every entry's path, type and mode (and owner when
+ * `withOwners`: --from keeps the source's owners), link targets and file contents, never
+ * timestamps. Contents come from `fileDigest`, which may remember them; several files are
+ * hashed at once, and folded in in order, so the digest does not depend on timing.
+ */
+export async function digestSources(trees: readonly SourceTree[], fileDigest: (abs: string, st: BigIntStats) => Promise<string>, withOwners: boolean): Promise<string> {
+  const h = createHash("sha256");
+  for (const tree of trees) {
+    h.update(`tree\0${tree.name}\0${tree.kind}\0`);
+    const { entries } = tree;
+    for (let i = 0; i < entries.length; i += PARALLEL) {
+      const batch = entries.slice(i, i + PARALLEL);
+      const parts = await Promise.all(
+        batch.map(async ({ rel, abs, stats: st }) => {
+          const head = `${rel}\0${st.mode}\0${withOwners ? `${st.uid}:${st.gid}` : ""}\0`;
+          if (st.isSymbolicLink()) return `${head}link:${await readlink(abs)}\0`;
+          if (st.isFile()) return `${head}file:${await fileDigest(abs, st)}\0`;
+          return head;
+        }),
+      );
+      for (const p of parts) h.update(p);
+    }
+  }
+  return `sha256:${h.digest("hex")}`;
+}
