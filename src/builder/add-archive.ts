@@ -3,7 +3,6 @@ import { open } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
 import { TbuildError } from "../errors.js";
 import { compressionOf, decompressed, hasTool, toolStream } from "../snapshotter/compression.js";
 
@@ -63,8 +62,10 @@ export async function archiveUnder(file: string, kind: ArchiveKind, dest: string
   const destRel = path.posix.normalize(dest).replace(/^\/+/, "");
   const archive = path.basename(file);
   const input = await tarStream(file, kind, archive);
-  const extract = tar.extract();
-  const pack = tar.pack();
+  // Loaded on first use: a build whose steps are all cached never reads or writes a tar.
+  const { default: tarLib } = await import("tar-stream");
+  const extract = tarLib.extract();
+  const pack = tarLib.pack();
   const out = new PassThrough();
   void pipeline(pack as unknown as Readable, out).catch((e: unknown) => out.destroy(e as Error));
   void (async () => {

@@ -20,7 +20,7 @@ import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
 import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
 import type { ContentStore } from "../cache/content-store.js";
 import type { Executor } from "../executor/executor.js";
-import { exportImage, type ExportOptions } from "../store/export/index.js";
+import type { ExportOptions } from "../store/export/index.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { Lease } from "../store/lease.js";
 import { ownerTag } from "../pid.js";
@@ -455,6 +455,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     }
   }
   for (const output of o.outputs ?? []) {
+    const { exportImage } = await import("../store/export/index.js");
     await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
   }
   return { descriptor, config, configDigest, tags, images: manifests };

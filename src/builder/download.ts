@@ -4,7 +4,6 @@ import { mkdir, utimes } from "node:fs/promises";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import got from "got";
 import { TbuildError } from "../errors.js";
 
 export function isUrl(source: string): boolean {
@@ -52,6 +51,8 @@ export async function download(source: string, dir: string, checksum: string | u
   const file = path.join(dir, name);
   const hash = createHash("sha256");
   let lastModified: string | undefined;
+  // Loaded here: a build without ADD <url> (a cached one above all) never pays got's import.
+  const { default: got } = await import("got");
   const request = got.stream(url, { timeout: { request: 300_000 }, retry: { limit: 2 } });
   request.on("response", (res: { headers: Record<string, string | string[] | undefined> }) => {
     const lm = res.headers["last-modified"];

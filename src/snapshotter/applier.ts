@@ -16,7 +16,7 @@ import { link, lstat, lchown, lutimes, mkdir, open, readdir, rm, symlink } from 
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import { TbuildError, errnoCode } from "../errors.js";
 import { decompressed } from "./compression.js";
 import { nsRun, overlayXattrPrefix } from "./namespace.js";
@@ -50,7 +50,9 @@ export async function applyLayer(root: string, input: Readable, o: ApplyOptions)
   const hash = createHash("sha256");
   let size = 0;
   const x = new Extractor(root, o);
-  const extract = tar.extract();
+  // Loaded on first use: a build whose steps are all cached never reads or writes a tar.
+  const { default: tarLib } = await import("tar-stream");
+  const extract = tarLib.extract();
   // Fed by hand rather than piped: the diffID must cover every byte, including the
   // zero blocks after the end-of-archive marker that the extractor ignores.
   const feed = (async () => {

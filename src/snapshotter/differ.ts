@@ -11,7 +11,7 @@ import { createReadStream } from "node:fs";
 import { readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
+import type tar from "tar-stream";
 import { type ContentStore } from "../cache/content-store.js";
 import { TbuildError, ioError } from "../errors.js";
 import type { Change } from "./changes.js";
@@ -109,7 +109,9 @@ function addEntry(pack: tar.Pack, header: tar.Header, body?: Readable): Promise<
  * binary values (security.capability) by treating them as text.
  */
 export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writable, o: TarOptions = {}): Promise<void> {
-  const pack = tar.pack();
+  // Loaded on first use: a build whose steps are all cached never reads or writes a tar.
+  const { default: tarLib } = await import("tar-stream");
+  const pack = tarLib.pack();
   const piping = pipeline(pack as unknown as Readable, out);
   const seen = new Map<string, string>();
   const clamp = (sec: number): Date => new Date((o.sourceDateEpoch !== undefined && sec > o.sourceDateEpoch ? o.sourceDateEpoch : sec) * 1000);
