@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { lstatSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TbuildError } from "../../src/errors.js";
@@ -59,6 +59,25 @@ describe("tbuild build (as root)", () => {
     expect(changed.result.config.rootfs.diff_ids.slice(0, 2)).toEqual(first.result.config.rootfs.diff_ids.slice(0, 2));
     const rootfs = umociUnpack(root, "docker.io/library/changed:latest");
     expect(readFileSync(path.join(rootfs, "size"), "utf8")).toBe("9 /app/app.txt\n");
+  });
+
+  it("rebuilds a cached multi-stage image without unpacking any layer, and reruns a COPY --from when the stage's files change", async () => {
+    const root = freshRoot();
+    const stages = (text: string) => BUSYBOX_BASE.replace("FROM scratch", "FROM scratch AS base") + `RUN echo ${text} > /out\nFROM base\nCOPY --from=0 /out /copied\nCOPY app.txt /app/\n`;
+    const ctx = context({ Dockerfile: stages("one"), "app.txt": "v1" });
+    const first = await buildCollecting({ context: ctx, root });
+    // Unpacked layers are only a speed-up: with every one of them gone, a cached rebuild needs none.
+    rmSync(path.join(root, "snapshotter"), { recursive: true, force: true });
+    const again = await buildCollecting({ context: ctx, root });
+    const cachedFlags = (events: typeof first.events) => events.flatMap((e) => (e.kind === "step" && /^(RUN|COPY)/.test(e.text) ? [e.cached] : []));
+    expect(cachedFlags(again.events)).toEqual([true, true, true, true, true]);
+    expect(again.result.descriptor.digest).toBe(first.result.descriptor.digest);
+    expect(existsSync(path.join(root, "snapshotter"))).toBe(false);
+
+    writeFileSync(path.join(ctx, "Dockerfile"), stages("two"));
+    const changed = await buildCollecting({ context: ctx, root, tags: ["changed"] });
+    expect(cachedFlags(changed.events)).toEqual([true, true, false, false, false]);
+    expect(readFileSync(path.join(umociUnpack(root, "docker.io/library/changed:latest"), "copied"), "utf8")).toBe("two\n");
   });
 
   it("builds independent stages and copies between them; --target stops early", async () => {
