@@ -63,7 +63,9 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
     const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from).catch((e: unknown) => {
       throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
     });
-    sourceKey = source.key;
+    // As BuildKit: the files selected count, not how the stage made them, so a COPY --from
+    // stays cached when its stage ran again without changing what is copied.
+    sourceKey = "layers";
     sourceLayers = source.layers;
   } else if (namedDir !== undefined) {
     sourceKey = `context:${from}`;
