@@ -23,9 +23,9 @@ describe("tbuild store commands", () => {
     await makeImage(store, "busybox", [{ "shared": "s" }]);
     await makeImage(store, "ghcr.io/me/app:v2", [{ "shared": "s" }, { own: "o" }]);
     const images = await tbuild(["images", "--root", root]);
-    expect(images.stdout.split("\n")[0]).toMatch(/^NAME\s+DIGEST\s+CREATED\s+SIZE$/);
-    expect(images.stdout).toMatch(/^busybox:latest\s+[0-9a-f]{12}\s+\S.*ago\s+\d+B$/m);
-    expect(images.stdout).toContain("ghcr.io/me/app:v2");
+    expect(images.stdout.split("\n")[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(images.stdout).toMatch(/^busybox\s+latest\s+[0-9a-f]{12}\s+\S.*ago\s+\d+B$/m);
+    expect(images.stdout).toMatch(/^ghcr\.io\/me\/app\s+v2\s/m);
     expect((await tbuild(["rmi", "--root", root, "ghcr.io/me/app:v2"])).stdout).toBe("Untagged: ghcr.io/me/app:v2\n");
     expect((await tbuild(["du", "--root", root])).stdout).toMatch(/^unreferenced\s+3\s/m);
     const prune = await tbuild(["prune", "--root", root]);

@@ -111,7 +111,7 @@ function scenario(make: () => Disk): void {
     r = d.cli(["build", "-t", "ok", ok]);
     expect(r.stderr).not.toContain("tbuild:");
     expect(r.code).toBe(0);
-    expect(d.cli(["images"]).stdout).toMatch(/^ok:latest\s/m);
+    expect(d.cli(["images"]).stdout).toMatch(/^ok\s+latest\s/m);
   }, 240_000);
 }
 

@@ -1,31 +1,70 @@
 import { shortDigest } from "../../oci/digest.js";
-import { displayName } from "../../store/image-store.js";
+import { familiarReference, parseReference } from "../../oci/reference.js";
+import { displayName, type ImageRecord, type ImageStore } from "../../store/image-store.js";
 import type { Command } from "../command.js";
 import { parseFlags } from "../args.js";
-import { formatSize, relativeTime, table } from "../format.js";
+import { formatSize, relativeTime } from "../format.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";
+import { formatListing, type Listing } from "../template.js";
+
+const HEADERS = { Repository: "REPOSITORY", Tag: "TAG", Digest: "DIGEST", ID: "IMAGE ID", CreatedAt: "CREATED AT", CreatedSince: "CREATED", Size: "SIZE" };
+const TABLE = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+const TABLE_WITH_DIGESTS = "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+const help = `  -q, --quiet      print only image IDs
+      --format F   docker's Go-template subset: {{.Repository}}:{{.Tag}}, {{.ID}}, {{.Digest}},
+                   {{.CreatedAt}}, {{.CreatedSince}}, {{.Size}}, {{json .}}; 'table ...' adds
+                   headers and aligns columns; 'json' prints one JSON object per image
+      --digests    add a DIGEST column
+      --no-trunc   full IDs (sha256:...), not their first 12 hex digits`;
+
+/** `2024-01-02 03:04:05 +0000 UTC`, docker's CreatedAt (always in UTC here). */
+function createdAt(iso: string | undefined): string {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  if (Number.isNaN(t)) return "N/A";
+  return `${new Date(t).toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
+}
+
+/** A stored name split docker's way: `ghcr.io/o/app:1` → `ghcr.io/o/app` and `1`; no name is `<none>` `<none>`. */
+function repositoryAndTag(name: string | undefined): { Repository: string; Tag: string } {
+  if (name === undefined) return { Repository: "<none>", Tag: "<none>" };
+  const { tag, digest: _digest, ...bare } = parseReference(name);
+  return { Repository: familiarReference(bare), Tag: tag ?? "<none>" };
+}
+
+/** The images as docker lists them: one row per name; the ID is the manifest (or index) digest, which tbuild's commands accept. */
+async function listing(store: ImageStore, images: ImageRecord[], noTrunc: boolean): Promise<Listing> {
+  const rows = [];
+  for (const img of images) {
+    const resolved = await store.resolve(img.descriptor.digest).catch(() => undefined);
+    const size = resolved === undefined ? undefined : resolved.manifestDescriptor.size + resolved.manifest.config.size + resolved.manifest.layers.reduce((n, l) => n + l.size, 0);
+    const digest = img.descriptor.digest;
+    rows.push({
+      ...repositoryAndTag(img.name),
+      Digest: digest,
+      ID: noTrunc ? digest : shortDigest(digest),
+      CreatedAt: createdAt(resolved?.config.created),
+      CreatedSince: relativeTime(resolved?.config.created),
+      Size: size === undefined ? "incomplete" : formatSize(size),
+    });
+  }
+  return { headers: HEADERS, rows };
+}
 
 export const imagesCommand: Command = {
   name: "images",
   summary: "List images in the local store",
-  usage: "tbuild images [--root DIR] [--digests]",
+  usage: "tbuild images [--root DIR] [-q] [--format TEMPLATE|json] [--digests] [--no-trunc]",
   async run(argv) {
-    const { values } = parseFlags(imagesCommand, { args: argv, options: { ...storeOptions, digests: { type: "boolean" } } });
-    if (values.help === true) return printUsage(imagesCommand, "  --digests    show full digests");
+    const { values } = parseFlags(imagesCommand, {
+      args: argv,
+      options: { ...storeOptions, quiet: { type: "boolean", short: "q" }, format: { type: "string" }, digests: { type: "boolean" }, "no-trunc": { type: "boolean" } },
+    });
+    if (values.help === true) return printUsage(imagesCommand, help);
     const store = await storeFromFlags(values);
-    const rows = [["NAME", "DIGEST", "CREATED", "SIZE"]];
     const images = (await store.listImages()).sort((a, b) => displayName(a.name).localeCompare(displayName(b.name)));
-    for (const img of images) {
-      const resolved = await store.resolve(img.descriptor.digest).catch(() => undefined);
-      const size = resolved === undefined ? undefined : resolved.manifestDescriptor.size + resolved.manifest.config.size + resolved.manifest.layers.reduce((n, l) => n + l.size, 0);
-      rows.push([
-        displayName(img.name),
-        values.digests === true ? img.descriptor.digest : shortDigest(img.descriptor.digest),
-        relativeTime(resolved?.config.created),
-        size === undefined ? "incomplete" : formatSize(size),
-      ]);
-    }
-    process.stdout.write(table(rows));
+    const format = values.quiet === true ? "{{.ID}}" : (values.format ?? (values.digests === true ? TABLE_WITH_DIGESTS : TABLE));
+    process.stdout.write(formatListing(await listing(store, images, values["no-trunc"] === true), format));
     return 0;
   },
 };
