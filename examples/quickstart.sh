@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(uidmap busybox-static skopeo umoci gcc libc6-dev)
+packages=(uidmap busybox-static skopeo umoci gcc libc6-dev runc libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -18,6 +18,7 @@ import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
 import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
+import { checkUserNamespaces } from "../snapshotter/namespace.js";
 import type { ContentStore } from "../cache/content-store.js";
 import type { Executor } from "../executor/executor.js";
 import type { ExportOptions } from "../store/export/index.js";
@@ -338,6 +339,12 @@ interface Parsed {
 
 async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline }: Parsed): Promise<BuildResult> {
   const progress = new Progress(o.onEvent ?? (() => undefined));
+  // Without root, RUN and base image layers need a user namespace: learn at once whether
+  // one can be made here (with what to do if not), rather than after the first steps.
+  const runs = outline.stages.some((st) => st.instructions.some((i) => i.keyword === "RUN"));
+  if (o.isolation !== "chroot" && (runs || outline.stages.some((st) => st.baseStage === null && st.base !== "scratch"))) {
+    await checkUserNamespaces({ forRun: runs });
+  }
   for (const w of outline.warnings) progress.warn(`${parseOptions.file}:${w.line}: ${w.message} (Docker will make this an error)`);
   const declared = new Set([...outline.metaArgs.map((a) => a.key), ...outline.stages.flatMap((st) => st.instructions.flatMap((i) => (i.keyword === "ARG" ? i.args.args.map((a) => a.key) : [])))]);
   const unused = Object.keys(o.buildArgs ?? {}).filter((k) => !declared.has(k) && !PROXY_ARGS.includes(k));

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, rm } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { TbuildError } from "../errors.js";
+import { isTbuildError, TbuildError } from "../errors.js";
+import { waitExit } from "../child-process.js";
 import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
 import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
 
@@ -107,58 +109,38 @@ async function runInNamespaces(spec: ExecRequest): Promise<number> {
   const p = spec.process;
   const argv = [init, merged, p.cwd, String(p.uid), String(p.gid), p.network === "none" ? "none" : "host", String(p.env.length), ...p.env, "--", ...p.argv];
   try {
-    return await new Promise<number>((resolve, reject) => {
-      const child = nsSpawn("/bin/sh", ["-c", RUN_SCRIPT, "tbuild-run", ...argv], {
-        mount: true,
-        pid: true,
-        // A session of its own: the step gets no controlling terminal to type into.
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: {
-          PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-          TBUILD_MERGED: merged,
-          TBUILD_STARTED: started,
-          TBUILD_MOUNT_TYPE: mount.type,
-          TBUILD_MOUNT_SOURCE: mount.source,
-          TBUILD_MOUNT_OPTIONS: mount.options.join(","),
-          TBUILD_MOUNTS: mountLines(spec.mounts),
-        },
-      });
-      // detached: the helper leads a process group of its own, so cancelling kills the command's every process.
-      const abort = (): void => {
-        if (child.pid !== undefined) killGroup(child.pid);
-        reject(new TbuildError("unavailable", "RUN: cancelled"));
-      };
-      if (spec.signal?.aborted) abort();
-      spec.signal?.addEventListener("abort", abort, { once: true });
-      child.on("close", () => spec.signal?.removeEventListener("abort", abort));
-      let stderrTail = "";
-      child.stdout?.on("data", (c: Buffer) => spec.onOutput("stdout", c));
-      child.stderr?.on("data", (c: Buffer) => {
-        stderrTail = (stderrTail + c.toString("utf8")).slice(-2000);
-        spec.onOutput("stderr", c);
-      });
-      child.on("error", (e) => reject(new TbuildError("unavailable", `RUN: cannot start the namespace helper: ${e.message}`, { hint: "install util-linux (unshare) and uidmap" })));
-      child.on("close", (code, signal) => {
-        if (code === 0) return resolve(0);
-        // The helper never got to its first line: the namespaces themselves could not be made.
-        void access(started).then(
-          () => resolve(code ?? (signal === null ? 1 : 128)),
-          () => reject(namespaceFailure(stderrTail, "RUN") ?? new TbuildError("unavailable", `RUN: the namespace helper failed: ${stderrTail.trim()}`)),
-        );
-      });
+    const child = nsSpawn("/bin/sh", ["-c", RUN_SCRIPT, "tbuild-run", ...argv], {
+      mount: true,
+      pid: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        TBUILD_MERGED: merged,
+        TBUILD_STARTED: started,
+        TBUILD_MOUNT_TYPE: mount.type,
+        TBUILD_MOUNT_SOURCE: mount.source,
+        TBUILD_MOUNT_OPTIONS: mount.options.join(","),
+        TBUILD_MOUNTS: mountLines(spec.mounts),
+      },
     });
+    let stderrTail = "";
+    child.stdout?.on("data", (c: Buffer) => spec.onOutput("stdout", c));
+    child.stderr?.on("data", (c: Buffer) => {
+      stderrTail = (stderrTail + c.toString("utf8")).slice(-2000);
+      spec.onOutput("stderr", c);
+    });
+    // The helper leads a process group of its own (and a session: the step gets no
+    // controlling terminal); its exit ends the step, and the group dies with it.
+    const { code, signal } = await waitExit(child, { doing: "RUN", drainMs: 2000, ...(spec.signal === undefined ? {} : { signal: spec.signal }) }).catch((e: unknown) => {
+      throw isTbuildError(e) ? e : new TbuildError("unavailable", `RUN: cannot start the namespace helper: ${e instanceof Error ? e.message : String(e)}`, { hint: "install util-linux (unshare) and uidmap" });
+    });
+    if (code === 0) return 0;
+    // The helper never got to its first line: the namespaces themselves could not be made.
+    if (await access(started).then(() => true, () => false)) return code ?? 128 + (signal === null ? 0 : osConstants.signals[signal]);
+    throw namespaceFailure(stderrTail, "RUN") ?? new TbuildError("unavailable", `RUN: the namespace helper failed: ${stderrTail.trim()}`);
   } finally {
     await rm(merged, { recursive: true, force: true });
     await rm(started, { force: true });
-  }
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // Already gone.
   }
 }
 

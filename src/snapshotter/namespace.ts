@@ -11,11 +11,13 @@
  * through `nsSpawn`, which is a plain spawn when we are already (namespace-)root.
  * The builder's RUN executor reuses the same wrapper with `mount: true, pid: true`.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import type { ChildProcess, SpawnOptions } from "node:child_process";
+import { spawnGroup, waitExit } from "../child-process.js";
 import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { TbuildError } from "../errors.js";
+import { isTbuildError, TbuildError } from "../errors.js";
+import { diagnoseNamespaces } from "./namespace-diagnosis.js";
 
 /** True when this process may chown to any id and mknod whiteouts: real root or root in a user namespace. */
 export function isPrivileged(): boolean {
@@ -66,7 +68,8 @@ export function nsArgv(cmd: string, args: readonly string[], o: NsOptions = {}):
 /** Spawns `cmd args` through `nsArgv`. */
 export function nsSpawn(cmd: string, args: readonly string[], o: NsOptions & SpawnOptions = {}): ChildProcess {
   const [bin, ...rest] = nsArgv(cmd, args, o);
-  return spawn(bin as string, rest, { stdio: o.stdio ?? ["ignore", "pipe", "pipe"], cwd: o.cwd, env: o.env ?? process.env, detached: o.detached ?? false });
+  // A process group of its own: waitExit kills it whole, with the helper unshare may leave blocked.
+  return spawnGroup(bin as string, rest, { stdio: o.stdio ?? ["ignore", "pipe", "pipe"], cwd: o.cwd, env: o.env ?? process.env });
 }
 
 /**
@@ -85,22 +88,12 @@ function tail(s: string): string {
 }
 
 /**
- * Turns a failed `unshare` into advice, since its raw message ("unshare failed:
- * Operation not permitted", "no subuid ranges") names no fix.
+ * Turns a failed namespace helper into what failed and the fix for it (see
+ * namespace-diagnosis.ts), since `unshare`'s raw message names no fix.
  */
 export function namespaceFailure(stderr: string, doing: string): TbuildError | undefined {
-  if (isPrivileged()) return undefined;
-  if (/subuid|subgid|newuidmap|newgidmap/i.test(stderr)) {
-    return new TbuildError("failed-precondition", `${doing}: no subordinate id range for this user: ${tail(stderr)}`, {
-      hint: "add a range to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`) and install the uidmap package",
-    });
-  }
-  if (/^unshare: /m.test(stderr)) {
-    return new TbuildError("permission-denied", `${doing}: cannot create a user namespace here: ${tail(stderr)}`, {
-      hint: "user namespaces are disabled on this machine (sysctl user.max_user_namespaces, seccomp or AppArmor); run tbuild as root inside a throwaway container instead",
-    });
-  }
-  return undefined;
+  const d = diagnoseNamespaces(stderr, isPrivileged());
+  return d === undefined ? undefined : new TbuildError(d.category, `${doing}: ${d.message}: ${tail(stderr)}`, { hint: d.hint });
 }
 
 export interface RunResult {
@@ -112,24 +105,39 @@ export interface RunResult {
  * Runs a short command through the namespace helper and collects its output. A
  * non-zero exit becomes a TbuildError saying what we were doing and what it printed.
  */
-export function nsRun(cmd: string, args: readonly string[], doing: string, o: NsOptions & { input?: string | Buffer; cwd?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = nsSpawn(cmd, args, { ...o, stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on("data", (c: Buffer) => out.push(c));
-    child.stderr?.on("data", (c: Buffer) => err.push(c));
-    child.on("error", (e) =>
-      reject(new TbuildError("unavailable", `${doing}: cannot run ${cmd}: ${e.message}`, { cause: e, hint: `install the package providing '${cmd}'` })),
-    );
-    child.on("close", (code) => {
-      const stdout = Buffer.concat(out).toString("utf8");
-      const stderr = Buffer.concat(err).toString("utf8");
-      if (code === 0) return resolve({ stdout, stderr });
-      reject(namespaceFailure(stderr, doing) ?? new TbuildError("internal", `${doing}: ${cmd} failed (exit ${code}): ${tail(stderr)}`));
-    });
-    if (o.input !== undefined) child.stdin?.end(o.input);
+export async function nsRun(cmd: string, args: readonly string[], doing: string, o: NsOptions & { input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const child = nsSpawn(cmd, args, { ...o, stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on("data", (c: Buffer) => out.push(c));
+  child.stderr?.on("data", (c: Buffer) => err.push(c));
+  child.stdin?.on("error", () => undefined);
+  if (o.input !== undefined) child.stdin?.end(o.input);
+  const { code } = await waitExit(child, { doing, drainMs: 2000, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) }).catch((e: unknown) => {
+    if (isTbuildError(e)) throw e;
+    throw new TbuildError("unavailable", `${doing}: cannot run ${cmd}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, hint: `install the package providing '${cmd}'` });
   });
+  const stdout = Buffer.concat(out).toString("utf8");
+  const stderr = Buffer.concat(err).toString("utf8");
+  if (code === 0) return { stdout, stderr };
+  throw namespaceFailure(stderr, doing) ?? new TbuildError("internal", `${doing}: ${cmd} failed (exit ${code}): ${tail(stderr)}`);
+}
+
+const namespaceChecks = new Map<boolean, Promise<unknown>>();
+
+/**
+ * For a non-root caller: whether the user namespace every snapshot operation needs
+ * (and for RUN, the pid namespace with its own /proc) can be made here, asked once per
+ * process with a timeout; rejects with what failed and the fix. Nothing to ask as root.
+ */
+export async function checkUserNamespaces(o: { forRun: boolean }): Promise<void> {
+  if (isPrivileged()) return;
+  let check = namespaceChecks.get(o.forRun);
+  if (check === undefined) {
+    check = nsRun("true", [], o.forRun ? "making the namespaces for RUN" : "making a user namespace", { timeoutMs: 5000, mount: o.forRun, pid: o.forRun });
+    namespaceChecks.set(o.forRun, check);
+  }
+  await check;
 }
 
 /** Deletes a tree that may hold files owned by subordinate ids: in the namespace unless we are root. */

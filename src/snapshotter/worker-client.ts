@@ -3,6 +3,7 @@
  * in worker.js under the namespace helper, with layer bytes streamed over pipes.
  */
 import { PassThrough, type Readable } from "node:stream";
+import { waitExit } from "../child-process.js";
 import { TbuildError, type ErrorCategory } from "../errors.js";
 import { applyLayer, type ApplyResult, type WhiteoutMode } from "./applier.js";
 import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
@@ -24,10 +25,15 @@ function startWorker(args: string[], doing: string) {
   child.stderr?.on("data", (c: Buffer) => {
     stderr = (stderr + c.toString("utf8")).slice(-8000);
   });
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on("error", (e) => reject(new TbuildError("unavailable", `${doing}: cannot start the namespace helper: ${e.message}`, { hint: "install util-linux (unshare) and uidmap" })));
-    child.on("close", (code) => (code === 0 ? resolve() : reject(workerError(stderr, code, doing))));
-  });
+  // Waited on by exit, not by its pipes closing: a helper unshare leaves behind may hold them.
+  const exited = waitExit(child, { doing }).then(
+    ({ code }) => {
+      if (code !== 0) throw workerError(stderr, code, doing);
+    },
+    (e: unknown) => {
+      throw new TbuildError("unavailable", `${doing}: cannot start the namespace helper: ${e instanceof Error ? e.message : String(e)}`, { hint: "install util-linux (unshare) and uidmap" });
+    },
+  );
   return { child, exited };
 }
 
