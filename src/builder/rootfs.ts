@@ -78,6 +78,10 @@ export class RootfsPreparer {
   }
 }
 
+/** Opaque checks and attribute trees of committed layer directories, kept for the process: they never change. */
+const committedOpaque = new Map<string, Promise<boolean>>();
+const committedTrees = new Map<string, Promise<Map<string, Xattrs> | undefined>>();
+
 /** One name in a merged directory: the topmost layer's copy. */
 interface Entry {
   name: string;
@@ -99,7 +103,11 @@ export class MergedView {
   private readonly opaque = new Map<string, Promise<boolean>>();
   private readonly layerXattrs = new Map<string, Promise<Map<string, Xattrs> | undefined>>();
 
-  constructor(private readonly dirs: readonly string[]) {}
+  /** `writable`: the layer directories that may still change (an active snapshot's upper). */
+  constructor(
+    private readonly dirs: readonly string[],
+    private readonly writable: ReadonlySet<string> = new Set(),
+  ) {}
 
   /** The layer directories, topmost first (an overlay's lowerdir order). */
   get layerDirs(): string[] {
@@ -109,10 +117,10 @@ export class MergedView {
   static fromMounts(mounts: readonly Mount[]): MergedView {
     const m = mounts[0];
     if (m === undefined) return new MergedView([]);
-    if (m.type === "bind") return new MergedView([m.source]);
+    if (m.type === "bind") return new MergedView([m.source], new Set(m.options.includes("ro") ? [] : [m.source]));
     const lower = m.options.find((o) => o.startsWith("lowerdir="))?.slice("lowerdir=".length) ?? "";
     const upper = m.options.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
-    return new MergedView([...(upper === undefined ? [] : [upper]), ...lower.split(":").filter((d) => d !== "")]);
+    return new MergedView([...(upper === undefined ? [] : [upper]), ...lower.split(":").filter((d) => d !== "")], new Set(upper === undefined ? [] : [upper]));
   }
 
   /** Host path of the topmost layer's copy of `p` (symlinks followed inside the root), or undefined. */
@@ -263,15 +271,17 @@ export class MergedView {
    * each layer's attributes in one pass, so it never starts a process per directory.
    */
   private opaqueDir(dir: string): Promise<boolean> {
-    let known = this.opaque.get(dir);
+    const layer = this.dirs.find((d) => dir === d || dir.startsWith(d + path.sep));
+    // A committed layer never changes: what was found in it holds for every view of this process.
+    const memo = layer !== undefined && !this.writable.has(layer) ? committedOpaque : this.opaque;
+    let known = memo.get(dir);
     if (known === undefined) {
       known = (async () => {
         if (await exists(path.join(dir, OPAQUE))) return true;
-        const layer = this.dirs.find((d) => dir === d || dir.startsWith(d + path.sep));
         const tree = layer === undefined ? undefined : await this.layerXattrs.get(layer);
         return isOpaque(tree !== undefined ? tree.get(dir) : (await readXattrs([dir])).get(dir));
       })();
-      this.opaque.set(dir, known);
+      memo.set(dir, known);
     }
     return known;
   }
@@ -279,8 +289,14 @@ export class MergedView {
   /** Reads every layer's attributes once, ahead of a walk over many directories. */
   private preloadXattrs(): void {
     if (this.dirs.length < 2) return;
-    // A layer that cannot be read in one pass falls back to asking per directory.
-    for (const d of this.dirs) if (!this.layerXattrs.has(d)) this.layerXattrs.set(d, readTreeXattrs(d).catch(() => undefined));
+    for (const d of this.dirs) {
+      if (this.layerXattrs.has(d)) continue;
+      const committed = !this.writable.has(d);
+      // A layer that cannot be read in one pass falls back to asking per directory.
+      const tree = (committed ? committedTrees.get(d) : undefined) ?? readTreeXattrs(d).catch(() => undefined);
+      if (committed) committedTrees.set(d, tree);
+      this.layerXattrs.set(d, tree);
+    }
   }
 }
 
