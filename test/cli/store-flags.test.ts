@@ -1,0 +1,38 @@
+/** The README's store-command flags not covered elsewhere, through the CLI. */
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { openStore } from "../../src/store/image-store.js";
+import { makeImage, tempDir } from "../store/helpers.js";
+import { tbuild } from "./helpers.js";
+
+describe("store commands", () => {
+  it("save writes an OCI archive by default, which load reads back with its digest", async () => {
+    const a = await tempDir();
+    const desc = await makeImage(await openStore(a), "demo:oci", [{ f: "x" }]);
+    const file = path.join(await tempDir(), "demo.tar");
+    expect((await tbuild(["save", "--root", a, "demo:oci", "-o", file])).code).toBe(0);
+    const inspected = JSON.parse(execFileSync("skopeo", ["inspect", `oci-archive:${file}`], { encoding: "utf8" })) as { Digest: string };
+    expect(inspected.Digest).toBe(desc.digest);
+    const b = await tempDir();
+    expect((await tbuild(["load", "--root", b, "-i", file])).stdout).toBe("Loaded image: demo:oci\n");
+    expect((await tbuild(["images", "--root", b, "--format", "{{.Repository}}:{{.Tag}} {{.Digest}}"])).stdout).toBe(`demo:oci ${desc.digest}\n`);
+  });
+
+  it("prune --dry-run lists what it would delete and deletes nothing", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    await makeImage(store, "keep", [{ shared: "s" }]);
+    await makeImage(store, "drop", [{ shared: "s" }, { own: "o" }]);
+    await tbuild(["rmi", "--root", root, "drop"]);
+    const before = (await tbuild(["du", "--root", root])).stdout;
+    const dry = await tbuild(["prune", "--root", root, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.match(/^Would delete: sha256:[0-9a-f]{64}$/gm)).toHaveLength(3);
+    expect(dry.stdout).not.toMatch(/^Deleted/m);
+    expect((await tbuild(["du", "--root", root])).stdout).toBe(before);
+    const real = await tbuild(["prune", "--root", root]);
+    expect(real.stdout.match(/^Deleted: sha256:[0-9a-f]{64}$/gm)).toHaveLength(3);
+    expect((await tbuild(["du", "--root", root])).stdout).toMatch(/^unreferenced\s+0\s/m);
+  });
+});
