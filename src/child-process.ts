@@ -11,7 +11,8 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { TbuildError } from "./errors.js";
 
-const live = new Set<number>();
+/** Live process groups, by leader pid: "supervisor" leaders end their group themselves on SIGTERM. */
+const live = new Map<number, "group" | "supervisor">();
 let exitHookInstalled = false;
 
 /** Sends SIGKILL to process group `pgid` (and the process itself, should it have left the group). */
@@ -25,18 +26,35 @@ export function killGroup(pgid: number): void {
   }
 }
 
-/** Kills every process group tbuild started and has not seen end (for exit and fatal signals). */
+/**
+ * Stops a live group: SIGKILL to all of it, or for a supervisor (tbuild-run-chroot)
+ * SIGTERM to the leader alone, which then kills every process it adopted, including
+ * those that left the group, before it exits.
+ */
+function stopGroup(pgid: number): void {
+  if (live.get(pgid) !== "supervisor") return killGroup(pgid);
+  try {
+    process.kill(pgid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Stops every process group tbuild started and has not seen end (for exit and fatal signals). */
 export function killAllGroups(): void {
-  for (const pgid of live) killGroup(pgid);
+  for (const pgid of live.keys()) stopGroup(pgid);
   live.clear();
 }
 
-/** spawn(), leading a process group of its own (and a session: no controlling terminal), tracked until it exits. */
-export function spawnGroup(cmd: string, args: readonly string[], o: SpawnOptions = {}): ChildProcess {
+/**
+ * spawn(), leading a process group of its own (and a session: no controlling terminal),
+ * tracked until it exits. `supervisor`: the child ends its own descendants on SIGTERM.
+ */
+export function spawnGroup(cmd: string, args: readonly string[], o: SpawnOptions = {}, kind: "group" | "supervisor" = "group"): ChildProcess {
   const child = spawn(cmd, args, { ...o, detached: true });
   if (child.pid !== undefined) {
     const pgid = child.pid;
-    live.add(pgid);
+    live.set(pgid, kind);
     child.once("exit", () => live.delete(pgid));
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -80,7 +98,7 @@ export function waitExit(child: ChildProcess, o: WaitOptions): Promise<Exit> {
     };
     const fail = (e: Error): void => {
       settle();
-      if (pgid !== undefined) killGroup(pgid);
+      if (pgid !== undefined) stopGroup(pgid);
       for (const s of [child.stdout, child.stderr]) s?.destroy();
       reject(e);
     };

@@ -71,7 +71,7 @@ export class ChrootExecutor implements Executor {
         await stage(tree, req.mounts);
         const p = req.process;
         const argv = [root.source, p.cwd, String(p.uid), String(p.gid), String(p.env.length), ...p.env, "--", ...p.argv];
-        const child = spawnGroup(helper, argv, { stdio: ["ignore", "pipe", "pipe"], env: {} });
+        const child = spawnGroup(helper, argv, { stdio: ["ignore", "pipe", "pipe"], env: {} }, "supervisor");
         child.stdout?.on("data", (c: Buffer) => req.onOutput("stdout", c));
         child.stderr?.on("data", (c: Buffer) => req.onOutput("stderr", c));
         const exit = await waitExit(child, { doing: "RUN", drainMs: 2000, ...(req.signal === undefined ? {} : { signal: req.signal }) });
