@@ -20,6 +20,7 @@ export const commands: CommandEntry[] = [
   { name: "load", summary: "Load images from an OCI archive or a 'docker save' tar", load: async () => (await import("./load.js")).loadCommand },
   { name: "import", summary: "Create an image from a root filesystem tarball", load: async () => (await import("./import.js")).importCommand },
   { name: "prune", summary: "Delete blobs, unpacked-layer snapshots and build-cache records nothing uses, and leftovers of dead builds", load: async () => (await import("./prune.js")).pruneCommand },
+  { name: "fsck", summary: "Check the store's blobs, images, build cache and snapshots against each other; --repair removes what is broken", load: async () => (await import("./fsck.js")).fsckCommand },
   { name: "du", summary: "Show disk space used by blobs, unpacked-layer snapshots and the build cache, and what prune frees", load: async () => (await import("./du.js")).duCommand },
   { name: "pull", summary: "Download an image from a registry", load: async () => (await import("./pull.js")).pullCommand },
   { name: "push", summary: "Upload an image to a registry", load: async () => (await import("./push.js")).pushCommand },
