@@ -105,13 +105,14 @@ async function sourceTree(root: string, rel: string, rules: IgnoreRules, exclude
   }
   const entries: SourceEntry[] = [];
   const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-    const names = (await readdir(dirAbs)).sort();
-    for (const child of names) {
+    const names = (await readdir(dirAbs)).sort().filter((child) => !exclude.ignores(dirRel === "" ? child : `${dirRel}/${child}`));
+    // A directory's entries are stat'ed at once (the fs thread pool works on several), then taken in order.
+    const stats = await Promise.all(names.map((child) => lstat(path.join(dirAbs, child), { bigint: true })));
+    for (const [i, child] of names.entries()) {
       const childRel = dirRel === "" ? child : `${dirRel}/${child}`;
       const contextRel = rel === "." ? childRel : `${rel}/${childRel}`;
-      if (exclude.ignores(childRel)) continue;
       const childAbs = path.join(dirAbs, child);
-      const childStats = await lstat(childAbs, { bigint: true });
+      const childStats = stats[i]!;
       // An ignored directory may still hold re-included (!pattern) files, so walk into it.
       const ignored = rules.ignores(contextRel);
       if (!ignored) entries.push({ rel: childRel, abs: childAbs, stats: childStats });
