@@ -58,3 +58,21 @@ export function ioError(e: unknown, doing: string, hint?: string): TbuildError {
     hint: hint ?? (code === "EACCES" || code === "EPERM" ? "check ownership of the directory, or choose another with --root or TBUILD_ROOT" : undefined),
   });
 }
+
+/**
+ * A build stopped through its AbortSignal (`build({ signal })`, or Ctrl-C in the CLI).
+ * Named "AbortError", as fetch and Node's own cancellable APIs name theirs, so
+ * `e.name === "AbortError"` tells a cancellation from a failure.
+ */
+export class AbortError extends Error {
+  readonly code = "ABORT_ERR";
+
+  constructor(message = "the build was cancelled", options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AbortError";
+  }
+}
+
+export function isAbortError(e: unknown): e is Error {
+  return e instanceof Error && e.name === "AbortError";
+}

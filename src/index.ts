@@ -1,5 +1,5 @@
 // The public library API: everything other tools may import from "tbuild".
-export { TbuildError, isTbuildError } from "./errors.js";
+export { TbuildError, isTbuildError, AbortError, isAbortError } from "./errors.js";
 export type { ErrorCategory } from "./errors.js";
 export * as oci from "./oci/index.js";
 export { ContentStore, BlobWriter } from "./cache/content-store.js";

@@ -8,7 +8,7 @@ import { FileHashes } from "../context/file-hashes.js";
 import { readDockerfile } from "../context/dockerfile.js";
 import { loadIgnoreRules } from "../context/ignore.js";
 import { DiskFullError } from "../disk-full.js";
-import { isTbuildError, TbuildError } from "../errors.js";
+import { AbortError, isAbortError, isTbuildError, TbuildError } from "../errors.js";
 import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
@@ -87,6 +87,12 @@ export interface BuildOptions {
   cacheTo?: string;
   /** Progress, as the events documented in src/events.ts (the CLI renders only these). */
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Aborting cancels the build: running RUN commands are killed (their whole process
+   * tree), transfers stop, working snapshots and temporary files are removed, and
+   * build() rejects with an AbortError. What was cached before stays valid.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BuildResult {
@@ -143,7 +149,8 @@ async function baseImage(store: ImageStore, lease: Lease, ref: string, o: BuildO
     step.done();
     return { ...stateOf(pulled), pulled: true };
   } catch (e) {
-    step.fail(e instanceof Error ? e.message : String(e));
+    if (o.registry?.signal?.aborted === true) step.canceled();
+    else step.fail(e instanceof Error ? e.message : String(e));
     throw e;
   }
 }
@@ -233,6 +240,8 @@ interface Shared {
   parseOptions: { file: string; buildArgs: Record<string, string>; target?: string };
   base: (name: string, platform: string) => Promise<ImageState>;
   env: Omit<StageEnv, "escape" | "stageResult" | "imageState" | "onbuild" | "stageIndex" | "label">;
+  /** Stops every stage still running (after one failed). */
+  cancel: () => void;
 }
 
 /** The target stage built for one platform. */
@@ -286,7 +295,15 @@ async function buildFor(platform: string, outline: ParseResult, shared: Shared, 
     await Promise.all(stage.dependsOn.filter((d) => d !== stage.baseStage).map((d) => runOnce(d)));
     return stage.baseStage !== null ? runOnce(stage.baseStage) : base(stage.base, stage.platform ?? platform);
   };
-  return runOnce(parsed.target);
+  try {
+    return await runOnce(parsed.target);
+  } catch (e) {
+    // As BuildKit: one failure cancels the rest, and the build ends only once every
+    // stage has stopped and cleaned up after itself.
+    shared.cancel();
+    await Promise.allSettled(results.values());
+    throw e;
+  }
 }
 
 /**
@@ -309,6 +326,24 @@ async function openRunGround(o: BuildOptions, root: string, content: ContentStor
  * index over one image each), then written to `outputs`.
  */
 export async function build(o: BuildOptions): Promise<BuildResult> {
+  if (o.signal?.aborted === true) throw new AbortError();
+  // The build's own signal: the caller's abort, or the first failure, stops everything.
+  const controller = new AbortController();
+  const stop = (): void => controller.abort(o.signal?.reason);
+  o.signal?.addEventListener("abort", stop, { once: true });
+  try {
+    return await buildUntilStopped({ ...o, registry: { ...(o.registry ?? {}), signal: controller.signal } }, controller);
+  } catch (e) {
+    // Checked again: the narrowing above does not see the abort that happened meanwhile.
+    if ((o.signal as AbortSignal | undefined)?.aborted === true) throw isAbortError(e) ? e : new AbortError(undefined, { cause: e });
+    throw e;
+  } finally {
+    o.signal?.removeEventListener("abort", stop);
+  }
+}
+
+async function buildUntilStopped(o: BuildOptions, controller: AbortController): Promise<BuildResult> {
+  const signal = controller.signal;
   checkTags(o.tags ?? []);
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
@@ -407,11 +442,12 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
       return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
     },
     progress,
+    signal,
     source: text,
     singleStage: outline.stages.length === 1,
   };
 
-  const shared: Shared = { o, text, parseOptions, base, env };
+  const shared: Shared = { o, text, parseOptions, base, env, cancel: () => controller.abort() };
   const images: { platform: string; state: ImageState }[] = [];
   let failed = false;
   try {
@@ -430,6 +466,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     });
   }
 
+  signal.throwIfAborted();
   const tags = o.tags ?? [];
   const stored: { desc: Descriptor; config: ImageConfig; configDigest: string }[] = [];
   for (const { state } of images) {

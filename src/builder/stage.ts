@@ -164,6 +164,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
 
   try {
     for (const instruction of instructions) {
+      env.signal?.throwIfAborted();
       switch (instruction.keyword) {
         case "ARG":
           for (const a of instruction.args.args) {

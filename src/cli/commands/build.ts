@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { build, type BuildResult } from "../../builder/build.js";
-import { TbuildError } from "../../errors.js";
+import { isAbortError, TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
 import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
@@ -13,6 +13,7 @@ import { ISOLATIONS, type Isolation } from "../../executor/select.js";
 import type { Command } from "../command.js";
 import { registryFlags, registryFlagsUsage, registryOptions } from "../registry-flags.js";
 import { buildArgsOption, parseFlags } from "../args.js";
+import { cancelOnSignals, INTERRUPTED } from "../interrupt.js";
 import { createRenderer, progressMode } from "../progress/index.js";
 
 const usage = `Usage: tbuild build [OPTIONS] CONTEXT|-   (also: tbuild [OPTIONS] CONTEXT)
@@ -202,6 +203,7 @@ export const buildCommand: Command = {
     }
     const context = noContext ? await mkdtemp(path.join(tmpdir(), "tbuild-empty-context-")) : positionals[0]!;
     let result: BuildResult;
+    const interrupt = cancelOnSignals((text) => void process.stderr.write(text));
     try {
       result = await build({
         context,
@@ -227,12 +229,16 @@ export const buildCommand: Command = {
         ...(jobs === undefined ? {} : { jobs }),
         registry,
         onEvent: (e) => renderer.onEvent(e),
+        signal: interrupt.signal,
       });
       renderer.finish();
     } catch (e) {
       renderer.finish(e);
-      throw e;
+      if (!isAbortError(e)) throw e;
+      process.stderr.write("tbuild: the build was cancelled\n");
+      return INTERRUPTED;
     } finally {
+      interrupt.dispose();
       if (noContext) await rm(context, { recursive: true, force: true });
     }
     const digest = result.descriptor.digest;
