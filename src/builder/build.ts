@@ -60,8 +60,6 @@ export interface BuildOptions {
    * no namespaces, which is then the boundary); "auto" (default) probes.
    */
   isolation?: Isolation;
-  /** Aborting stops the running RUN commands (their whole process groups). */
-  signal?: AbortSignal;
   /** Ignore the build cache (results are still recorded in it). */
   noCache?: boolean;
   /** Check the registry for a newer base image even when one is stored. */
@@ -431,7 +429,6 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
-    ...(o.signal === undefined ? {} : { signal: o.signal }),
     usedSteps: new Map(),
     storeRoot: store.root,
     lease,

@@ -4,7 +4,7 @@ import { TbuildError } from "../errors.js";
 import { nearest } from "../parser/suggest.js";
 import { commands } from "./commands/index.js";
 import { reportError } from "./report.js";
-import { killAllGroups } from "../child-process.js";
+import { installSignalHandlers } from "./interrupt.js";
 
 function helpText(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -34,14 +34,7 @@ async function main(argv: string[]): Promise<number> {
   throw unknownCommand(first);
 }
 
-// Helpers and RUN commands lead process groups of their own (no terminal's Ctrl-C reaches
-// them): a stopped tbuild stops them too, rather than leaving them running.
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-  process.once(signal, () => {
-    killAllGroups();
-    process.exit(code);
-  });
-}
+installSignalHandlers();
 
 main(process.argv.slice(2)).then(
   (code) => {
