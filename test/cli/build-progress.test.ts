@@ -7,9 +7,9 @@ import { tbuild } from "./helpers.js";
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
 
 describe("tbuild build's progress and cancellation", () => {
-  it("prints plain progress by default into a pipe, with the failing line's excerpt and the step's last output", () => {
+  it("prints plain progress by default into a pipe, with the failing line's excerpt and the step's last output", async () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "ENV A=1\nRUN echo one; echo two >&2; exit 7\nCOPY busybox /x\n" });
-    const r = tbuild(["build", "--root", freshRoot(), "."], { cwd: ctx, env: { TBUILD_PROGRESS: "", BUILDKIT_PROGRESS: "" } });
+    const r = await tbuild(["build", "--root", freshRoot(), "."], { cwd: ctx, env: { TBUILD_PROGRESS: "", BUILDKIT_PROGRESS: "" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^#1 \[1\/4\] COPY busybox \/bin\/busybox\n#1 DONE \d+\.\ds$/m);
     expect(r.stderr).toMatch(/^#3 \[3\/4\] RUN echo one; echo two >&2; exit 7\n#3 \d+\.\d{3} one\n#3 \d+\.\d{3} two\n#3 ERROR: .*exit code 7/m);
@@ -17,9 +17,9 @@ describe("tbuild build's progress and cancellation", () => {
     expect(r.stderr).toMatch(/^Dockerfile:5\n-{20}\n {3}2 \| {5}COPY busybox \/bin\/busybox\n {3}3 \| {5}RUN \["\/bin\/busybox".*\n {3}4 \| {5}ENV A=1\n {3}5 \| >>> RUN echo one; echo two >&2; exit 7\n {3}6 \| {5}COPY busybox \/x\n-{20}\n/m);
   });
 
-  it("writes rawjson when BUILDKIT_PROGRESS asks for it: every line an event", () => {
+  it("writes rawjson when BUILDKIT_PROGRESS asks for it: every line an event", async () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN echo hi\n" });
-    const r = tbuild(["build", "--root", freshRoot(), ctx], { env: { TBUILD_PROGRESS: "", BUILDKIT_PROGRESS: "rawjson" } });
+    const r = await tbuild(["build", "--root", freshRoot(), ctx], { env: { TBUILD_PROGRESS: "", BUILDKIT_PROGRESS: "rawjson" } });
     expect(r.code).toBe(0);
     const events = r.stderr.trimEnd().split("\n").map((l) => JSON.parse(l) as { kind: string; text?: string });
     expect(events.filter((e) => e.kind === "step-start")).toHaveLength(3);
@@ -27,8 +27,8 @@ describe("tbuild build's progress and cancellation", () => {
     expect(events.some((e) => e.kind === "step-log" && e.text === "hi\n")).toBe(true);
   });
 
-  it("refuses an unknown progress mode, naming the variable it came from", () => {
-    const r = tbuild(["build", "--root", freshRoot(), "."], { env: { TBUILD_PROGRESS: "fancy" } });
+  it("refuses an unknown progress mode, naming the variable it came from", async () => {
+    const r = await tbuild(["build", "--root", freshRoot(), "."], { env: { TBUILD_PROGRESS: "fancy" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("tbuild: TBUILD_PROGRESS fancy: choose auto, tty, plain, rawjson, quiet\n");
   });
