@@ -341,7 +341,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 }
 
 async function buildUntilStopped(o: BuildOptions, controller: AbortController): Promise<BuildResult> {
-  const signal = controller.signal;
   checkTags(o.tags ?? []);
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
@@ -354,7 +353,7 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   // Held until the image is stored and exported: prune leaves what this build uses (store/lease.ts).
   const lease = await Lease.open(store.root, "build");
   try {
-    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline });
+    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline }, controller);
   } finally {
     await lease.release();
   }
@@ -370,7 +369,8 @@ interface Parsed {
   outline: ParseResult;
 }
 
-async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline }: Parsed): Promise<BuildResult> {
+async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline }: Parsed, controller: AbortController): Promise<BuildResult> {
+  const signal = controller.signal;
   const progress = new Progress(o.onEvent ?? (() => undefined));
   // Without root, RUN and base image layers need a user namespace: learn at once whether
   // one can be made here (with what to do if not), rather than after the first steps.
