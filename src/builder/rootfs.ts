@@ -267,7 +267,7 @@ export class MergedView {
 
   /**
    * Whether a layer's directory is opaque: the marker file, or overlay's xattr. A
-   * point lookup asks getfattr about the one directory; a walk (`list`) first reads
+   * point lookup asks about the one directory; a walk (`list`) first reads
    * each layer's attributes in one pass, so it never starts a process per directory.
    */
   private opaqueDir(dir: string): Promise<boolean> {

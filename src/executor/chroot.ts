@@ -12,22 +12,14 @@
  * read-only is copied, a tmpfs is an empty directory). Whatever the image had at those
  * paths is moved aside and back, so none of it reaches the layer.
  */
-import { constants } from "node:fs";
-import { access, chmod, chown, copyFile, lstat, mkdir, rename, rm, rmdir, symlink } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, rename, rm, rmdir, symlink } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { spawnGroup, waitExit } from "../child-process.js";
 import { errnoCode, TbuildError } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
+import { nativeHelper } from "../native/binaries.js";
 import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
-
-/** The compiled chroot helper (src/native/run-chroot.c), built into dist/native by `npm run build`. */
-export function runChrootPath(): string {
-  const here = fileURLToPath(new URL("../native/tbuild-run-chroot", import.meta.url));
-  // Under vitest this module runs from src/; the helper is only ever compiled into dist/.
-  return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/native\/tbuild-run-chroot$/, "/dist/native/tbuild-run-chroot") : here;
-}
 
 /** Files of the container a step sees at the same paths, as under docker build. */
 const HOST_FILES = ["/etc/resolv.conf", "/etc/hosts"];
@@ -52,14 +44,7 @@ export class ChrootExecutor implements Executor {
         hint: "drop --network=none here, or build where namespaces are allowed",
       });
     }
-    const helper = runChrootPath();
-    try {
-      await access(helper, constants.X_OK);
-    } catch {
-      throw new TbuildError("unavailable", `RUN needs tbuild's chroot helper ${helper}, which is not built`, {
-        hint: "install a C compiler (Debian: gcc libc6-dev) and run npm run build",
-      });
-    }
+    const helper = nativeHelper("tbuild-run-chroot");
     if (this.o.procMissing !== undefined && !this.told) {
       this.told = true;
       this.o.warn(`RUN steps have no /proc here: ${this.o.procMissing}; commands that read /proc (ps, /proc/self/...) fail in them`);

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
 import { access, mkdir, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { waitExit } from "../child-process.js";
+import { nativeHelper } from "../native/binaries.js";
+import { missingTool } from "../os-tools.js";
 import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
 import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
 
@@ -70,13 +70,6 @@ TBUILD_MOUNTS_END
 exec "$@"
 `;
 
-/** The compiled RUN helper (src/native/run-init.c), built into dist/native by `npm run build`. */
-export function runInitPath(): string {
-  const here = fileURLToPath(new URL("../native/tbuild-run-init", import.meta.url));
-  // Under vitest this module runs from src/; the helper is only ever compiled into dist/.
-  return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/native\/tbuild-run-init$/, "/dist/native/tbuild-run-init") : here;
-}
-
 /**
  * Runs each RUN command in a new user namespace mapping the caller's subordinate ids
  * (nothing when already root), private mount and pid namespaces, the snapshot mounted
@@ -94,14 +87,7 @@ export class NamespaceExecutor implements Executor {
 async function runInNamespaces(spec: ExecRequest): Promise<number> {
   const mount = spec.rootfs[0];
   if (mount === undefined) throw new TbuildError("internal", "RUN: the snapshot has no mounts");
-  const init = runInitPath();
-  try {
-    await access(init, constants.X_OK);
-  } catch {
-    throw new TbuildError("unavailable", `RUN needs tbuild's run helper ${init}, which is not built`, {
-      hint: "install a C compiler (Debian: gcc libc6-dev) and run npm run build",
-    });
-  }
+  const init = nativeHelper("tbuild-run-init");
   const merged = path.join(spec.scratch, `run-${randomBytes(6).toString("hex")}`);
   const started = `${merged}.started`;
   await mkdir(merged, { recursive: true });
@@ -132,7 +118,7 @@ async function runInNamespaces(spec: ExecRequest): Promise<number> {
     // The helper leads a process group of its own (and a session: the step gets no
     // controlling terminal); its exit ends the step, and the group dies with it.
     const { code, signal } = await waitExit(child, { doing: "RUN", drainMs: 2000, ...(spec.signal === undefined ? {} : { signal: spec.signal }) }).catch((e: unknown) => {
-      throw isTbuildError(e) ? e : new TbuildError("unavailable", `RUN: cannot start the namespace helper: ${e instanceof Error ? e.message : String(e)}`, { hint: "install util-linux (unshare) and uidmap" });
+      throw isTbuildError(e) ? e : missingTool((e as NodeJS.ErrnoException).path ?? "unshare", "RUN: starting the namespace helper", e as Error);
     });
     if (code === 0) return 0;
     // The helper never got to its first line: the namespaces themselves could not be made.

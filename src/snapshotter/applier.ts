@@ -21,7 +21,7 @@ import { TbuildError, errnoCode } from "../errors.js";
 import { decompressed } from "./compression.js";
 import { nsRun, overlayXattrPrefix } from "./namespace.js";
 import { UnsafeEntryError, entryComponents, existingDir, safeDir } from "./tar-path.js";
-import { dumpRecord, writeXattrs, isOverlayPrivate } from "./xattrs.js";
+import { writeXattrs, isOverlayPrivate, type XattrRecord } from "./xattrs.js";
 
 export type WhiteoutMode = "remove" | "overlay";
 
@@ -248,7 +248,7 @@ class Extractor {
 
   private async opaque(dir: string, rel: string): Promise<void> {
     if (this.o.whiteouts === "overlay") {
-      // Written with the layer's other xattrs in finish(): one setfattr for the whole layer.
+      // Written with the layer's other xattrs in finish(): one helper process for the whole layer.
       this.xattrs.push({ rel, attrs: [[`${overlayXattrPrefix()}opaque`, Buffer.from("y")]] });
       return;
     }
@@ -264,7 +264,7 @@ class Extractor {
    * and directories are opened with O_NOFOLLOW, so nothing is changed outside the root.
    */
   async finish(): Promise<void> {
-    let dump = "";
+    const records: XattrRecord[] = [];
     for (const { rel, attrs } of this.xattrs) {
       const comps = rel.split("/");
       const dir = await existingDir(this.root, comps.slice(0, -1));
@@ -276,9 +276,9 @@ class Extractor {
           this.warnings.push(`layer ${this.o.layer}: xattr ${name} on '${rel}' has a binary value the tar reader cannot decode; skipped`);
         }
       }
-      dump += dumpRecord(abs, attrs.filter(([, v]) => !v.includes(Buffer.from("\uFFFD"))));
+      records.push({ path: abs, attrs: attrs.filter(([, v]) => !v.includes(Buffer.from("\uFFFD"))) });
     }
-    await writeXattrs(dump, `layer ${this.o.layer}: setting extended attributes`);
+    await writeXattrs(records, `layer ${this.o.layer}: setting extended attributes`);
     for (const d of this.dirs.reverse()) {
       const dir = await existingDir(this.root, d.rel.split("/"));
       if (dir === undefined) continue;

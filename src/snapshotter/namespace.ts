@@ -17,6 +17,7 @@ import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { isTbuildError, TbuildError } from "../errors.js";
+import { installHint, missingTool } from "../os-tools.js";
 import { diagnoseNamespaces } from "./namespace-diagnosis.js";
 
 /** True when this process may chown to any id and mknod whiteouts: real root or root in a user namespace. */
@@ -92,6 +93,9 @@ function tail(s: string): string {
  * namespace-diagnosis.ts), since `unshare`'s raw message names no fix.
  */
 export function namespaceFailure(stderr: string, doing: string): TbuildError | undefined {
+  // unshare could not start the program it was given: say which package has it.
+  const missing = /^unshare: failed to execute (\S+): No such file or directory/m.exec(stderr)?.[1];
+  if (missing !== undefined) return new TbuildError("unavailable", `${doing}: cannot run ${missing}: it is not installed`, { hint: installHint(missing) });
   const d = diagnoseNamespaces(stderr, isPrivileged());
   return d === undefined ? undefined : new TbuildError(d.category, `${doing}: ${d.message}: ${tail(stderr)}`, { hint: d.hint });
 }
@@ -115,7 +119,8 @@ export async function nsRun(cmd: string, args: readonly string[], doing: string,
   if (o.input !== undefined) child.stdin?.end(o.input);
   const { code } = await waitExit(child, { doing, drainMs: 2000, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) }).catch((e: unknown) => {
     if (isTbuildError(e)) throw e;
-    throw new TbuildError("unavailable", `${doing}: cannot run ${cmd}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, hint: `install the package providing '${cmd}'` });
+    // The program that failed to start may be unshare rather than cmd.
+    throw missingTool((e as NodeJS.ErrnoException).path ?? cmd, doing, e as Error);
   });
   const stdout = Buffer.concat(out).toString("utf8");
   const stderr = Buffer.concat(err).toString("utf8");

@@ -35,7 +35,7 @@ import type { Compression } from "./compression.js";
 import { storeLayer, type LayerDescriptor } from "./differ.js";
 import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
 import { inUserNamespace, isPrivileged, nsRun, overlayMountOptions, removeOwnedTree } from "./namespace.js";
-import { applyIsolated, diffIsolated } from "./worker-client.js";
+import { applyIsolated, diffIsolated, measureTrees } from "./worker-client.js";
 
 export type { SnapshotKind } from "./metadata.js";
 
@@ -219,15 +219,11 @@ export class Snapshotter {
   async usage(key: string): Promise<{ size: number; inodes: number }> {
     const rec = (await this.meta.read()).snapshots[key];
     if (rec === undefined) throw notFound(key);
-    const fs = this.fs(rec.id);
-    const [bytes, inodes] = await Promise.all([
-      nsRun("du", ["-s", "-x", "-B1", fs], `measuring snapshot '${key}'`),
-      nsRun("du", ["-s", "-x", "--inodes", fs], `measuring snapshot '${key}'`),
-    ]);
-    return { size: parseInt(bytes.stdout, 10), inodes: parseInt(inodes.stdout, 10) };
+    const [used] = await measureTrees([this.fs(rec.id)]);
+    return { size: used?.bytes ?? 0, inodes: used?.inodes ?? 0 };
   }
 
-  /** Bytes used by each of `keys`, measured by one `du` for all of them (prune and du ask about many). */
+  /** Bytes used by each of `keys`, measured in one walk for all of them (prune and du ask about many). */
   async sizes(keys: readonly string[]): Promise<Map<string, number>> {
     const all = (await this.meta.read()).snapshots;
     const dirs = new Map<string, string>();
@@ -236,16 +232,9 @@ export class Snapshotter {
       if (rec === undefined) throw notFound(key);
       dirs.set(this.fs(rec.id), key);
     }
-    const sizes = new Map<string, number>();
-    if (dirs.size === 0) return sizes;
-    // -l: a file hard-linked from several snapshots counts in each, as measuring them one by one did.
-    const { stdout } = await nsRun("du", ["-s", "-x", "-l", "-B1", ...dirs.keys()], `measuring ${dirs.size} snapshot(s)`);
-    for (const line of stdout.split("\n")) {
-      const tab = line.indexOf("\t");
-      const key = dirs.get(line.slice(tab + 1));
-      if (tab > 0 && key !== undefined) sizes.set(key, parseInt(line.slice(0, tab), 10));
-    }
-    return sizes;
+    // A file hard-linked from several snapshots counts in each, as measuring them one by one did.
+    const used = await measureTrees([...dirs.keys()], { linksInEach: true });
+    return new Map([...dirs.values()].map((key, i) => [key, used[i]?.bytes ?? 0]));
   }
 
   /**

@@ -1,11 +1,14 @@
 /**
- * Runs apply and diff where they can own files: in this process when privileged, else
- * in worker.js under the namespace helper, with layer bytes streamed over pipes.
+ * Runs apply, diff and disk-usage walks where they can read and own files: in this
+ * process when privileged, else in worker.js under the namespace helper, with layer
+ * bytes streamed over pipes.
  */
 import { PassThrough, type Readable } from "node:stream";
 import { waitExit } from "../child-process.js";
-import { TbuildError, type ErrorCategory } from "../errors.js";
+import { isTbuildError, TbuildError, type ErrorCategory } from "../errors.js";
+import { missingTool } from "../os-tools.js";
 import { applyLayer, type ApplyResult, type WhiteoutMode } from "./applier.js";
+import { diskUsage, type DiskUsage, type UsageOptions } from "./disk-usage.js";
 import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
 import { diffTo, type DiffSpec } from "./worker.js";
 
@@ -31,7 +34,7 @@ function startWorker(args: string[], doing: string) {
       if (code !== 0) throw workerError(stderr, code, doing);
     },
     (e: unknown) => {
-      throw new TbuildError("unavailable", `${doing}: cannot start the namespace helper: ${e instanceof Error ? e.message : String(e)}`, { hint: "install util-linux (unshare) and uidmap" });
+      throw isTbuildError(e) ? e : missingTool((e as NodeJS.ErrnoException).path ?? "unshare", `${doing}: starting the namespace helper`, e as Error);
     },
   );
   return { child, exited };
@@ -97,4 +100,16 @@ export function diffIsolated(spec: DiffSpec): Readable {
     (e: unknown) => out.destroy(e as Error),
   );
   return out;
+}
+
+/** The disk usage of each of `roots` (see disk-usage.ts), measured in a namespace when unprivileged. */
+export async function measureTrees(roots: readonly string[], o: UsageOptions = {}): Promise<DiskUsage[]> {
+  if (isPrivileged() || roots.length === 0) return diskUsage(roots, o);
+  const doing = `measuring ${roots.length === 1 ? roots[0] : `${roots.length} trees`}`;
+  const { child, exited } = startWorker(["du", JSON.stringify({ roots, ...o })], doing);
+  child.stdin?.end();
+  const out: Buffer[] = [];
+  child.stdout?.on("data", (c: Buffer) => out.push(c));
+  await exited;
+  return JSON.parse(Buffer.concat(out).toString("utf8")) as DiskUsage[];
 }

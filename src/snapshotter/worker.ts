@@ -4,6 +4,7 @@
  *
  *   worker.js apply DIR remove|overlay LAYER-NAME   layer bytes on stdin, ApplyResult JSON on stdout
  *   worker.js diff JSON-SPEC                        layer tar on stdout
+ *   worker.js du JSON-SPEC                          DiskUsage[] JSON on stdout (disk-usage.ts)
  *
  * Failures are reported as one JSON line on stderr so the parent can rethrow the same
  * TbuildError (category, message, hint) instead of a bare exit code.
@@ -11,6 +12,7 @@
 import { TbuildError } from "../errors.js";
 import { applyLayer, type WhiteoutMode } from "./applier.js";
 import { nativeChanges, overlayChanges } from "./changes.js";
+import { diskUsage, type UsageOptions } from "./disk-usage.js";
 import { writeLayerTar } from "./differ.js";
 
 export type DiffSpec =
@@ -32,6 +34,11 @@ async function main(argv: string[]): Promise<void> {
   }
   if (op === "diff") {
     await diffTo(JSON.parse(args[0] as string) as DiffSpec, process.stdout);
+    return;
+  }
+  if (op === "du") {
+    const spec = JSON.parse(args[0] as string) as { roots: string[] } & UsageOptions;
+    process.stdout.write(JSON.stringify(await diskUsage(spec.roots, spec)));
     return;
   }
   throw new TbuildError("invalid-argument", `worker: unknown operation '${op}'`);

@@ -1,10 +1,14 @@
 /**
- * Extended attributes through the `attr` package's tools, since Node has no
- * getxattr/setxattr. One `getfattr -R` process reads a whole tree and one `setfattr
- * --restore` writes a whole layer's worth, so the cost is per layer, not per file.
- * Symlinks are never followed (`-h`).
+ * Extended attributes through tbuild's own helper (src/native/xattrs.c), since Node has
+ * no getxattr/setxattr. One helper process reads a whole tree or list, and one writes a
+ * whole layer's worth, so the cost is per layer, not per file. Symlinks are never
+ * followed. The helper runs through the namespace helper, so as a normal user it sees
+ * the image's ids and overlay's `user.overlay.*` markers as namespace root does.
  */
-import { nsRun } from "./namespace.js";
+import { nativeHelper } from "../native/binaries.js";
+import { TbuildError } from "../errors.js";
+import { namespaceFailure, nsSpawn } from "./namespace.js";
+import { missingTool } from "../os-tools.js";
 
 export type Xattrs = Map<string, Buffer>;
 
@@ -13,57 +17,62 @@ export function isOverlayPrivate(name: string): boolean {
   return name.startsWith("trusted.overlay.") || name.startsWith("user.overlay.");
 }
 
-/** getfattr escapes bytes in names as `\ooo` octal (and `\\`); this undoes it. */
-function unescapeName(s: string): string {
-  const bytes: number[] = [];
-  const raw = Buffer.from(s, "utf8");
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i] as number;
-    if (c === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString("latin1"))) {
-      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString("latin1"), 8));
-      i += 3;
-    } else if (c === 0x5c && raw[i + 1] === 0x5c) {
-      bytes.push(0x5c);
-      i += 1;
-    } else {
-      bytes.push(c);
-    }
-  }
-  return Buffer.from(bytes).toString("utf8");
+/** Runs the helper with `input` on stdin and returns its stdout; a failure says what we were doing. */
+function runHelper(args: string[], input: Buffer, doing: string): Promise<Buffer> {
+  const helper = nativeHelper("tbuild-xattrs");
+  return new Promise((resolve, reject) => {
+    const child = nsSpawn(helper, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    let stderr = "";
+    child.stdout?.on("data", (c: Buffer) => out.push(c));
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr = (stderr + c.toString("utf8")).slice(-4000);
+    });
+    child.on("error", (e: NodeJS.ErrnoException) => reject(missingTool(e.path ?? helper, doing, e)));
+    child.on("close", (code) => {
+      if (code === 0) return resolve(Buffer.concat(out));
+      const said = stderr.trim().replace(/^tbuild-xattrs: /gm, "");
+      reject(namespaceFailure(stderr, doing) ?? new TbuildError("unavailable", `${doing}: ${said || `the helper exited with ${code}`}`));
+    });
+    // A helper that failed early closes its stdin; its own message is the one to report.
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input);
+  });
 }
 
-function escapeName(s: string): string {
-  let out = "";
-  for (const b of Buffer.from(s, "utf8")) {
-    if (b === 0x5c) out += "\\\\";
-    else if (b <= 0x20 || b === 0x3d || b >= 0x7f) out += "\\" + b.toString(8).padStart(3, "0");
-    else out += String.fromCharCode(b);
-  }
-  return out;
-}
-
-function parseValue(v: string): Buffer {
-  if (v.startsWith("0s")) return Buffer.from(v.slice(2), "base64");
-  if (v.startsWith("0x")) return Buffer.from(v.slice(2), "hex");
-  if (v.startsWith('"') && v.endsWith('"')) return Buffer.from(unescapeName(v.slice(1, -1)), "utf8");
-  return Buffer.from(v, "utf8");
-}
-
-/** Parses `getfattr --dump -e base64` output into absolute path -> attributes. */
-function parseDump(text: string): Map<string, Xattrs> {
+/** The helper's records: PATH\0 COUNT(u32le), then COUNT x (NAME\0 LENGTH(u32le) VALUE). */
+function parseRecords(buf: Buffer): Map<string, Xattrs> {
   const result = new Map<string, Xattrs>();
-  let current: Xattrs | undefined;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("# file: ")) {
-      current = new Map();
-      result.set(unescapeName(line.slice("# file: ".length)), current);
-    } else if (current !== undefined && line.length > 0 && !line.startsWith("#")) {
-      const eq = line.indexOf("=");
-      if (eq < 0) current.set(unescapeName(line), Buffer.alloc(0));
-      else current.set(unescapeName(line.slice(0, eq)), parseValue(line.slice(eq + 1)));
+  let at = 0;
+  const cstring = (): string => {
+    const end = buf.indexOf(0, at);
+    if (end < 0) throw new TbuildError("internal", "tbuild-xattrs printed a truncated record");
+    const s = buf.toString("utf8", at, end);
+    at = end + 1;
+    return s;
+  };
+  const u32 = (): number => {
+    const v = buf.readUInt32LE(at);
+    at += 4;
+    return v;
+  };
+  while (at < buf.length) {
+    const attrs: Xattrs = new Map();
+    result.set(cstring(), attrs);
+    for (let n = u32(); n > 0; n--) {
+      const name = cstring();
+      const len = u32();
+      attrs.set(name, Buffer.from(buf.subarray(at, at + len)));
+      at += len;
     }
   }
   return result;
+}
+
+function u32le(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
 }
 
 /**
@@ -72,34 +81,30 @@ function parseDump(text: string): Map<string, Xattrs> {
  * small for ordinary trees.
  */
 export async function readTreeXattrs(root: string): Promise<Map<string, Xattrs>> {
-  const { stdout } = await nsRun("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "base64", "--absolute-names", root], `reading extended attributes under ${root}`).catch(
-    (e: unknown) => {
-      // getfattr exits 1 when the tree has nothing to report or a file vanished; what it printed still holds.
-      if (e instanceof Error && /exit 1\)/.test(e.message) && !/Permission denied/.test(e.message)) return { stdout: "" };
-      throw e;
-    },
-  );
-  return parseDump(stdout);
+  return parseRecords(await runHelper(["tree", root], Buffer.alloc(0), `reading extended attributes under ${root}`));
 }
 
 /** The attributes of a few named paths (missing paths are simply absent from the result). */
 export async function readXattrs(paths: readonly string[]): Promise<Map<string, Xattrs>> {
   if (paths.length === 0) return new Map();
-  const { stdout } = await nsRun("getfattr", ["-h", "-d", "-m", "-", "-e", "base64", "--absolute-names", "--", ...paths], "reading extended attributes").catch(() => ({
-    stdout: "",
-  }));
-  return parseDump(stdout);
+  const input = Buffer.concat(paths.map((p) => Buffer.from(`${p}\0`, "utf8")));
+  return parseRecords(await runHelper(["get"], input, "reading extended attributes"));
 }
 
-/** One restore record in `getfattr --dump` format, for `writeXattrs`. */
-export function dumpRecord(path: string, attrs: Iterable<[string, Buffer]>): string {
-  let s = `# file: ${escapeName(path)}\n`;
-  for (const [name, value] of attrs) s += `${escapeName(name)}=0s${value.toString("base64")}\n`;
-  return s + "\n";
+export interface XattrRecord {
+  /** Absolute path; a symlink gets the attributes itself. */
+  path: string;
+  attrs: Iterable<[string, Buffer]>;
 }
 
-/** Applies a dump (built with `dumpRecord`, absolute paths) without following symlinks. */
-export async function writeXattrs(dump: string, doing: string): Promise<void> {
-  if (dump.length === 0) return;
-  await nsRun("setfattr", ["-h", "--restore=-"], doing, { input: dump });
+/** Sets every record's attributes, with one helper process for all of them. */
+export async function writeXattrs(records: readonly XattrRecord[], doing: string): Promise<void> {
+  if (records.length === 0) return;
+  const parts: Buffer[] = [];
+  for (const { path, attrs } of records) {
+    const list = [...attrs];
+    parts.push(Buffer.from(`${path}\0`, "utf8"), u32le(list.length));
+    for (const [name, value] of list) parts.push(Buffer.from(`${name}\0`, "utf8"), u32le(value.length), value);
+  }
+  await runHelper(["set"], Buffer.concat(parts), doing);
 }

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { StepCache } from "../cache/step-cache.js";
 import { errnoCode } from "../errors.js";
 import { ownerAlive, ownerFromTag } from "../pid.js";
-import { nsRun, removeOwnedTree } from "../snapshotter/namespace.js";
+import { removeOwnedTree } from "../snapshotter/namespace.js";
+import { measureTrees } from "../snapshotter/worker-client.js";
 import { gc, type GcResult } from "./gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
@@ -83,7 +84,7 @@ async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths
     const st = await stat(path).catch(() => undefined);
     if (st === undefined || !abandoned(name, st.mtimeMs)) continue;
     // RUN steps leave files owned by image users (subordinate ids): measure and delete inside the namespace.
-    out.bytes += parseInt((await nsRun("du", ["-s", "-x", "-B1", path], `measuring ${path}`)).stdout, 10) || 0;
+    out.bytes += (await measureTrees([path]))[0]?.bytes ?? 0;
     if (!dryRun) await removeOwnedTree(path);
     out.paths.push(path);
   }
