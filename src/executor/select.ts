@@ -3,11 +3,10 @@
  * for root in a container that forbids them (Docker's default seccomp profile and
  * capabilities: no unshare, no mount) the chroot executor, found by one quick probe.
  */
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
 import { spawnGroup, waitExit } from "../child-process.js";
 import { TbuildError } from "../errors.js";
-import { ChrootExecutor, runChrootPath } from "./chroot.js";
+import { nativeHelper } from "../native/binaries.js";
+import { ChrootExecutor } from "./chroot.js";
 import type { Executor } from "./executor.js";
 import { NamespaceExecutor } from "./namespace.js";
 
@@ -24,8 +23,13 @@ let probed: Promise<string | undefined> | undefined;
  */
 function namespaceRefusal(): Promise<string | undefined> {
   probed ??= (async () => {
-    const helper = runChrootPath();
-    if (!(await access(helper, constants.X_OK).then(() => true, () => false))) return undefined;
+    let helper: string;
+    try {
+      helper = nativeHelper("tbuild-run-chroot");
+    } catch {
+      // No helpers for this machine: the executor chosen says so when RUN needs it.
+      return undefined;
+    }
     const child = spawnGroup(helper, ["--probe"], { stdio: ["ignore", "pipe", "ignore"], env: {} });
     let out = "";
     child.stdout?.on("data", (c: Buffer) => (out += c.toString("utf8")));

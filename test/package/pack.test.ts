@@ -68,7 +68,7 @@ describe("the npm package", () => {
     expect(files.filter((f) => f.endsWith(".map") || f.startsWith("package/src/") || f.startsWith("package/test/"))).toEqual([]);
     const installed = path.join(prefix, "lib/node_modules/tbuild/dist/native");
     for (const [arch, machine] of Object.entries(ELF_MACHINE)) {
-      for (const helper of ["tbuild-run-init", "tbuild-xattrs"]) {
+      for (const helper of ["tbuild-run-init", "tbuild-run-chroot", "tbuild-xattrs"]) {
         expect(files).toContain(`package/dist/native/linux-${arch}/${helper}`);
         expect(elfInfo(path.join(installed, `linux-${arch}`, helper))).toEqual({ machine, dynamic: false });
       }
