@@ -31,10 +31,10 @@ function elfInfo(file: string): { machine: number; dynamic: boolean } {
 /** Runs a command without blocking the test worker (packing takes a minute or two). */
 async function run(cmd: string, args: string[], cwd: string): Promise<string> {
   try {
-    return (await promisify(execFile)(cmd, args, { cwd, encoding: "utf8", timeout: 240_000, maxBuffer: 16 << 20 })).stdout;
+    return (await promisify(execFile)(cmd, args, { cwd, encoding: "utf8", timeout: 600_000, maxBuffer: 16 << 20 })).stdout;
   } catch (e) {
-    const { stdout, stderr } = e as { stdout?: string; stderr?: string };
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${(e as Error).message}\n${stdout ?? ""}\n${stderr ?? ""}`);
+    const { stdout, stderr, signal } = e as { stdout?: string; stderr?: string; signal?: string };
+    throw new Error(`${cmd} ${args.join(" ")} failed${signal ? ` (${signal})` : ""}: ${(e as Error).message}\n${stdout ?? ""}\n${stderr ?? ""}`);
   }
 }
 
@@ -52,13 +52,13 @@ describe("the npm package", () => {
       cpSync(path.join(repo, part), path.join(src, part), { recursive: true });
     }
     symlinkSync(path.join(repo, "node_modules"), path.join(src, "node_modules"));
-    const name = (await run("npm", ["pack", "--silent", "--pack-destination", work], src)).trim().split("\n").pop() as string;
+    const name = (await run("npm", ["pack", "--pack-destination", work], src)).trim().split("\n").pop() as string;
     tarball = path.join(work, name);
     prefix = path.join(work, "prefix");
     mkdirSync(prefix);
     // The dependencies are in npm's cache after `npm ci`; a fresh machine would fetch them.
     await run("npm", ["install", "--global", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", tarball], work);
-  }, 300_000);
+  }, 1_200_000);
 
   it("holds the built code, the license and static helpers for x64 and arm64, and no sources or maps", () => {
     const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean);
