@@ -208,8 +208,7 @@ export class Snapshotter {
     }
     let bytes = 0;
     if (doomed.length > 0) {
-      const { stdout } = await nsRun("du", ["-s", "-x", "-l", "-B1", "-c", ...doomed], `measuring ${doomed.length} leftover(s)`);
-      bytes = parseInt(/^(\d+)\ttotal$/m.exec(stdout)?.[1] ?? "0", 10);
+      bytes = (await measureTrees(doomed, { linksInEach: true })).reduce((sum, u) => sum + u.bytes, 0);
     }
     if (o.dryRun !== true) for (const path of doomed) await removeOwnedTree(path);
     return { paths: doomed.sort(), bytes };

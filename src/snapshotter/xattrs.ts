@@ -5,10 +5,11 @@
  * followed. The helper runs through the namespace helper, so as a normal user it sees
  * the image's ids and overlay's `user.overlay.*` markers as namespace root does.
  */
+import { waitExit } from "../child-process.js";
+import { isTbuildError, TbuildError } from "../errors.js";
 import { nativeHelper } from "../native/binaries.js";
-import { TbuildError } from "../errors.js";
-import { namespaceFailure, nsSpawn } from "./namespace.js";
 import { missingTool } from "../os-tools.js";
+import { namespaceFailure, nsSpawn } from "./namespace.js";
 
 export type Xattrs = Map<string, Buffer>;
 
@@ -18,26 +19,24 @@ export function isOverlayPrivate(name: string): boolean {
 }
 
 /** Runs the helper with `input` on stdin and returns its stdout; a failure says what we were doing. */
-function runHelper(args: string[], input: Buffer, doing: string): Promise<Buffer> {
+async function runHelper(args: string[], input: Buffer, doing: string): Promise<Buffer> {
   const helper = nativeHelper("tbuild-xattrs");
-  return new Promise((resolve, reject) => {
-    const child = nsSpawn(helper, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout?.on("data", (c: Buffer) => out.push(c));
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr = (stderr + c.toString("utf8")).slice(-4000);
-    });
-    child.on("error", (e: NodeJS.ErrnoException) => reject(missingTool(e.path ?? helper, doing, e)));
-    child.on("close", (code) => {
-      if (code === 0) return resolve(Buffer.concat(out));
-      const said = stderr.trim().replace(/^tbuild-xattrs: /gm, "");
-      reject(namespaceFailure(stderr, doing) ?? new TbuildError("unavailable", `${doing}: ${said || `the helper exited with ${code}`}`));
-    });
-    // A helper that failed early closes its stdin; its own message is the one to report.
-    child.stdin?.on("error", () => undefined);
-    child.stdin?.end(input);
+  const child = nsSpawn(helper, args, { stdio: ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let stderr = "";
+  child.stdout?.on("data", (c: Buffer) => out.push(c));
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr = (stderr + c.toString("utf8")).slice(-4000);
   });
+  // A helper that failed early closes its stdin; its own message is the one to report.
+  child.stdin?.on("error", () => undefined);
+  child.stdin?.end(input);
+  const { code } = await waitExit(child, { doing, drainMs: 2000 }).catch((e: unknown) => {
+    throw isTbuildError(e) ? e : missingTool((e as NodeJS.ErrnoException).path ?? helper, doing, e as Error);
+  });
+  if (code === 0) return Buffer.concat(out);
+  const said = stderr.trim().replace(/^tbuild-xattrs: /gm, "");
+  throw namespaceFailure(stderr, doing) ?? new TbuildError("unavailable", `${doing}: ${said || `the helper exited with ${code}`}`);
 }
 
 /** The helper's records: PATH\0 COUNT(u32le), then COUNT x (NAME\0 LENGTH(u32le) VALUE). */
