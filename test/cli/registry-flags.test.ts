@@ -16,7 +16,7 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-async function built(args: string[], o: { input?: string } = {}): Promise<string> {
+async function built(args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   const r = await tbuild(["build", "-q", ...args], o);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
@@ -24,7 +24,7 @@ async function built(args: string[], o: { input?: string } = {}): Promise<string
 }
 
 describe("build with a registry", () => {
-  it("--push sends the -t name; --pull fetches a base image that changed, without it the stored one is used", async () => {
+  it("--push sends the -t name; --pull fetches a base image that changed, without it the stored one is used; --build-context NAME=docker-image://REF", async () => {
     const base = `${registry.host}/flags/base:1`;
     const publisher = freshRoot();
     const v1 = context({ "version.txt": "v1\n" });
@@ -42,6 +42,10 @@ describe("build with a registry", () => {
     expect(readFileSync(path.join(out("stored"), "version.txt"), "utf8")).toBe("v1\n");
     await built(["--root", user, "--pull", "-o", `type=local,dest=${out("pulled")}`, app]);
     expect(readFileSync(path.join(out("pulled"), "version.txt"), "utf8")).toBe("v2\n");
+
+    // --build-context NAME=docker-image://REF: FROM NAME builds on that image.
+    await built(["--root", freshRoot(), "--build-context", `alias=docker-image://${base}`, "-o", `type=local,dest=${out("alias")}`, "-f", "-", app], { input: "FROM alias\n" });
+    expect(readFileSync(path.join(out("alias"), "version.txt"), "utf8")).toBe("v2\n");
   });
 
   it("--cache-to stores step results in the registry; --cache-from on a fresh store reuses them", async () => {
@@ -72,7 +76,7 @@ describe("build with a registry", () => {
 });
 
 describe("tbuild login --password-stdin", () => {
-  it("reads the password from standard input, checks it with the registry (TLS, --ca-cert) and saves it; logout removes it", async () => {
+  it("reads the password from standard input, checks it with the registry (TLS, --ca-cert) and saves it for build --push and pull (--insecure-registry); logout removes it", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "tbuild-login-"));
     const tls = await makeTls(dir);
     const secure = await startRegistry({ tls, htpasswd: await makeHtpasswd(dir, { alice: "s3cret pass" }) });
@@ -85,6 +89,14 @@ describe("tbuild login --password-stdin", () => {
       expect(ok.code).toBe(0);
       const config = JSON.parse(readFileSync(path.join(dir, "docker", "config.json"), "utf8")) as { auths: Record<string, { auth: string }> };
       expect(Buffer.from(config.auths[secure.host]!.auth, "base64").toString()).toBe("alice:s3cret pass");
+
+      // The saved login serves build --push and pull; --ca-cert or --insecure-registry get past the unknown CA.
+      const image = `${secure.host}/secure/app:1`;
+      await built(["--root", freshRoot(), "--push", "--ca-cert", tls.caFile, "-t", image, "-f", "-", context({ "f.txt": "f\n" })], { input: "FROM scratch\nCOPY f.txt /\n", env });
+      const untrusted = await tbuild(["pull", "--root", freshRoot(), image], { env });
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.stderr).toMatch(/TLS certificate of https:\/\/127\.0\.0\.1:\d+\/v2\/ not trusted/);
+      expect((await tbuild(["pull", "--root", freshRoot(), "-q", "--insecure-registry", secure.host, image], { env })).code).toBe(0);
       expect((await tbuild(["logout", secure.host], { env })).stdout).toBe(`Removed login credentials for ${secure.host}\n`);
     } finally {
       await secure.stop();
