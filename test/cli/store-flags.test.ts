@@ -24,15 +24,17 @@ describe("store commands", () => {
     const store = await openStore(root);
     await makeImage(store, "keep", [{ shared: "s" }]);
     await makeImage(store, "drop", [{ shared: "s" }, { own: "o" }]);
-    await tbuild(["rmi", "--root", root, "drop"]);
+    await makeImage(store, "drop:2", [{ own: "o" }]);
+    // rmi takes several names.
+    expect((await tbuild(["rmi", "--root", root, "drop", "drop:2"])).stdout).toBe("Untagged: drop:latest\nUntagged: drop:2\n");
     const before = (await tbuild(["du", "--root", root])).stdout;
     const dry = await tbuild(["prune", "--root", root, "--dry-run"]);
     expect(dry.code).toBe(0);
-    expect(dry.stdout.match(/^Would delete: sha256:[0-9a-f]{64}$/gm)).toHaveLength(3);
+    expect(dry.stdout.match(/^Would delete: sha256:[0-9a-f]{64}$/gm)).toHaveLength(5);
     expect(dry.stdout).not.toMatch(/^Deleted/m);
     expect((await tbuild(["du", "--root", root])).stdout).toBe(before);
     const real = await tbuild(["prune", "--root", root]);
-    expect(real.stdout.match(/^Deleted: sha256:[0-9a-f]{64}$/gm)).toHaveLength(3);
+    expect(real.stdout.match(/^Deleted: sha256:[0-9a-f]{64}$/gm)).toHaveLength(5);
     expect((await tbuild(["du", "--root", root])).stdout).toMatch(/^unreferenced\s+0\s/m);
   });
 });
