@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { writeAtomic } from "../atomic-write.js";
 import { errnoCode, ioError } from "../errors.js";
@@ -40,5 +40,10 @@ export class TreeDigests {
       throw ioError(e, `creating the tree digest cache in ${this.dir}`);
     }
     await writeAtomic(this.file(chain, selection), digest + "\n");
+  }
+
+  /** Forgets every digest (prune --all): they are only a speed-up, computed again when needed. */
+  async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StepCache } from "../cache/step-cache.js";
+import { TreeDigests } from "../cache/tree-digests.js";
 import { errnoCode } from "../errors.js";
 import { ownerAlive, ownerFromTag } from "../pid.js";
 import { removeOwnedTree } from "../snapshotter/namespace.js";
@@ -54,6 +55,7 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
     if (opts.all === true || (record.layer !== null && !(await store.content.has(record.layer.digest)))) dropped.add(key);
   }
   if (opts.dryRun !== true) for (const key of dropped) await cache.delete(key);
+  if (opts.all === true && opts.dryRun !== true) await new TreeDigests(store.root).clear();
   const snapshotter = await storeSnapshotter(store.root);
   // Leftovers first: a dead build's working snapshots then no longer pin their parents.
   const orphans = snapshotter === undefined ? { paths: [], bytes: 0 } : await snapshotter.reclaimOrphans(opts.dryRun === true ? { dryRun: true } : {});

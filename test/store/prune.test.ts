@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { StepCache, stepKey } from "../../src/cache/step-cache.js";
+import { TreeDigests } from "../../src/cache/tree-digests.js";
 import { openSnapshotter, type Snapshotter } from "../../src/snapshotter/snapshotter.js";
 import { openStore, type ImageStore } from "../../src/store/image-store.js";
 import { Lease } from "../../src/store/lease.js";
@@ -146,7 +147,11 @@ describe("prune", () => {
 
   it("--all drops every cache record, so layers only the cache kept are swept; images stay", async () => {
     const s = await state();
+    const digests = new TreeDigests(s.root);
+    await digests.put("sha256:" + "a".repeat(64), { sources: ["/out"], excludes: [] }, "sha256:" + "b".repeat(64));
     const r = await prune(s.store, { all: true });
+    // The COPY --from digests kept per snapshot chain are build cache too.
+    expect(await digests.get("sha256:" + "a".repeat(64), { sources: ["/out"], excludes: [] })).toBeUndefined();
     expect(r.cacheRecords).toEqual(Object.values(s.keys).sort());
     expect(await recordKeys(s.cache)).toEqual([]);
     expect(await s.store.content.has(s.cachedLayer)).toBe(false);
