@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { spawnGroup, waitExit } from "../child-process.js";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -65,28 +65,32 @@ function serverUrl(host: string): string {
 }
 
 /** Runs `docker-credential-<helper> <action>`; secrets go over stdin/stdout only, never argv. */
-function runHelper(helper: string, action: "get" | "store" | "erase", input: string): Promise<string> {
+async function runHelper(helper: string, action: "get" | "store" | "erase", input: string): Promise<string> {
   if (!/^[A-Za-z0-9_.-]+$/.test(helper)) {
-    return Promise.reject(new TbuildError("invalid-argument", `credential helper name '${helper}' is not valid`));
+    throw new TbuildError("invalid-argument", `credential helper name '${helper}' is not valid`);
   }
   const bin = `docker-credential-${helper}`;
-  return new Promise((resolve, reject) => {
-    const child = execFile(bin, [action], { timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout) => {
-      if (err === null) return resolve(stdout);
-      // The helper's output may contain secrets; only "not found" is read from it.
-      if (/credentials not found/i.test(stdout)) return resolve("");
-      // EACCES from a PATH search also means "not found here" when a PATH directory is unreadable.
-      const code = errnoCode(err);
-      const why =
-        code === "ENOENT" || code === "EACCES"
-          ? "is not installed (or not executable) on PATH"
-          : `failed (exit status ${String((err as { code?: unknown }).code ?? "unknown")})`;
-      reject(new TbuildError("failed-precondition", `credential helper ${bin} ${why} during '${action}'`, {
-        hint: "install the helper, or remove credsStore/credHelpers from your docker config",
-      }));
-    });
-    child.stdin?.end(input);
+  const child = spawnGroup(bin, [action], { stdio: ["pipe", "pipe", "ignore"] });
+  let stdout = "";
+  child.stdout?.on("data", (c: Buffer) => {
+    if (stdout.length < 1 << 20) stdout += c.toString("utf8");
   });
+  child.stdin?.on("error", () => undefined);
+  child.stdin?.end(input);
+  // Waited on by exit, with a timeout: a helper that starts an agent (gpg, a keyring) must not keep tbuild waiting.
+  const failed = (why: string): TbuildError =>
+    new TbuildError("failed-precondition", `credential helper ${bin} ${why} during '${action}'`, {
+      hint: "install the helper, or remove credsStore/credHelpers from your docker config",
+    });
+  const exit = await waitExit(child, { doing: `credential helper ${bin} ${action}`, timeoutMs: 30_000, drainMs: 1000 }).catch((e: unknown) => {
+    // EACCES from a PATH search also means "not found here" when a PATH directory is unreadable.
+    const code = errnoCode(e);
+    throw code === "ENOENT" || code === "EACCES" ? failed("is not installed (or not executable) on PATH") : e;
+  });
+  if (exit.code === 0) return stdout;
+  // The helper's output may contain secrets; only "not found" is read from it.
+  if (/credentials not found/i.test(stdout)) return "";
+  throw failed(`failed (exit status ${exit.code ?? exit.signal ?? "unknown"})`);
 }
 
 async function helperGet(helper: string, host: string): Promise<Credential | undefined> {
