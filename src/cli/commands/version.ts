@@ -22,13 +22,16 @@ export function packageVersion(): string {
  */
 export async function versionText(root: string | undefined): Promise<string> {
   const snapshotterRoot = path.join(path.resolve(root ?? defaultStoreRoot()), "snapshotter");
-  const { driver, recorded } = await chooseDriver(snapshotterRoot);
-  const why = recorded ? `recorded in ${snapshotterRoot}` : driver === "overlay" ? "overlayfs mounts here" : "overlayfs does not mount here; native copies each layer";
+  // The version must print even where the store cannot be used: then it says why.
+  const snapshotter = await chooseDriver(snapshotterRoot).then(
+    ({ driver, recorded }) => `${driver} (${recorded ? `recorded in ${snapshotterRoot}` : driver === "overlay" ? "overlayfs mounts here" : "overlayfs does not mount here; native copies each layer"})`,
+    (e: unknown) => `unknown (${e instanceof Error ? e.message : String(e)})`,
+  );
   const mode = isPrivileged() && !inUserNamespace() ? "root" : "rootless, in a user namespace";
   return table([
     ["tbuild:", packageVersion()],
     ["node:", `${process.version} (${formatPlatform(hostPlatform())})`],
-    ["snapshotter:", `${driver} (${why})`],
+    ["snapshotter:", snapshotter],
     ["runs as:", mode],
   ]);
 }
