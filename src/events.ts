@@ -106,6 +106,19 @@ export interface StepStatusEvent {
   done: boolean;
 }
 
+/**
+ * With `--explain-cache`: the step's key matched no record of any configured cache;
+ * `reason` names the input that differs from the nearest record (a file, a build arg
+ * by name, an environment variable, the instruction, the base image or the parent step).
+ * Sent between the step's start and its end.
+ */
+export interface CacheMissEvent {
+  kind: "cache-miss";
+  time: number;
+  step: number;
+  reason: string;
+}
+
 export interface WarningEvent {
   kind: "warning";
   time: number;
@@ -121,4 +134,5 @@ export type BuildEvent =
   | StepCanceledEvent
   | StepLogEvent
   | StepStatusEvent
+  | CacheMissEvent
   | WarningEvent;

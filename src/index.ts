@@ -15,6 +15,7 @@ export type {
   StepKind,
   StepStartEvent,
   StepCachedEvent,
+  CacheMissEvent,
   StepDoneEvent,
   StepErrorEvent,
   StepCanceledEvent,

@@ -13,7 +13,9 @@ import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
-import type { RemoteCache } from "../cache/remote-cache.js";
+import { INLINE_CACHE_FIELD } from "../cache/cache-config.js";
+import { openExporter, openImports, recordsForMode } from "../cache/open.js";
+import { parseCacheExport, parseCacheImport, type CacheExportSpec, type CacheImportSpec } from "../cache/spec.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
@@ -62,6 +64,8 @@ export interface BuildOptions {
   isolation?: Isolation;
   /** Ignore the build cache (results are still recorded in it). */
   noCache?: boolean;
+  /** Report why each step missed (`cache-miss` events), against every configured cache. */
+  explainCache?: boolean;
   /** Check the registry for a newer base image even when one is stored. */
   pull?: boolean;
   compression?: Compression;
@@ -79,10 +83,10 @@ export interface BuildOptions {
    * or `docker-image://REF`, which FROM NAME and COPY --from=NAME then use instead.
    */
   contexts?: Record<string, string>;
-  /** Registry caches to reuse steps from (`--cache-from`): tags holding a tbuild cache. */
-  cacheFrom?: string[];
-  /** A tag to push this build's step cache to (`--cache-to`), for other machines. */
-  cacheTo?: string;
+  /** Caches to reuse steps from (`--cache-from`), asked in order after the local one; a string is a registry ref. */
+  cacheFrom?: (string | CacheImportSpec)[];
+  /** Where to export this build's step records (`--cache-to`), for other machines; a string is a registry ref. */
+  cacheTo?: string | CacheExportSpec | CacheExportSpec[];
   /** Progress, as the events documented in src/events.ts (the CLI renders only these). */
   onEvent?: (event: BuildEvent) => void;
   /**
@@ -186,6 +190,7 @@ function stateOf(image: { manifestDescriptor: Descriptor; manifest: { layers: De
     config: image.config,
     layers: image.manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: diffIDs[i]! })),
     key: image.manifestDescriptor.digest,
+    steps: [],
   };
 }
 
@@ -195,26 +200,8 @@ function scratchState(platform: string): ImageState {
     config: { architecture: p.architecture, os: p.os, ...(p.variant === undefined ? {} : { variant: p.variant }), rootfs: { type: "layers", diff_ids: [] }, config: {} },
     layers: [],
     key: `scratch:${platform}`,
+    steps: [],
   };
-}
-
-/**
- * Imports registry caches. As with BuildKit's --cache-from, a cache that cannot be
- * read makes the build slower, not failed: it is reported and skipped.
- */
-async function importCaches(refs: string[], o: { store: ImageStore; registry: RegistryOptions | undefined; session: SessionSource }, progress: Progress): Promise<RemoteCache[]> {
-  const caches: RemoteCache[] = [];
-  if (refs.length === 0) return caches;
-  const { RemoteCache } = await import("../cache/remote-cache.js");
-  for (const ref of refs) {
-    try {
-      caches.push(await RemoteCache.import(ref, { store: o.store, session: await o.session(), ...(o.registry === undefined ? {} : { registry: o.registry }) }));
-    } catch (e) {
-      if (!(e instanceof TbuildError)) throw e;
-      progress.warn(`--cache-from ${ref} skipped: ${e.message}`);
-    }
-  }
-  return caches;
 }
 
 function envPairs(config: ImageConfig): { key: string; value: string }[] {
@@ -349,11 +336,14 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   const shown = path.relative(process.cwd(), file);
   const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
   const outline = parseDockerfile(text, { ...parseOptions, platform: platforms[0]! });
+  // Cache options are checked before anything is pulled or run.
+  const cacheFrom = (o.cacheFrom ?? []).map((c) => (typeof c === "string" ? parseCacheImport(c) : c));
+  const cacheTo = (o.cacheTo === undefined ? [] : Array.isArray(o.cacheTo) ? o.cacheTo : [o.cacheTo]).map((c) => (typeof c === "string" ? parseCacheExport(c) : c));
   const store = await openStore(o.root);
   // Held until the image is stored and exported: prune leaves what this build uses (store/lease.ts).
   const lease = await Lease.open(store.root, "build");
   try {
-    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline }, controller);
+    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline, cacheFrom, cacheTo }, controller);
   } finally {
     await lease.release();
   }
@@ -367,9 +357,11 @@ interface Parsed {
   platforms: string[];
   parseOptions: Shared["parseOptions"];
   outline: ParseResult;
+  cacheFrom: CacheImportSpec[];
+  cacheTo: CacheExportSpec[];
 }
 
-async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline }: Parsed, controller: AbortController): Promise<BuildResult> {
+async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline, cacheFrom, cacheTo }: Parsed, controller: AbortController): Promise<BuildResult> {
   const signal = controller.signal;
   const progress = new Progress(o.onEvent ?? (() => undefined));
   // Without root, RUN and base image layers need a user namespace: learn at once whether
@@ -389,7 +381,8 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
   // One session per build: registry connections and tokens are shared by pulls and caches.
   let registrySession: Promise<RegistrySession> | undefined;
   const session: SessionSource = () => (registrySession ??= import("../registry/transport.js").then((m) => new m.RegistrySession(o.registry)));
-  const remoteCaches = await importCaches(o.cacheFrom ?? [], { store, registry: o.registry, session }, progress);
+  const cacheOpen = { store, registry: o.registry, session };
+  const imports = await openImports(cacheFrom, cacheOpen, (message) => progress.warn(message));
 
   const bases = new Map<string, Promise<ImageState>>();
   const contexts = o.contexts ?? {};
@@ -422,8 +415,9 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
     treeDigests: new TreeDigests(store.root),
     content: store.content,
-    cache: new CacheLookup(new StepCache(store.root), remoteCaches),
+    cache: new CacheLookup(new StepCache(store.root), imports),
     noCache: o.noCache ?? false,
+    explainCache: o.explainCache ?? false,
     compression: o.compression ?? "gzip",
     sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
     buildArgs: o.buildArgs ?? {},
@@ -466,8 +460,11 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
   signal.throwIfAborted();
   const tags = o.tags ?? [];
   const stored: { desc: Descriptor; config: ImageConfig; configDigest: string }[] = [];
+  const inline = cacheTo.some((c) => c.type === "inline");
   for (const { state } of images) {
-    const config: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
+    const labelled: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
+    // --cache-to type=inline: the records of the image's own steps travel in its config.
+    const config: ImageConfig = inline ? { ...labelled, [INLINE_CACHE_FIELD]: Object.fromEntries(recordsForMode(env.usedSteps, "min", state.steps)) } : labelled;
     // Serialised once here, so the digest reported is the one of the bytes stored.
     const configBytes = Buffer.from(JSON.stringify(config));
     const desc = await store.putImage({
@@ -481,18 +478,20 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
   const manifests = stored.map((s) => s.desc);
   const descriptor = stored.length === 1 ? stripPlatform(manifests[0]!) : await store.putIndex({ manifests, ...(tags.length > 0 ? { name: tags } : {}) });
   const { config, configDigest } = stored[0]!;
-  if (o.cacheTo !== undefined) {
-    const merge = remoteCaches.find((c) => formatReference(c.reference) === formatReference(parseReference(o.cacheTo!)));
-    const step = progress.start({ name: `exporting cache to ${o.cacheTo}`, type: "cache" });
+  const finalSteps = images.flatMap((i) => i.state.steps);
+  for (const spec of cacheTo) {
+    if (spec.type === "inline") continue;
+    const where = spec.type === "local" ? spec.dest : spec.ref;
+    const step = progress.start({ name: `exporting cache to ${where}`, type: "cache" });
     try {
-      const { registryExporter } = await import("../cache/remote-cache.js");
-      const exporter = registryExporter(o.cacheTo, { store, ...(o.registry === undefined ? {} : { registry: o.registry }), session: await session(), ...(merge === undefined ? {} : { merge }) });
-      const exported = await exporter.export(env.usedSteps);
+      const exporter = await openExporter(spec, imports, cacheOpen);
+      const exported = await exporter.export(recordsForMode(env.usedSteps, spec.mode, finalSteps));
       step.status("records", `${exported.records} steps, ${exported.layers} layers to ${exported.destination}`, { done: true });
       step.done();
     } catch (e) {
       step.fail(e instanceof Error ? e.message : String(e));
-      throw e;
+      if (!spec.ignoreError || !(e instanceof TbuildError)) throw e;
+      progress.warn(`--cache-to ${where} failed (ignore-error=true): ${e.message}`);
     }
   }
   for (const output of o.outputs ?? []) {

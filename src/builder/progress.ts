@@ -61,6 +61,11 @@ export class StepProgress {
     });
   }
 
+  /** Why the step missed the cache (--explain-cache). */
+  cacheMiss(reason: string): void {
+    this.emit({ kind: "cache-miss", time: Date.now(), step: this.id, reason });
+  }
+
   cached(): void {
     if (this.end()) this.emit({ kind: "step-cached", time: Date.now(), step: this.id });
   }

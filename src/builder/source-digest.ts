@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { readlink } from "node:fs/promises";
+import path from "node:path";
 import type { SourceTree } from "../context/sources.js";
 
 /** Files hashed at once: enough to keep the fs thread pool busy, few enough to keep memory flat. */
@@ -12,7 +13,13 @@ const PARALLEL = 8;
  * timestamps. Contents come from `fileDigest`, which may remember them; several files are
  * hashed at once, and folded in in order, so the digest does not depend on timing.
  */
-export async function digestSources(trees: readonly SourceTree[], fileDigest: (abs: string, st: BigIntStats) => Promise<string>, withOwners: boolean): Promise<string> {
+export async function digestSources(
+  trees: readonly SourceTree[],
+  fileDigest: (abs: string, st: BigIntStats) => Promise<string>,
+  withOwners: boolean,
+  /** Filled with each entry's part of the digest (short), by its path in the context: what --explain-cache compares. */
+  perFile?: Map<string, string>,
+): Promise<string> {
   const h = createHash("sha256");
   for (const tree of trees) {
     h.update(`tree\0${tree.name}\0${tree.kind}\0`);
@@ -27,7 +34,10 @@ export async function digestSources(trees: readonly SourceTree[], fileDigest: (a
           return head;
         }),
       );
-      for (const p of parts) h.update(p);
+      for (const [j, p] of parts.entries()) {
+        h.update(p);
+        perFile?.set(path.posix.join(tree.contextPath, batch[j]!.rel), createHash("sha256").update(p).digest("hex").slice(0, 16));
+      }
     }
   }
   return `sha256:${h.digest("hex")}`;

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import type { Lease } from "../store/lease.js";
 import type { CacheLookup } from "../cache/lookup.js";
+import { fingerprint } from "../cache/explain.js";
 import { stepKey, type StepRecord } from "../cache/step-cache.js";
 import type { TreeDigests } from "../cache/tree-digests.js";
 import type { FileHashes } from "../context/file-hashes.js";
@@ -31,6 +32,8 @@ export interface ImageState {
   key: string;
   /** A base image this build pulled (progress shows its FROM as done, not cached). */
   pulled?: boolean;
+  /** Keys of the layer steps this image was built with, through its base stages (none for a pulled image). */
+  steps: string[];
 }
 
 /** What every stage of one build shares. */
@@ -46,6 +49,8 @@ export interface StageEnv {
   /** The store's step cache and the imported ones (--cache-from), asked in that order. */
   cache: CacheLookup;
   noCache: boolean;
+  /** Say why each missed step missed (cache-miss events). */
+  explainCache: boolean;
   compression: Compression;
   sourceDateEpoch: number | undefined;
   escape: string;
@@ -122,6 +127,9 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   const history: History[] = [...(config.history ?? [])];
   const inherited = history.length;
   let key = base.key;
+  const steps = [...base.steps];
+  /** A layer step before the current one ran in this build (here or in a stage this one is built on). */
+  let upstreamRan = base.steps.some((k) => env.cache.didRun(k));
   let cmdInherited = true;
   /** ARGs declared so far in this stage, with their values: RUN sees them as environment. */
   const args = new Map<string, string>();
@@ -190,12 +198,28 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             // The layer is leased before it is used, so a prune running now cannot take it;
             // one pruned just before is a miss.
             const cached = found?.layer === undefined || found.layer === null || (await env.lease.holdBlobs([found.layer], (d) => env.content.has(d))) ? found : undefined;
+            const text = shownText(instruction);
+            const fingerprints = fingerprint({
+              text,
+              key: inputs.key,
+              argNames: new Set(args.keys()),
+              envNames: new Set(envToMap(container.Env).keys()),
+              ...(inputs.files === undefined ? {} : { files: inputs.files }),
+            });
             let result: StepRecord;
             if (cached !== undefined) {
               step.cached();
               result = cached;
             } else {
-              result = { layer: await inputs.execute(scratch), created: buildTime };
+              if (env.explainCache) {
+                const onImage = fromImage && steps.length === base.steps.length;
+                const reason = env.noCache
+                  ? "--no-cache was given"
+                  : await env.cache.explain({ parent: key, inputs: fingerprints, upstreamRan, ...(onImage ? { baseImage: stage.base } : {}) });
+                step.cacheMiss(reason);
+              }
+              upstreamRan = true;
+              result = { layer: await inputs.execute(scratch), created: buildTime, parent: key, inputs: fingerprints };
               await env.cache.record(nextKey, result);
               step.done(result.layer?.size ?? 0);
             }
@@ -203,6 +227,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;
             record(instruction, result.layer, latest);
             key = nextKey;
+            steps.push(key);
           } catch (e) {
             if (env.signal?.aborted === true) step.canceled();
             else step.fail(e instanceof Error ? e.message : String(e), onbuilt.has(instruction) ? undefined : sourceExcerpt(env.file, env.source, instruction.lines[0], instruction.lines[1]));
@@ -237,7 +262,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
     history,
   };
-  return { config, layers, key };
+  return { config, layers, key, steps };
 }
 
 /** A layer step's cache inputs and how to produce its layer on a miss. */

@@ -1,5 +1,6 @@
 import { isTbuildError } from "../errors.js";
 import type { CacheBackend } from "./backend.js";
+import { explainMiss, type Miss } from "./explain.js";
 import type { StepCache, StepRecord } from "./step-cache.js";
 
 /**
@@ -10,6 +11,10 @@ import type { StepCache, StepRecord } from "./step-cache.js";
  * layer counts as a miss there, and the next import is asked.
  */
 export class CacheLookup {
+  /** Keys of the steps that ran (missed) in this build. */
+  private readonly ran = new Set<string>();
+  private known: Promise<StepRecord[]> | undefined;
+
   constructor(
     readonly local: StepCache,
     readonly imports: readonly CacheBackend[],
@@ -42,6 +47,18 @@ export class CacheLookup {
 
   /** Records a step that ran. */
   async record(key: string, record: StepRecord): Promise<void> {
+    this.ran.add(key);
     await this.local.put(key, record);
+  }
+
+  /** Whether the step with this key ran in this build. */
+  didRun(key: string): boolean {
+    return this.ran.has(key);
+  }
+
+  /** Why a step missed, against every record of every backend (read once per build). */
+  async explain(miss: Miss): Promise<string> {
+    this.known ??= Promise.all(this.backends.map(async (b) => [...(await b.entries())].map(([, r]) => r))).then((all) => all.flat());
+    return explainMiss(miss, await this.known);
   }
 }

@@ -12,7 +12,6 @@
 import pLimit from "p-limit";
 import { z } from "zod";
 import { TbuildError } from "../errors.js";
-import { isDigest } from "../oci/digest.js";
 import { MediaType, isIndexMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
@@ -24,10 +23,11 @@ import { BlobSources } from "../registry/sources.js";
 import { RegistrySession, type RegistryOptions } from "../registry/transport.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import type { ImageStore } from "../store/image-store.js";
+import { CACHE_CONFIG_MEDIA_TYPE, configSchema, INLINE_CACHE_FIELD, recordsSchema } from "./cache-config.js";
 import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
 import type { StepRecord } from "./step-cache.js";
 
-export const CACHE_CONFIG_MEDIA_TYPE = "application/vnd.tbuild.cache.config.v1+json";
+export { CACHE_CONFIG_MEDIA_TYPE } from "./cache-config.js";
 
 /**
  * Most records a cache keeps; merging drops the oldest beyond it. Bounds the manifest
@@ -39,12 +39,6 @@ export const MAX_CACHE_RECORDS = 5000;
 /** At MAX_CACHE_RECORDS a config is about 1.6 MB; anything far larger is not ours. */
 const CONFIG_LIMIT = 8 * 1024 * 1024;
 
-const sha256 = z.string().refine(isDigest, { message: "not a sha256 digest" });
-const layerSchema = z.object({ mediaType: z.string().min(1), digest: sha256, size: z.number().int().nonnegative(), diffID: sha256 });
-const configSchema = z.object({
-  version: z.literal(1),
-  records: z.record(sha256, z.object({ layer: layerSchema.nullable(), created: z.string().optional() })),
-});
 
 export interface CacheOptions {
   store: ImageStore;
@@ -72,21 +66,27 @@ export class RemoteCache implements CacheBackend {
     this.description = `the registry cache ${formatReference(reference)}`;
   }
 
-  /** Fetches R's cache manifest and config (small); a missing R is an empty cache, not an error. */
+  /**
+   * Fetches R's cache manifest and config (small); a missing R is an empty cache, not
+   * an error. R may also be an image built with `--cache-to type=inline`: its records
+   * are in its config, and its own layers are the cache's.
+   */
   static async import(ref: string, o: CacheOptions): Promise<RemoteCache> {
     const reference = parseReference(ref);
     const session = o.session ?? new RegistrySession(o.registry);
     const client = new RepositoryClient(session.transport(reference.registry), reference.repository);
     const name = formatReference(reference);
-    const manifest = await cacheManifest(client, reference, name);
+    const manifest = await readManifest(client, reference, name);
     // The first run of a CI pipeline has no cache yet: every step simply misses.
     if (manifest === undefined) return new RemoteCache(reference, new Map(), client, o.store);
+    const inline = manifest.config.mediaType === MediaType.ociConfig || manifest.config.mediaType === MediaType.dockerConfig;
+    if (!inline) checkIsCache(manifest, name);
     if (manifest.config.size > CONFIG_LIMIT) {
       throw new TbuildError("failed-precondition", `the cache config of ${name} is ${manifest.config.size} bytes, more than the ${CONFIG_LIMIT} tbuild reads`);
     }
     await client.fetchBlob(o.store.content, manifest.config);
-    const config = parseJson(configSchema, await o.store.content.readBytes(manifest.config.digest, CONFIG_LIMIT), `cache config of ${name}`);
-    const records = new Map(Object.entries(config.records));
+    const bytes = await o.store.content.readBytes(manifest.config.digest, CONFIG_LIMIT);
+    const records = new Map(Object.entries(inline ? inlineRecords(bytes, manifest, name) : parseJson(configSchema, bytes, `cache config of ${name}`).records));
     checkLayersListed(records, manifest, name);
     return new RemoteCache(reference, records, client, o.store);
   }
@@ -179,8 +179,8 @@ export async function exportCache(ref: string, records: ReadonlyMap<string, Step
   return { digest, records: kept.size, layers: layers.length };
 }
 
-/** The cache manifest at `ref`, undefined when there is none; anything else there is refused. */
-async function cacheManifest(client: RepositoryClient, ref: Reference, name: string): Promise<Manifest | undefined> {
+/** The single-image manifest at `ref`, undefined when there is none; an index is refused. */
+async function readManifest(client: RepositoryClient, ref: Reference, name: string): Promise<Manifest | undefined> {
   let raw: RawManifest;
   try {
     raw = await client.getManifest(ref.digest ?? ref.tag ?? "latest");
@@ -188,14 +188,39 @@ async function cacheManifest(client: RepositoryClient, ref: Reference, name: str
     if (e instanceof RegistryError && e.status === 404) return undefined;
     throw e;
   }
-  const manifest = isIndexMediaType(raw.mediaType) ? undefined : parseJson(manifestSchema, raw.bytes, `cache manifest ${name}`);
-  if (manifest?.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) {
-    const holds = manifest === undefined ? "an image index" : `an image whose config is ${manifest.config.mediaType}`;
-    throw new TbuildError("failed-precondition", `${name} is not a tbuild cache: it holds ${holds}`, {
+  if (isIndexMediaType(raw.mediaType)) {
+    throw new TbuildError("failed-precondition", `${name} is not a tbuild cache: it holds an image index`, {
+      hint: "give the cache a ref of its own, e.g. registry.example/app:buildcache; inline records are read from single-platform images",
+    });
+  }
+  return parseJson(manifestSchema, raw.bytes, `cache manifest ${name}`);
+}
+
+/** The cache manifest at `ref`, undefined when there is none; anything else there is refused (never overwritten). */
+async function cacheManifest(client: RepositoryClient, ref: Reference, name: string): Promise<Manifest | undefined> {
+  const manifest = await readManifest(client, ref, name);
+  if (manifest !== undefined) checkIsCache(manifest, name);
+  return manifest;
+}
+
+function checkIsCache(manifest: Manifest, name: string): void {
+  if (manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) {
+    throw new TbuildError("failed-precondition", `${name} is not a tbuild cache: it holds an image whose config is ${manifest.config.mediaType}`, {
       hint: "give the cache a ref of its own, e.g. registry.example/app:buildcache, never the image's own tag",
     });
   }
-  return manifest;
+}
+
+/** The records an image built with `--cache-to type=inline` carries in its config. */
+function inlineRecords(configBytes: Buffer, manifest: Manifest, name: string): Record<string, StepRecord> {
+  const config = parseJson(z.looseObject({ [INLINE_CACHE_FIELD]: recordsSchema.optional() }), configBytes, `image config of ${name}`);
+  const records = config[INLINE_CACHE_FIELD];
+  if (records === undefined) {
+    throw new TbuildError("failed-precondition", `${name} is not a tbuild cache: it holds an image whose config is ${manifest.config.mediaType}, with no inline cache records`, {
+      hint: "build and push it with --cache-to type=inline, or export a cache of its own with --cache-to type=registry,ref=REF",
+    });
+  }
+  return records;
 }
 
 /** Earlier records first, then the new ones (a re-recorded key counts as new); the newest `max` survive. */

@@ -12,6 +12,10 @@ export interface StepRecord {
   layer: Layer | null;
   /** When the step first ran (ISO 8601): the image's history keeps it on every cache hit. */
   created?: string;
+  /** The key of the step before it: a miss is explained against records with the same parent. */
+  parent?: string;
+  /** Fingerprints of the key's inputs (see cache/explain.ts), to name what changed on a miss. */
+  inputs?: Record<string, string>;
 }
 
 /**

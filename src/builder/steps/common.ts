@@ -26,6 +26,8 @@ export interface StepState {
 /** A layer step's cache inputs, and how to produce its layer on a miss. */
 export interface StepInputs {
   key: unknown;
+  /** COPY/ADD: each copied entry's digest by path, so a miss can name the files that changed. */
+  files?: ReadonlyMap<string, string>;
   execute: (scratch: string) => Promise<Layer | null>;
 }
 

@@ -78,6 +78,8 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   // key, so it is looked at only when the step runs: a cached COPY touches no snapshot.
   let trees: SourceTree[] | undefined;
   let sources: string;
+  /** Context files by path with their digests (not for --from, whose digest may come from TreeDigests). */
+  const files = new Map<string, string>();
   try {
     if (sourceLayers === undefined) {
       trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
@@ -89,7 +91,7 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
           trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file, { bigint: true }) }] });
         }
       }
-      sources = await digestSources(trees, (abs, st) => env.hashes.digest(abs, st), false);
+      sources = await digestSources(trees, (abs, st) => env.hashes.digest(abs, st), false, files);
     } else {
       // Committed snapshots never change: what a selection holds is hashed once per chain.
       const layers = sourceLayers;
@@ -110,6 +112,7 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   return {
     // A URL's content is in `content`: the key says what was downloaded, never where from (URLs may hold credentials).
     key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: sources },
+    ...(sourceLayers === undefined ? { files } : {}),
     execute: async (stageScratch) => {
       const scratch = await mkdtemp(path.join(stageScratch, "copy-"));
       let changes: Change[] = [];

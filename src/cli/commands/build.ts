@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { parseCacheExport, parseCacheImport } from "../../cache/spec.js";
 import { build, type BuildResult } from "../../builder/build.js";
 import { isAbortError, TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
@@ -39,9 +40,19 @@ Options:
                           (a bare path means type=local,dest=PATH)
       --secret SPEC       a secret for RUN --mount=type=secret: id=ID,src=FILE or
                           id=ID,env=VAR (repeatable; never stored in the image or cache)
-      --cache-from SPEC   reuse steps from a registry cache: type=registry,ref=TAG
-                          (or just TAG; repeatable); an unreadable cache is skipped
-      --cache-to SPEC     push this build's step cache: type=registry,ref=TAG
+      --cache-from SPEC   reuse steps from a cache (repeatable, asked in order):
+                          type=registry,ref=TAG (or just TAG; also an image pushed
+                          with --cache-to type=inline) or type=local,src=DIR;
+                          an unreadable cache is skipped with a warning
+      --cache-to SPEC     export this build's steps (repeatable):
+                          type=registry,ref=TAG[,mode=min|max],
+                          type=local,dest=DIR[,mode=min|max][,max-size=2g][,max-age=7d],
+                          or type=inline (records in the image's config);
+                          mode=min (default): the final image's steps, max: all stages'
+                          ignore-error=true makes a failed export a warning
+      --explain-cache     for each step that missed, say which input differs from
+                          the nearest record of any cache (file, build arg, ENV,
+                          instruction, base image or parent step)
       --push              push every -t name to its registry after the build
       --iidfile FILE      write the image digest to FILE
       --metadata-file F   write the result as JSON (digests and names) to F
@@ -102,19 +113,6 @@ export function parseSecret(spec: string): [string, SecretSource] {
   return [id, file !== undefined ? { file: path.resolve(file) } : { env: envName! }];
 }
 
-/** `type=registry,ref=TAG` or a bare TAG: the one cache backend tbuild has. */
-export function parseCacheSpec(spec: string, flag: string): string {
-  if (!spec.includes("=")) return spec;
-  const fields = mountFields(spec);
-  const type = fields.get("type") ?? "registry";
-  if (type !== "registry") {
-    throw new TbuildError("not-implemented", `${flag} type=${type} is not implemented`, { hint: `use ${flag} type=registry,ref=REGISTRY/REPO:TAG` });
-  }
-  const ref = fields.get("ref");
-  if (ref === undefined || ref === "") throw new TbuildError("invalid-argument", `${flag} ${spec}: needs ref=`, { hint: `e.g. ${flag} type=registry,ref=ghcr.io/org/app:buildcache` });
-  return ref;
-}
-
 function keyValues(items: string[] | undefined, flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of items ?? []) {
@@ -148,7 +146,8 @@ export const buildCommand: Command = {
           push: { type: "boolean" },
           secret: { type: "string", multiple: true },
           "cache-from": { type: "string", multiple: true },
-          "cache-to": { type: "string" },
+          "cache-to": { type: "string", multiple: true },
+          "explain-cache": { type: "boolean" },
           "build-context": { type: "string", multiple: true },
           network: { type: "string" },
           "metadata-file": { type: "string" },
@@ -215,13 +214,14 @@ export const buildCommand: Command = {
         ...(values.platform === undefined ? {} : { platform: values.platform }),
         ...(values.label === undefined ? {} : { labels: keyValues(values.label, "--label") }),
         noCache: values["no-cache"] === true,
+        explainCache: values["explain-cache"] === true,
         pull: values.pull === true,
         outputs: (values.output ?? []).map(parseOutput),
         secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
-        cacheFrom: (values["cache-from"] ?? []).map((c) => parseCacheSpec(c, "--cache-from")),
+        cacheFrom: (values["cache-from"] ?? []).map(parseCacheImport),
         contexts: keyValues(values["build-context"], "--build-context"),
         network: network as "default" | "none" | "host",
-        ...(values["cache-to"] === undefined ? {} : { cacheTo: parseCacheSpec(values["cache-to"], "--cache-to") }),
+        cacheTo: (values["cache-to"] ?? []).map(parseCacheExport),
         ...(values.root === undefined ? {} : { root: values.root }),
         snapshotter: snapshotter as "auto" | "overlay" | "native",
         isolation: isolation as Isolation,

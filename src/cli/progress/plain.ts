@@ -57,6 +57,9 @@ export function plainRenderer(write: (text: string) => void): Renderer {
           line(e.step, `${e.name}${bytes} done`);
           return;
         }
+        case "cache-miss":
+          line(e.step, `MISS ${e.reason}`);
+          return;
         case "step-cached":
           flush(e.step);
           line(e.step, "CACHED");

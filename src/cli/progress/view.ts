@@ -61,6 +61,9 @@ export class BuildView {
         for (const text of parts) this.push(step, { seconds: (e.time - step.started) / 1000, text });
         return;
       }
+      case "cache-miss":
+        this.push(step, { seconds: (e.time - step.started) / 1000, text: `cache miss: ${e.reason}` });
+        return;
       case "step-status": {
         const prev = step.statuses.get(e.id);
         step.statuses.set(e.id, {
