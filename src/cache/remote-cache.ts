@@ -36,8 +36,10 @@ export { CACHE_CONFIG_MEDIA_TYPE } from "./cache-config.js";
  */
 export const MAX_CACHE_RECORDS = 5000;
 
-/** At MAX_CACHE_RECORDS a config is about 1.6 MB; anything far larger is not ours. */
+/** At MAX_CACHE_RECORDS a config is about 1.6 MB without fingerprints; anything far larger is not ours. */
 const CONFIG_LIMIT = 8 * 1024 * 1024;
+/** What an export lets the config grow to with fingerprints (--explain-cache) before dropping the oldest ones. */
+const CONFIG_BUDGET = 4 * 1024 * 1024;
 
 
 export interface CacheOptions {
@@ -164,7 +166,7 @@ export async function exportCache(ref: string, records: ReadonlyMap<string, Step
   const limit = pLimit(4);
   await Promise.all(layers.map((l) => limit(() => pushLayer(l))));
 
-  const configBytes = Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(kept) }));
+  const configBytes = configWithin(kept, CONFIG_BUDGET);
   // Into the local store first: pushBlob streams what it uploads from there.
   const config = await content.put(configBytes);
   await client.pushBlob(content, config);
@@ -221,6 +223,24 @@ function inlineRecords(configBytes: Buffer, manifest: Manifest, name: string): R
     });
   }
   return records;
+}
+
+/**
+ * The config JSON; when the records' fingerprints make it larger than `budget`, the
+ * oldest records lose theirs (they still hit, but a miss next to them is explained
+ * less precisely), so every reader's size limit holds.
+ */
+function configWithin(records: ReadonlyMap<string, StepRecord>, budget: number): Buffer {
+  const entries = [...records];
+  let bytes = Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(entries) }));
+  for (let i = 0; bytes.length > budget && i < entries.length; i += 64) {
+    for (const entry of entries.slice(i, i + 64)) {
+      const { inputs: _dropped, ...rest } = entry[1];
+      entry[1] = rest;
+    }
+    bytes = Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(entries) }));
+  }
+  return bytes;
 }
 
 /** Earlier records first, then the new ones (a re-recorded key counts as new); the newest `max` survive. */
