@@ -1,6 +1,7 @@
 import { TbuildError } from "../../errors.js";
 import { plainRenderer } from "./plain.js";
 import { rawjsonRenderer } from "./rawjson.js";
+import { ttyRenderer } from "./tty.js";
 import type { Renderer } from "./renderer.js";
 import { BuildView, errorSummary } from "./view.js";
 
@@ -43,7 +44,9 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream): Ren
       return quietRenderer(write);
     case "rawjson":
       return rawjsonRenderer(write);
-    default:
+    case "plain":
       return plainRenderer(write);
+    default:
+      return out.isTTY === true && process.env["TERM"] !== "dumb" ? ttyRenderer(out) : plainRenderer(write);
   }
 }
