@@ -4,6 +4,7 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TbuildError } from "../errors.js";
+import { installHint } from "../os-tools.js";
 import { compressionOf, decompressed, hasTool, toolStream } from "../snapshotter/compression.js";
 
 const USTAR_OFFSET = 257;
@@ -36,7 +37,7 @@ async function tarStream(file: string, kind: ArchiveKind, archive: string): Prom
   if (kind !== "xz" && kind !== "bzip2") return decompressed(createReadStream(file), `ADD ${archive}`);
   const tool = kind === "xz" ? "xz" : "bzip2";
   if (!hasTool(tool)) {
-    throw new TbuildError("unavailable", `ADD ${archive} is ${kind}-compressed and the ${tool} command is not installed`, { hint: `install the ${kind === "xz" ? "xz-utils" : "bzip2"} package` });
+    throw new TbuildError("unavailable", `ADD ${archive} is ${kind}-compressed and the ${tool} command is not installed`, { hint: installHint(tool) });
   }
   const input = createReadStream(file);
   const d = toolStream(tool, ["-d", "-c"], `decompressing ${archive}`);

@@ -9,6 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { Duplex, PassThrough, type Readable } from "node:stream";
 import { createGunzip, createGzip } from "node:zlib";
 import { TbuildError } from "../errors.js";
+import { installHint, missingTool } from "../os-tools.js";
 import { MediaType } from "../oci/media-types.js";
 
 export type Compression = "gzip" | "zstd" | "none";
@@ -54,7 +55,7 @@ export function toolStream(cmd: string, args: string[], doing: string): Duplex {
     exit = code;
     finish();
   });
-  child.on("error", (e) => duplex.destroy(new TbuildError("unavailable", `${doing}: cannot run ${cmd}: ${e.message}`, { hint: `install ${cmd}` })));
+  child.on("error", (e) => duplex.destroy(missingTool(cmd, doing, e)));
   duplex.on("close", () => {
     if (exit === undefined) child.kill();
   });
@@ -70,7 +71,7 @@ export function compressor(c: Compression): Duplex {
     case "zstd":
       if (!hasTool("zstd")) {
         throw new TbuildError("unavailable", "zstd compression needs the zstd command, which is not installed", {
-          hint: "install the zstd package, or use gzip compression",
+          hint: `${installHint("zstd")}, or use gzip compression`,
         });
       }
       return toolStream("zstd", ["-q", "-c", "-3", "-T0"], "compressing a layer with zstd");
@@ -122,7 +123,7 @@ export async function decompressed(input: Readable, what: string): Promise<Reada
       : hasTool("zstd")
         ? toolStream("zstd", ["-q", "-d", "-c"], `decompressing ${what}`)
         : (() => {
-            throw new TbuildError("unavailable", `${what} is zstd-compressed and the zstd command is not installed`, { hint: "install the zstd package" });
+            throw new TbuildError("unavailable", `${what} is zstd-compressed and the zstd command is not installed`, { hint: installHint("zstd") });
           })();
   input.on("error", (e) => d.destroy(e));
   return input.pipe(d);
