@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -37,7 +38,9 @@ Options:
       --pull              check the registry for newer base images
   -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
                           type=oci,dest=DIR,tar=false, or type=local,dest=DIR
-                          (a bare path means type=local,dest=PATH)
+                          (a bare path means type=local,dest=PATH); also
+                          type=registry,name=REF (push REF) and
+                          type=image,name=REF[,push=true] (name it, and push)
       --secret SPEC       a secret for RUN --mount=type=secret: id=ID,src=FILE or
                           id=ID,env=VAR (repeatable; never stored in the image or cache)
       --cache-from SPEC   reuse steps from a cache (repeatable, asked in order):
@@ -60,7 +63,12 @@ Options:
                           rawjson (one JSON event a line) or quiet; default from
                           $TBUILD_PROGRESS or $BUILDKIT_PROGRESS
   -q, --quiet             print only the image digest
-      --load, --rm, --force-rm
+      --provenance, --sbom, --annotation, --no-cache-filter, --ssh
+                          accepted for CI pipelines; not applied yet, each says so
+                          in one warning line (--provenance=false, --sbom=false: none)
+      --load              docker build's flag: says why the image is not loaded
+                          into docker (no daemon, or not implemented)
+      --rm, --force-rm
                           accepted for docker build compatibility; they change
                           nothing (results always land in the local store)
       --root DIR          local store (default $TBUILD_ROOT, else ~/.local/share/tbuild)
@@ -83,6 +91,51 @@ async function readStdin(): Promise<string> {
 function refuseStdout(dest: string): string {
   if (dest === "-") throw new TbuildError("not-implemented", "--output to standard output (-) is not implemented", { hint: "write to a file: --output type=oci,dest=image.tar" });
   return dest;
+}
+
+/**
+ * Flags CI pipelines pass to buildx that tbuild does not act on yet: accepted, so the
+ * pipeline keeps working, each with one line saying what is not done.
+ * `--provenance=false` and `--sbom=false` ask for what tbuild does anyway.
+ */
+export function ciFlagWarnings(values: { provenance?: string; sbom?: string; annotation?: string[]; "no-cache-filter"?: string[]; ssh?: string[]; load?: boolean }): string[] {
+  const off = (v: string | undefined): boolean => v === undefined || v === "false" || v === "0";
+  const out: string[] = [];
+  if (!off(values.provenance)) out.push(`--provenance=${values.provenance}: provenance attestations are not implemented; the image is built without one`);
+  if (!off(values.sbom)) out.push(`--sbom=${values.sbom}: SBOM attestations are not implemented; the image is built without one`);
+  if ((values.annotation ?? []).length > 0) out.push("--annotation is not implemented yet; the manifest gets no annotations (use --label for image labels)");
+  if ((values["no-cache-filter"] ?? []).length > 0) out.push(`--no-cache-filter ${values["no-cache-filter"]!.join(",")} is not implemented yet; cached steps of those stages are reused (use --no-cache to rerun every step)`);
+  if ((values.ssh ?? []).length > 0) out.push("--ssh is not implemented yet: no SSH agent is forwarded (RUN --mount=type=ssh is refused with its line)");
+  if (values.load === true) out.push(loadWarning(process.env));
+  return out;
+}
+
+/** Why --load does not put the image into docker, in words. */
+export function loadWarning(env: NodeJS.ProcessEnv): string {
+  const host = env["DOCKER_HOST"];
+  const socket = host === undefined || host === "" ? "/var/run/docker.sock" : host.startsWith("unix://") ? host.slice("unix://".length) : undefined;
+  const reachable = socket === undefined ? `DOCKER_HOST=${host}` : existsSync(socket) ? socket : undefined;
+  if (reachable === undefined) {
+    return `--load: no docker daemon is reachable (${host ? `DOCKER_HOST=${host}: ${socket} does not exist` : "DOCKER_HOST is unset and /var/run/docker.sock does not exist"}); the image is only in tbuild's store (move it later with: tbuild save NAME --format docker -o image.tar && docker load -i image.tar)`;
+  }
+  return `--load: loading into the docker daemon at ${reachable} is not implemented; the image is in tbuild's store (move it with: tbuild save NAME --format docker -o image.tar && docker load -i image.tar)`;
+}
+
+/**
+ * buildx's image outputs: `type=registry,name=REF` pushes REF; `type=image,name=REF`
+ * names the image in the local store, and pushes it too with `push=true`.
+ */
+export function imageOutput(spec: string): { name: string; push: boolean } | undefined {
+  if (!spec.includes("=")) return undefined;
+  const fields = mountFields(spec);
+  const type = fields.get("type");
+  if (type !== "registry" && type !== "image") return undefined;
+  const name = fields.get("name");
+  if (name === undefined || name === "") throw new TbuildError("invalid-argument", `--output ${spec}: needs name=`, { hint: `e.g. --output type=${type},name=registry.example.com/app:1${type === "image" ? ",push=true" : ""}` });
+  for (const key of fields.keys()) {
+    if (!["type", "name", "push"].includes(key)) throw new TbuildError("not-implemented", `--output ${spec}: the field '${key}' is not implemented`, { hint: "fields are type, name and push" });
+  }
+  return { name, push: type === "registry" || fields.get("push") === "true" };
 }
 
 /** `type=oci,dest=out.tar,tar=false` (or a bare path, which means type=local). */
@@ -153,6 +206,11 @@ export const buildCommand: Command = {
           "metadata-file": { type: "string" },
           progress: { type: "string" },
           load: { type: "boolean" },
+          provenance: { type: "string" },
+          sbom: { type: "string" },
+          annotation: { type: "string", multiple: true },
+          "no-cache-filter": { type: "string", multiple: true },
+          ssh: { type: "string", multiple: true },
           rm: { type: "boolean" },
           "force-rm": { type: "boolean" },
           iidfile: { type: "string" },
@@ -184,7 +242,11 @@ export const buildCommand: Command = {
     if (!["gzip", "zstd", "none"].includes(compression)) throw new TbuildError("invalid-argument", `--compression ${compression}: choose gzip, zstd or none`);
     const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
     if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new TbuildError("invalid-argument", `--jobs ${values.jobs}: give a positive whole number`);
-    const tags = values.tag ?? [];
+    for (const warning of ciFlagWarnings(values)) process.stderr.write(`warning: ${warning}\n`);
+    const images = (values.output ?? []).map(imageOutput);
+    const fileOutputs = (values.output ?? []).filter((_, i) => images[i] === undefined);
+    const tags = [...(values.tag ?? []), ...images.flatMap((o) => (o === undefined || (values.tag ?? []).includes(o.name) ? [] : [o.name]))];
+    const toPush = values.push === true ? tags : images.flatMap((o) => (o?.push === true ? [o.name] : []));
     if (values.push === true && tags.length === 0) throw new TbuildError("invalid-argument", "--push needs at least one -t NAME to push to");
     const progress = values.quiet === true ? "quiet" : progressMode(values.progress);
     const network = values.network ?? "default";
@@ -216,7 +278,7 @@ export const buildCommand: Command = {
         noCache: values["no-cache"] === true,
         explainCache: values["explain-cache"] === true,
         pull: values.pull === true,
-        outputs: (values.output ?? []).map(parseOutput),
+        outputs: fileOutputs.map(parseOutput),
         secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
         cacheFrom: (values["cache-from"] ?? []).map(parseCacheImport),
         contexts: keyValues(values["build-context"], "--build-context"),
@@ -248,10 +310,10 @@ export const buildCommand: Command = {
       const metadata = { "containerimage.digest": digest, "containerimage.config.digest": result.configDigest, "image.name": tags.join(",") };
       await writeFile(values["metadata-file"], JSON.stringify(metadata, null, 2) + "\n");
     }
-    if (values.push === true) {
+    if (toPush.length > 0) {
       const { pushImage } = await import("../../registry/push.js");
       const store = await openStore(values.root);
-      for (const tag of tags) {
+      for (const tag of toPush) {
         const pushed = await pushImage(store, tag, undefined, registry);
         if (!quiet) process.stderr.write(`pushed ${pushed.reference}@${pushed.digest}\n`);
       }
