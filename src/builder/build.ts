@@ -34,6 +34,7 @@ import type { SecretSource } from "./run-mounts.js";
 import type { BuildEvent } from "../events.js";
 import { Progress } from "./progress.js";
 import { runStage, type ImageState, type StageEnv } from "./stage.js";
+import type { ExtraHost } from "./step-files.js";
 
 export type { BuildEvent } from "../events.js";
 
@@ -50,6 +51,8 @@ export interface BuildOptions {
   buildArgs?: Record<string, string>;
   /** RUN's network unless a step says otherwise: default (the host's, shared), none or host. */
   network?: "default" | "none" | "host";
+  /** `--add-host` entries for RUN's /etc/hosts. */
+  addHosts?: ExtraHost[];
   /** Secrets for `RUN --mount=type=secret,id=ID`: a file or an environment variable. Never stored in the image or the cache. */
   secrets?: Record<string, SecretSource>;
   /** `os/arch[/variant]` to build for; default the host's. */
@@ -423,6 +426,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
+    addHosts: o.addHosts ?? [],
     usedSteps: new Map(),
     storeRoot: store.root,
     lease,

@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
-import { chmod, copyFile, link, lstat, mkdir, readdir, readlink, realpath, rmdir, stat, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, readlink, realpath, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { IgnoreRules } from "../context/ignore.js";
 import { errnoCode, TbuildError } from "../errors.js";
 import { mountFields } from "../parser/index.js";
 import { withFileLock } from "../file-lock.js";
 import type { MergedView } from "./rootfs.js";
-import type { PreparedMount } from "../executor/executor.js";
+import type { PreparedMount, StepFile } from "../executor/executor.js";
 import { overlayMountOptions } from "../snapshotter/namespace.js";
+import { readXattrs } from "../snapshotter/xattrs.js";
 
 /** What a RUN step's mounts need from the build. */
 export interface MountContext {
@@ -95,17 +96,18 @@ function targetOf(fields: Map<string, string>, type: string, fallback?: string):
  * used as paths (CVE-2024-9675). Returns the mounts and the locks to hold while the
  * command runs.
  */
-export async function prepareMounts(specs: string[], ctx: MountContext): Promise<{ mounts: PreparedMount[]; locks: string[] }> {
+export async function prepareMounts(specs: string[], ctx: MountContext): Promise<{ mounts: PreparedMount[]; files: StepFile[]; locks: string[] }> {
   const mounts: PreparedMount[] = [];
+  const files: StepFile[] = [];
   const locks: string[] = [];
-  for (const [i, spec] of specs.entries()) {
+  for (const spec of specs) {
     const { type, fields } = parseMount(spec);
     const what = `RUN --mount=type=${type}`;
     if (type === "tmpfs") {
       const target = targetOf(fields, type);
       const size = field(fields, "size");
       if (size !== undefined && !/^\d+[kmg]?$/i.test(size)) throw new TbuildError("invalid-argument", `${what}: size=${size} is not a size`, { hint: "e.g. size=64m" });
-      mounts.push(await stubbed(ctx.view, { kind: "tmpfs", target, source: "tmpfs", options: ["nosuid", "nodev", ...(size === undefined ? [] : [`size=${size}`])], subpath: "" }));
+      mounts.push(await stubbed(ctx.view, { kind: "tmpfs", target, source: "tmpfs", options: size === undefined ? [] : [`size=${size}`], subpath: "" }));
     } else if (type === "cache") {
       const target = targetOf(fields, type);
       const id = field(fields, "id") ?? target;
@@ -132,12 +134,11 @@ export async function prepareMounts(specs: string[], ctx: MountContext): Promise
         if (flag(fields, "required")) throw new TbuildError("not-found", `${what}: secret '${id}' is required but was not given`, { hint: `pass it with --secret id=${id},src=FILE` });
         continue;
       }
-      const copy = path.join(ctx.scratch, `secret-${i}`);
-      await materialiseSecret(source, copy, id);
-      await chmod(copy, octal(field(fields, "mode"), 0o400, what));
+      const mode = octal(field(fields, "mode"), 0o400, what);
       const uid = number(field(fields, "uid"), `${what} uid`);
       const gid = number(field(fields, "gid"), `${what} gid`);
-      mounts.push(await stubbed(ctx.view, { kind: "file", target, source: copy, options: ["ro", ...(uid !== 0 || gid !== 0 ? [`chown=${uid}:${gid}`] : [])], subpath: "" }));
+      const { existing } = await stubbed(ctx.view, { kind: "file", target, source: "", options: [], subpath: "" });
+      files.push({ kind: "file", target, mode, uid, gid, data: await secretBytes(source, id), existing });
     } else {
       const target = targetOf(fields, type);
       const writable = flag(fields, "rw", "readwrite");
@@ -146,18 +147,18 @@ export async function prepareMounts(specs: string[], ctx: MountContext): Promise
       mounts.push(await stubbed(ctx.view, from === undefined ? await contextBind(ctx, source, target, writable) : await stageBind(ctx, from, source, target, writable)));
     }
   }
-  return { mounts, locks };
+  return { mounts, files, locks };
 }
 
-async function materialiseSecret(source: SecretSource, copy: string, id: string): Promise<void> {
+/** A secret's content, read into memory only (the helper puts it on a tmpfs of the step). */
+async function secretBytes(source: SecretSource, id: string): Promise<Buffer> {
   if ("env" in source) {
     const value = process.env[source.env];
     if (value === undefined) throw new TbuildError("not-found", `secret '${id}': the environment variable ${source.env} is not set`);
-    await writeFile(copy, value, { mode: 0o600 });
-    return;
+    return Buffer.from(value, "utf8");
   }
   try {
-    await copyFile(source.file, copy);
+    return await readFile(source.file);
   } catch (e) {
     throw new TbuildError("not-found", `secret '${id}': cannot read ${source.file}${errnoCode(e) === "ENOENT" ? ": no such file" : ""}`);
   }
@@ -267,7 +268,7 @@ export async function withLocks<T>(locks: string[], fn: () => Promise<T>): Promi
  * symlink, and cleaning up through it would delete outside the snapshot (BuildKit's
  * CVE-2024-23652).
  */
-export async function removeStubs(upper: string, mounts: PreparedMount[]): Promise<void> {
+export async function removeStubs(upper: string, mounts: { kind: string; target: string; existing: number }[]): Promise<void> {
   for (const m of [...mounts].reverse()) {
     const comps = m.target.split("/").filter((c) => c !== "");
     for (let depth = comps.length; depth > m.existing; depth--) {
@@ -281,6 +282,36 @@ export async function removeStubs(upper: string, mounts: PreparedMount[]): Promi
       } else if (st.isFile() && st.size === 0 && depth === comps.length && m.kind === "file") {
         await unlink(p);
       } else break;
+    }
+  }
+}
+
+/**
+ * With the overlay snapshotter, making a mount point inside a directory the image
+ * already had (/etc for /etc/hosts) copies that directory up into the step's upperdir;
+ * once the stub is gone, the empty copy would still put the directory into the layer.
+ * Such a copy is removed again when it is empty, not opaque and has the image's owner
+ * and mode: then the command did not change it (only its mtime, which our stub moved).
+ */
+export async function removeCopiedUpDirs(upper: string, lower: MergedView, mounts: { target: string; existing: number }[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    const comps = m.target.split("/").filter((c) => c !== "");
+    for (let depth = Math.min(m.existing, comps.length - 1); depth > 0; depth--) {
+      const rel = comps.slice(0, depth);
+      const key = rel.join("/");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (!(await plainPath(upper, [...rel, ""]))) break;
+      const p = path.join(upper, ...rel);
+      const st = await lstat(p).catch(() => undefined);
+      if (st === undefined || !st.isDirectory() || (await readdir(p)).length > 0) break;
+      const image = await lower.resolve("/" + key);
+      const imageSt = image === undefined || !image.isDir ? undefined : await lstat(image.host).catch(() => undefined);
+      if (imageSt === undefined || imageSt.mode !== st.mode || imageSt.uid !== st.uid || imageSt.gid !== st.gid) break;
+      const attrs = (await readXattrs([p])).get(p);
+      if ([...(attrs?.keys() ?? [])].some((k) => k.endsWith("overlay.opaque"))) break;
+      await rmdir(p).catch(() => undefined);
     }
   }
 }

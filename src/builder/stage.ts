@@ -19,6 +19,7 @@ import { sourceExcerpt, type Progress, type StepProgress } from "./progress.js";
 import { applyMetadata, DEFAULT_PATH, envToMap } from "./image-config.js";
 import type { Layer, RootfsPreparer } from "./rootfs.js";
 import type { SecretSource } from "./run-mounts.js";
+import type { ExtraHost } from "./step-files.js";
 import type { StepInputs, StepState } from "./steps/common.js";
 import { copyStep } from "./steps/copy-step.js";
 import { runStep } from "./steps/run-step.js";
@@ -58,6 +59,8 @@ export interface StageEnv {
   secrets: Record<string, SecretSource>;
   /** RUN's network when the step does not say (--network). */
   network: "default" | "none" | "host";
+  /** `--add-host` entries for RUN's /etc/hosts. */
+  addHosts: ExtraHost[];
   /** Every layer step this build resolved, by key, for --cache-to. */
   usedSteps: Map<string, StepRecord>;
   storeRoot: string;

@@ -49,6 +49,22 @@ export async function resolveUser(spec: string, view: MergedView, what: string, 
   return { uid, gid: Number(grow[2]), home };
 }
 
+/**
+ * The groups a RUN step's process has, with initgroups(3) semantics as docker and
+ * BuildKit give them: the primary group, then every group of the image's /etc/group
+ * that lists the user's name as a member. A uid with no passwd entry has only its group.
+ */
+export async function supplementaryGroups(uid: number, gid: number, view: MergedView): Promise<number[]> {
+  const name = table(await view.readSmallFile("/etc/passwd")).find((r) => r[2] === String(uid))?.[0];
+  const groups = [gid];
+  if (name === undefined) return groups;
+  for (const row of table(await view.readSmallFile("/etc/group"))) {
+    const id = row[2] ?? "";
+    if (NUMERIC.test(id) && (row[3] ?? "").split(",").includes(name) && !groups.includes(Number(id))) groups.push(Number(id));
+  }
+  return groups;
+}
+
 /** `COPY --chown` and WORKDIR ownership. */
 export async function resolveIds(spec: string, view: MergedView, what: string): Promise<Ids> {
   const { uid, gid } = await resolveUser(spec, view, what, "same-as-uid");

@@ -12,14 +12,14 @@
  * read-only is copied, a tmpfs is an empty directory). Whatever the image had at those
  * paths is moved aside and back, so none of it reaches the layer.
  */
-import { chmod, chown, copyFile, lstat, mkdir, rename, rm, rmdir, symlink } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 import { spawnGroup, waitExit } from "../child-process.js";
 import { errnoCode, TbuildError } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
 import { nativeHelper } from "../native/binaries.js";
-import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
+import type { ExecRequest, Executor, PreparedMount, StepFile } from "./executor.js";
 
 /** Files of the container a step sees at the same paths, as under docker build. */
 const HOST_FILES = ["/etc/resolv.conf", "/etc/hosts"];
@@ -53,7 +53,7 @@ export class ChrootExecutor implements Executor {
     return withLocks(locks, async () => {
       const tree = new StagedTree(root.source);
       try {
-        await stage(tree, req.mounts);
+        await stage(tree, req.mounts, req.files);
         const p = req.process;
         const argv = [root.source, p.cwd, String(p.uid), String(p.gid), String(p.env.length), ...p.env, "--", ...p.argv];
         const child = spawnGroup(helper, argv, { stdio: ["ignore", "pipe", "pipe"], env: {} }, "supervisor");
@@ -79,8 +79,12 @@ async function withLocks<T>(locks: string[], fn: () => Promise<T>): Promise<T> {
   return withFileLock(first, () => withLocks(rest, fn), { timeoutMs: 3_600_000 });
 }
 
-/** Puts /dev, the container's resolv.conf and hosts, and the step's mounts into the tree. */
-async function stage(tree: StagedTree, mounts: PreparedMount[]): Promise<void> {
+/**
+ * Puts /dev, the container's resolv.conf and hosts, the step's files (secrets, a heredoc
+ * script, /etc/hostname; the container's resolv.conf and hosts win over the step's, as
+ * the step shares the container's network) and the step's mounts into the tree.
+ */
+async function stage(tree: StagedTree, mounts: PreparedMount[], files: StepFile[]): Promise<void> {
   await tree.place("/dev", async (dev) => {
     // The helper mknods null, zero, full, random, urandom and tty here.
     await mkdir(dev, { mode: 0o755 });
@@ -91,13 +95,23 @@ async function stage(tree: StagedTree, mounts: PreparedMount[]): Promise<void> {
     for (const [i, name] of ["stdin", "stdout", "stderr"].entries()) await symlink(`/proc/self/fd/${i}`, path.join(dev, name));
   });
   await tree.ensureDir("/proc");
+  const containerFiles = new Set<string>();
   for (const file of HOST_FILES) {
     if (await lstat(file).then((st) => st.isFile(), () => false)) {
+      containerFiles.add(file);
       await tree.place(file, async (to) => {
         await copyFile(file, to);
         await chmod(to, 0o644);
       });
     }
+  }
+  for (const f of files) {
+    if (containerFiles.has(f.target)) continue;
+    await tree.place(f.target, async (to) => {
+      await writeFile(to, f.data, { mode: 0o600, flag: "wx" });
+      await chown(to, f.uid, f.gid);
+      await chmod(to, f.mode);
+    });
   }
   for (const m of mounts) await placeMount(tree, m);
 }

@@ -17,7 +17,11 @@ export interface ProcessSpec {
   cwd: string;
   uid: number;
   gid: number;
+  /** Supplementary groups (the primary group and the image's /etc/group memberships). */
+  groups: number[];
   network: "default" | "none" | "host";
+  /** The step's hostname, in a UTS namespace of its own where the executor has one. */
+  hostname: string;
 }
 
 /**
@@ -25,7 +29,8 @@ export interface ProcessSpec {
  *  - dir/file: `source` (a host directory or file) appears at target;
  *  - overlay: an overlay with `options` (lowerdir=...), of which `subpath` appears at target;
  *  - tmpfs: an empty, private directory with `options`.
- * `chown=uid:gid` in options means the source is to be owned so first; `ro` read-only.
+ * `chown=uid:gid` in options means the source is to be owned so first; `ro` read-only;
+ * for tmpfs, `size=N`.
  */
 export interface PreparedMount {
   kind: "dir" | "file" | "overlay" | "tmpfs";
@@ -37,10 +42,28 @@ export interface PreparedMount {
   existing: number;
 }
 
+/**
+ * A file the step sees at `target` but its layer never gets (resolv.conf, hosts,
+ * hostname, a secret, a heredoc script): its content goes to the executor in memory,
+ * and is to be kept off disk (the namespace executor writes it to a tmpfs of the
+ * step's own mount namespace and binds it read-only), so nothing of it survives the step.
+ */
+export interface StepFile {
+  kind: "file";
+  target: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  data: Buffer;
+  /** How many leading components of target existed in the image (see PreparedMount). */
+  existing: number;
+}
+
 export interface ExecRequest {
   /** The step's root filesystem: the active snapshot's mounts, from the snapshotter. */
   rootfs: Mount[];
   mounts: PreparedMount[];
+  files: StepFile[];
   process: ProcessSpec;
   /** A directory of this step alone, for the executor's own temporary files. */
   scratch: string;

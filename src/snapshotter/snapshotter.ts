@@ -22,7 +22,7 @@
  * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, rename, writeFile, readFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rename, writeFile, readFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -291,8 +291,12 @@ export class Snapshotter {
     // Whose work it is: prune removes the active snapshots and views of processes that died.
     const me = selfOwner();
     const labels = { ...given, [OWNER_LABEL]: `${me.host} ${me.pid} ${me.start}` };
-    await mkdir(join(this.root, "tmp"), { recursive: true });
-    await mkdir(join(this.root, "snapshots"), { recursive: true });
+    // Only tbuild may reach into layer trees: a layer's setuid-root file or device node
+    // must not become a host program or device for other users (containerd keeps 0700 too).
+    for (const d of ["tmp", "snapshots"]) {
+      await mkdir(join(this.root, d), { recursive: true, mode: 0o700 });
+      await chmod(join(this.root, d), 0o700);
+    }
     // The owner in the name lets prune reclaim it if this process is killed midway.
     const tmp = join(this.root, "tmp", `new-${ownerTag()}-${randomBytes(6).toString("hex")}`);
     const check = (m: MetadataFile): SnapshotRecord[] => {

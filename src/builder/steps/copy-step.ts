@@ -11,7 +11,7 @@ import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
 import { heredocSources, planCopy } from "../copy.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
-import { chainIds, type Layer } from "../rootfs.js";
+import { chainIds, MergedView, type Layer } from "../rootfs.js";
 import { digestSources } from "../source-digest.js";
 import type { StageEnv } from "../stage.js";
 import { imageIdsOf } from "../users.js";
@@ -173,9 +173,11 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
       const { snapshotter, rootfs } = await env.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `add-${randomBytes(8).toString("hex")}`;
-      await snapshotter.prepare(active, parent);
+      const view = MergedView.fromMounts(await snapshotter.prepare(active, parent));
       try {
-        for (const { file, kind } of archives) await snapshotter.apply(active, await archiveUnder(file, kind, dest), { layer: `ADD ${path.basename(file)}` });
+        // Through the image's symlinks as COPY goes (a merged-/usr /bin is /usr/bin).
+        const place = (p: string) => view.canonical(p);
+        for (const { file, kind } of archives) await snapshotter.apply(active, await archiveUnder(file, kind, dest, place), { layer: `ADD ${path.basename(file)}` });
         return await commitStep(snapshotter, active, state.layers, env);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);

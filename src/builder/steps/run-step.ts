@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { DiskFullError, diskIsFull } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
@@ -7,10 +7,11 @@ import { formatPlatform, hostPlatform } from "../../oci/platform.js";
 import { heredocMarker, type Instruction } from "../../parser/index.js";
 import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
 import { MergedView, type Layer } from "../rootfs.js";
-import type { PreparedMount } from "../../executor/executor.js";
-import { mountKey, prepareMounts, removeStubs, withLocks } from "../run-mounts.js";
+import type { StepFile } from "../../executor/executor.js";
+import { mountKey, prepareMounts, removeCopiedUpDirs, removeStubs, withLocks } from "../run-mounts.js";
 import type { ImageState, StageEnv } from "../stage.js";
-import { resolveUser } from "../users.js";
+import { hostsFile, resolvConf, SANDBOX_HOSTNAME } from "../step-files.js";
+import { resolveUser, supplementaryGroups } from "../users.js";
 import { commitStep, located, type StepInputs, type StepState, relocated } from "./common.js";
 
 /** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
@@ -58,7 +59,8 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
     throw e;
   }
   return {
-    key: { run: argv, script: script ?? null, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys },
+    // --add-host changes what the command sees, so it is part of the key (as in BuildKit's ExecOp); absent, keys stay as they were.
+    key: { run: argv, script: script ?? null, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys, ...(env.addHosts.length > 0 ? { addHosts: env.addHosts } : {}) },
     execute: async (stageScratch: string): Promise<Layer | null> => {
       // Scratch of this step alone: secret copies and overlay points never meet another step's.
       const scratch = await mkdtemp(path.join(stageScratch, "run-"));
@@ -89,14 +91,17 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
           },
         );
-        const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev") };
-        const extraMounts = script === undefined ? prepared.mounts : [...prepared.mounts, await scriptMount(script, scratch)];
+        const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev"), sys: await view.isDirectory("/sys") };
+        const files = [...(await networkFiles(view, network, env.addHosts)), ...prepared.files];
+        if (script !== undefined) files.push({ kind: "file", target: SCRIPT_PATH, mode: 0o755, uid: 0, gid: 0, data: Buffer.from(script, "utf8"), existing: 2 });
+        const groups = await supplementaryGroups(who.uid, who.gid, view);
         const code = await withLocks(prepared.locks, async () => {
           try {
             return await executor.run({
               rootfs: mounts,
-              mounts: extraMounts,
-              process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, network },
+              mounts: prepared.mounts,
+              files,
+              process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, groups, network, hostname: SANDBOX_HOSTNAME },
               scratch,
               onOutput: state.output,
               ...(env.signal === undefined ? {} : { signal: env.signal }),
@@ -105,8 +110,10 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
           } finally {
             // Mount points the executor had to create are not part of what the command changed.
-            await removeStubs(upper, extraMounts);
-            for (const d of ["proc", "dev"] as const) {
+            const made = [...prepared.mounts, ...files];
+            await removeStubs(upper, made);
+            if (mounts[0]?.type === "overlay") await removeCopiedUpDirs(upper, new MergedView(view.layerDirs.slice(1)), made);
+            for (const d of ["proc", "dev", "sys"] as const) {
               if (!existing[d]) await rmdir(path.join(upper, d)).catch(() => undefined);
             }
           }
@@ -143,9 +150,23 @@ function upperDir(mounts: { type: string; source: string; options: string[] }[])
 /** Where a heredoc script appears in the step: on the step's own /dev tmpfs, never in a layer. */
 const SCRIPT_PATH = "/dev/.tbuild-heredoc";
 
-async function scriptMount(script: string, scratch: string): Promise<PreparedMount> {
-  const file = path.join(scratch, "heredoc-script");
-  await writeFile(file, script, { mode: 0o755 });
-  return { kind: "file", target: SCRIPT_PATH, source: file, options: ["ro"], subpath: "", existing: 2 };
+/**
+ * /etc/resolv.conf, /etc/hosts and /etc/hostname for the step, as docker and BuildKit
+ * give them (official base images ship none). They are mounted over whatever the
+ * image has and never reach the layer. Where the image has one of them as a symlink
+ * or not a plain file, the step keeps the image's (a mount there is refused).
+ */
+async function networkFiles(view: MergedView, network: "default" | "none" | "host", addHosts: StageEnv["addHosts"]): Promise<StepFile[]> {
+  const wanted: [string, string][] = [
+    ["/etc/resolv.conf", await resolvConf(network)],
+    ["/etc/hosts", hostsFile(SANDBOX_HOSTNAME, addHosts)],
+    ["/etc/hostname", `${SANDBOX_HOSTNAME}\n`],
+  ];
+  const files: StepFile[] = [];
+  for (const [target, text] of wanted) {
+    const { existing, problem } = await view.mountTarget(target, "file");
+    if (problem === undefined) files.push({ kind: "file", target, mode: 0o644, uid: 0, gid: 0, data: Buffer.from(text, "utf8"), existing });
+  }
+  return files;
 }
 

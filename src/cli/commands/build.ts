@@ -10,6 +10,7 @@ import type { Compression } from "../../snapshotter/compression.js";
 import { openStore } from "../../store/image-store.js";
 import type { ExportOptions } from "../../store/export/index.js";
 import type { SecretSource } from "../../builder/run-mounts.js";
+import { parseExtraHost } from "../../builder/step-files.js";
 import { mountFields } from "../../parser/index.js";
 import { ISOLATIONS, type Isolation } from "../../executor/select.js";
 import type { Command } from "../command.js";
@@ -34,6 +35,7 @@ Options:
       --build-context N=V a named context for COPY --from=N: a directory, or
                           docker-image://REF to use an image for FROM N (repeatable)
       --network MODE      RUN's network unless a step says: default, none or host
+      --add-host NAME:IP  an /etc/hosts entry for RUN steps (repeatable)
       --no-cache          run every step, ignoring the build cache
       --pull              check the registry for newer base images
   -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
@@ -203,6 +205,7 @@ export const buildCommand: Command = {
           "explain-cache": { type: "boolean" },
           "build-context": { type: "string", multiple: true },
           network: { type: "string" },
+          "add-host": { type: "string", multiple: true },
           "metadata-file": { type: "string" },
           progress: { type: "string" },
           load: { type: "boolean" },
@@ -283,6 +286,7 @@ export const buildCommand: Command = {
         cacheFrom: (values["cache-from"] ?? []).map(parseCacheImport),
         contexts: keyValues(values["build-context"], "--build-context"),
         network: network as "default" | "none" | "host",
+        addHosts: (values["add-host"] ?? []).map(parseExtraHost),
         cacheTo: (values["cache-to"] ?? []).map(parseCacheExport),
         ...(values.root === undefined ? {} : { root: values.root }),
         snapshotter: snapshotter as "auto" | "overlay" | "native",
