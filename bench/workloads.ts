@@ -204,12 +204,16 @@ export async function benchWorkloads(): Promise<void> {
       const add = (k: string, v: number): void => void (samples.get(k) ?? samples.set(k, []).get(k)!).push(v);
       const measure = async (phase: Phase, i: number): Promise<void> => {
         if (phase === "touch") await appendFile(touchFile, `touch ${i}\n`);
+        const shown: string[] = [];
         for (const t of tools) {
           if (phase === "cold") await t.reset();
           const r = await t.build(ctx, tag);
           add(`${t.name} ${phase}`, r.ms / 1000);
           if (t.name === "tbuild") add(`rss ${phase}`, r.maxRssMiB);
+          shown.push(`${t.name}=${fmt(r.ms / 1000)}s`);
         }
+        // Every sample as it comes, so a run cut short still tells something.
+        process.stdout.write(`  ${name} ${phase} #${i + 1}: ${shown.join("  ")}\n`);
       };
       // Cold runs leave a warm cache behind; noop and touch always build on one.
       if (!phases.includes("cold")) for (const t of tools) (await t.reset(), await t.build(ctx, tag));
