@@ -18,7 +18,7 @@ describe("mistakes on the command line", () => {
     // A directory where a command belongs: the user meant to build it.
     const dir = mkdtempSync(path.join(tmpdir(), "tbuild-ctx-"));
     expect((await tbuild([dir])).stderr).toContain(`hint: to build the directory ${dir}: tbuild build ${dir}\n`);
-  });
+  }, 300_000);
 
   it("an unknown flag gets tbuild's message with the closest flag, never Node's parseArgs text", async () => {
     for (const argv of [["build", "--buidl-arg", "A=1", "."], ["--buidl-arg", "A=1", "."]]) {
@@ -34,14 +34,14 @@ describe("mistakes on the command line", () => {
       expect(r.code).toBe(1);
       expect(r.stderr).not.toMatch(/Unknown option|ERR_PARSE_ARGS|argument terminator|positional/);
     }
-  });
+  }, 300_000);
 
   it("says which flag lacks its value, which takes none, and what to write for a value starting with '-'", async () => {
     expect((await tbuild(["build", ".", "-t"])).stderr).toBe("tbuild: -t (--tag) needs a value\nhint: 'tbuild build --help' lists its flags\n");
     expect((await tbuild(["build", "--push=yes", "."])).stderr).toBe("tbuild: --push takes no value, got 'yes'\nhint: 'tbuild build --help' lists its flags\n");
     expect((await tbuild(["build", "-t", "-q", "."])).stderr).toBe("tbuild: -t (--tag) needs a value, and '-q' looks like a flag\nhint: if the value starts with '-', write --tag=-q\n");
     expect((await tbuild(["images", "extra"])).stderr).toBe("tbuild: 'tbuild images' takes no arguments, got 'extra'\nhint: 'tbuild images --help' lists its flags\n");
-  });
+  }, 300_000);
 
   it("every command words a mistyped flag the same way", async () => {
     for (const entry of commands) {
@@ -50,7 +50,7 @@ describe("mistakes on the command line", () => {
       expect(err, entry.name).toBeInstanceOf(TbuildError);
       expect((err as TbuildError).message).toBe(`unknown flag --hlep for 'tbuild ${entry.name}'; did you mean --help?`);
     }
-  });
+  }, 300_000);
 });
 
 describe("tbuild --version", () => {
@@ -70,5 +70,5 @@ describe("tbuild --version", () => {
     const built = await tbuild(["build", "--root", forced, "--snapshotter", "native", "-q", ctx]);
     expect(built.stderr).toBe("");
     expect((await tbuild(["version", "--root", forced])).stdout).toMatch(new RegExp(`^snapshotter:\\s+native \\(recorded in ${forced}/snapshotter\\)$`, "m"));
-  });
+  }, 300_000);
 });

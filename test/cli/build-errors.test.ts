@@ -37,7 +37,7 @@ describe("build refuses bad input before any step runs", () => {
       expect(r.stderr).not.toMatch(/^#/m);
       expect(readdirSync(root)).toEqual([]);
     }
-  });
+  }, 300_000);
 });
 
 describe("a base image that cannot be pulled", () => {
@@ -56,7 +56,7 @@ describe("a base image that cannot be pulled", () => {
     const c = await tbuild(["build", "--root", freshRoot(), "-q", copyFrom]);
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(new RegExp(`(^|\n)${escape(`tbuild: ${path.join(copyFrom, "Dockerfile")}:3: ${refused}${hint}`)}$`));
-  });
+  }, 300_000);
 
   it("fails at once when nothing listens on the registry's port, instead of retrying for a quarter of a minute", async () => {
     const port = await closedPort();
@@ -67,5 +67,5 @@ describe("a base image that cannot be pulled", () => {
     const seconds = (performance.now() - started) / 1000;
     expect(err).toMatchObject({ category: "unavailable", temporary: false, message: `connect to 127.0.0.1:${port}: connection refused: nothing is listening on 127.0.0.1:${port}` });
     expect(seconds).toBeLessThan(3);
-  });
+  }, 300_000);
 });

@@ -84,7 +84,7 @@ describe("tbuild build flags from the README", () => {
     expect(skopeo(["inspect", `docker-archive:${out}/docker.tar`])["Labels"]).toMatchObject({ kind: "docker" });
     // --snapshotter: the store keeps the driver it was built with.
     expect((await tbuild(["version", "--root", root])).stdout).toMatch(/^snapshotter:\s+native \(recorded in /m);
-  });
+  }, 300_000);
 
   it("--jobs 1 builds one stage at a time; --no-cache reruns steps the cache holds", async () => {
     const root = freshRoot();
@@ -117,7 +117,7 @@ describe("tbuild build flags from the README", () => {
     expect(fresh.code).toBe(0);
     expect(cachedSteps(fresh.stderr)).toBe(0);
     expect(fresh.stderr).toMatch(/RUN sleep 0\.2 && echo a1 > \/a1/);
-  });
+  }, 300_000);
 
   it("refuses values it does not know, saying which are allowed", async () => {
     const ctx = context({ Dockerfile: "FROM scratch\n" });
@@ -133,7 +133,7 @@ describe("tbuild build flags from the README", () => {
       expect(r.code, flags.join(" ")).toBe(1);
       expect(r.stderr.split("hint:")[0], flags.join(" ")).toBe(message);
     }
-  });
+  }, 300_000);
 });
 
 describe("tbuild parse", () => {
@@ -150,5 +150,5 @@ describe("tbuild parse", () => {
     const bad = await tbuild(["parse", ctx]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe(`${path.join(ctx, "Dockerfile")}:2:1: unknown instruction: COPPY\nhint: did you mean COPY?\n`);
-  });
+  }, 300_000);
 });

@@ -29,13 +29,13 @@ describe("tbuild images", () => {
     expect(lines[1]).toMatch(new RegExp(`^<none> +<none> +${ids.none} +`));
     const inspected = await tbuild(["inspect", "--root", root, ids.app]);
     expect(JSON.parse(inspected.stdout)).toMatchObject({ name: "localhost:5000/me/app:v2" });
-  });
+  }, 300_000);
 
   it("-q prints only the IDs, one per name, as docker images -q does", async () => {
     const { root, ids } = await sampleStore();
     expect((await tbuild(["images", "--root", root, "-q"])).stdout).toBe(`${ids.none}\n${ids.busybox}\n${ids.app}\n`);
     expect((await tbuild(["images", "--root", root, "--quiet", "--no-trunc"])).stdout).toMatch(/^(sha256:[0-9a-f]{64}\n){3}$/);
-  });
+  }, 300_000);
 
   it("--format takes docker's {{.Field}} templates, 'table' and 'json'", async () => {
     const { root, ids } = await sampleStore();
@@ -55,7 +55,7 @@ describe("tbuild images", () => {
     expect(json[1]!["Size"]).toMatch(/^\d+B$/);
     // {{json .}} is the same object.
     expect((await tbuild(["images", "--root", root, "--format", "{{json .}}"])).stdout.split("\n")[1]).toBe(JSON.stringify(json[1]));
-  });
+  }, 300_000);
 
   it("says what is wrong with a template it cannot run", async () => {
     const { root } = await sampleStore();
@@ -65,5 +65,5 @@ describe("tbuild images", () => {
     const pipe = await tbuild(["images", "--root", root, "--format", "{{.ID | upper}}"]);
     expect(pipe.code).toBe(1);
     expect(pipe.stderr).toMatch(/^tbuild: --format: '\{\{\.ID \| upper\}\}' is not supported\n/);
-  });
+  }, 300_000);
 });

@@ -17,7 +17,7 @@ describe("store commands", () => {
     const b = await tempDir();
     expect((await tbuild(["load", "--root", b, "-i", file])).stdout).toBe("Loaded image: demo:oci\n");
     expect((await tbuild(["images", "--root", b, "--format", "{{.Repository}}:{{.Tag}} {{.Digest}}"])).stdout).toBe(`demo:oci ${desc.digest}\n`);
-  });
+  }, 300_000);
 
   it("prune --dry-run lists what it would delete and deletes nothing", async () => {
     const root = await tempDir();
@@ -36,5 +36,5 @@ describe("store commands", () => {
     const real = await tbuild(["prune", "--root", root]);
     expect(real.stdout.match(/^Deleted: sha256:[0-9a-f]{64}$/gm)).toHaveLength(5);
     expect((await tbuild(["du", "--root", root])).stdout).toMatch(/^unreferenced\s+0\s/m);
-  });
+  }, 300_000);
 });
