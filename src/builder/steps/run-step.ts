@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, rmdir } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { lstat, mkdtemp, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { DiskFullError, diskIsFull } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
@@ -95,6 +96,8 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         const files = [...(await networkFiles(view, network, env.addHosts)), ...prepared.files];
         if (script !== undefined) files.push({ kind: "file", target: SCRIPT_PATH, mode: 0o755, uid: 0, gid: 0, data: Buffer.from(script, "utf8"), existing: 2 });
         const groups = await supplementaryGroups(who.uid, who.gid, view);
+        // Native snapshots diff by metadata: the image's directories our stubs go into keep their mtimes.
+        const stubParents = mounts[0]?.type === "bind" ? await mtimesOf(upper, [...prepared.mounts, ...files]) : new Map<string, bigint>();
         const code = await withLocks(prepared.locks, async () => {
           try {
             return await executor.run({
@@ -116,6 +119,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             for (const d of ["proc", "dev", "sys"] as const) {
               if (!existing[d]) await rmdir(path.join(upper, d)).catch(() => undefined);
             }
+            for (const [dir, ns] of stubParents) await restoreMtime(dir, ns);
           }
         });
         if (code !== 0) {
@@ -170,3 +174,26 @@ async function networkFiles(view: MergedView, network: "default" | "none" | "hos
   return files;
 }
 
+
+/** mtimes (ns) of the image's own directories that hold a mount point, read where no symlink is on the way. */
+async function mtimesOf(root: string, targets: { target: string; existing: number }[]): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const t of targets) {
+    const comps = t.target.split("/").filter((c) => c !== "");
+    for (let depth = 1; depth <= Math.min(t.existing, comps.length - 1); depth++) {
+      const dir = path.join(root, ...comps.slice(0, depth));
+      const st = await lstat(dir, { bigint: true }).catch(() => undefined);
+      if (st === undefined || !st.isDirectory()) break;
+      out.set(dir, st.mtimeNs);
+    }
+  }
+  return out;
+}
+
+/** Puts a directory's mtime back to the nanosecond (Node's utimes rounds to a double), never through a symlink. */
+async function restoreMtime(dir: string, ns: bigint): Promise<void> {
+  const st = await lstat(dir, { bigint: true }).catch(() => undefined);
+  if (st === undefined || !st.isDirectory() || st.mtimeNs === ns) return;
+  const stamp = `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
+  await new Promise<void>((resolve) => execFile("touch", ["-h", "-m", "-d", stamp, "--", dir], () => resolve()));
+}
