@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
 import { CacheLookup } from "../cache/lookup.js";
@@ -334,7 +334,7 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   checkTags(o.tags ?? []);
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
-  const text = o.dockerfile ?? (await readDockerfile(file));
+  const text = o.dockerfile ?? (await readDockerfile(file, contextDir));
   const platforms = (o.platform ?? formatPlatform(hostPlatform())).split(",").map((p) => formatPlatform(parsePlatform(p.trim())));
   const shown = path.relative(process.cwd(), file);
   const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
@@ -407,7 +407,9 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
   };
 
   const scratchRoot = path.join(store.root, "tmp");
-  await mkdir(scratchRoot, { recursive: true });
+  // RUN trees are mounted under it: no other local user may enter (stores made by older versions were 0755).
+  await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
+  await chmod(scratchRoot, 0o700);
   // The owner (pid and start time) in the name tells `tbuild prune` whether this build still runs.
   const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${ownerTag()}-`));
   let snapshots: ReturnType<Shared["env"]["snapshots"]> | undefined;

@@ -111,7 +111,12 @@ export async function prepareMounts(specs: string[], ctx: MountContext): Promise
     } else if (type === "cache") {
       const target = targetOf(fields, type);
       const id = field(fields, "id") ?? target;
-      const dir = path.join(ctx.storeRoot, "cache", "mounts", createHash("sha256").update(id).digest("hex"));
+      const mountsDir = path.join(ctx.storeRoot, "cache", "mounts");
+      // mode= is the mode the step sees (mode=0777 is common); behind a 0700 parent no other
+      // host user can reach the directory, so it is never world-writable on the host.
+      await mkdir(mountsDir, { recursive: true, mode: 0o700 });
+      await chmod(mountsDir, 0o700);
+      const dir = path.join(mountsDir, createHash("sha256").update(id).digest("hex"));
       const isNew = await mkdir(dir, { recursive: true }).then((made) => made !== undefined);
       const options = [flag(fields, "ro", "readonly") ? "ro" : "rw"];
       if (isNew) {

@@ -1,4 +1,5 @@
 import { SyntaxProblem } from "./errors.js";
+import { LIMITS } from "./limits.js";
 import { lexWord, type Part } from "./shell-lexer.js";
 
 /** Looks a variable up: a string when set (possibly empty), undefined when unset. */
@@ -45,12 +46,30 @@ export function expandWords(input: string, lookup: Lookup, escape: string): stri
 
 type Piece = { kind: "space"; value: string } | { kind: "text"; value: string; quoted: boolean };
 
+let budget = Number.POSITIVE_INFINITY;
+
+/** Runs one parse with at most LIMITS.totalChars characters of expansion output among all its words. */
+export function withExpansionBudget<T>(fn: () => T): T {
+  const saved = budget;
+  budget = LIMITS.totalChars;
+  try {
+    return fn();
+  } finally {
+    budget = saved;
+  }
+}
+
 function evaluate(parts: Part[], lookup: Lookup, escape: string): Piece[] {
   const out: Piece[] = [];
+  let chars = 0;
   for (const part of parts) {
-    if (part.kind === "space") out.push(part);
-    else if (part.kind === "text") out.push({ kind: "text", value: part.value, quoted: part.quoted });
-    else out.push({ kind: "text", value: substitute(part, lookup, escape), quoted: part.quoted });
+    const piece: Piece = part.kind === "space" ? part : { kind: "text", value: part.kind === "text" ? part.value : substitute(part, lookup, escape), quoted: part.quoted };
+    chars += piece.value.length;
+    if (part.kind === "param") budget -= piece.value.length;
+    // Checked as it grows, before a doubling chain reaches V8's string limit.
+    if (chars > LIMITS.wordChars) throw new SyntaxProblem(`a word expands to more than ${LIMITS.wordChars} characters`, "variables that refer to themselves ($A$A) double with each use");
+    if (budget < 0) throw new SyntaxProblem(`variable expansions in this Dockerfile add up to more than ${LIMITS.totalChars} characters`, "variables that refer to themselves ($A$A) double with each use");
+    out.push(piece);
   }
   return out;
 }

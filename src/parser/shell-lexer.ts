@@ -1,5 +1,6 @@
 import moo from "moo";
 import { SyntaxProblem } from "./errors.js";
+import { LIMITS } from "./limits.js";
 
 /**
  * The small shell-word language Docker uses for variable expansion, as a moo lexer
@@ -140,7 +141,16 @@ export function lexWord(input: string, escape: string): Part[] {
     return parts;
   };
 
+  let depth = 0;
   const parseBrace = (quoted: boolean): Part => {
+    if (++depth > LIMITS.nesting) throw new SyntaxProblem(`\${...} is nested more than ${LIMITS.nesting} deep`, "flatten the expression: set intermediate ARG or ENV values");
+    try {
+      return parseBraceBody(quoted);
+    } finally {
+      depth--;
+    }
+  };
+  const parseBraceBody = (quoted: boolean): Part => {
     const nameTok = tokens[pos];
     if (nameTok === undefined || nameTok.type !== "paramName") {
       throw new SyntaxProblem(`bad substitution in '${input}': expected a variable name after '\${'`);

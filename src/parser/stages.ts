@@ -1,5 +1,5 @@
 import { DockerfileError, SyntaxProblem } from "./errors.js";
-import { expandWord, expandWords, type Lookup } from "./expand.js";
+import { expandWord, expandWords, withExpansionBudget, type Lookup } from "./expand.js";
 import { parseFlags } from "./flags.js";
 import { buildInstruction, flagSpecs, mountFields } from "./instructions.js";
 import type { RawDockerfile, RawInstruction } from "./lines.js";
@@ -8,6 +8,7 @@ import type { Platform } from "../oci/schemas.js";
 import { platformArgs } from "./platform.js";
 import { nearest } from "./suggest.js";
 import type { Instruction, ParseOptions, ParseResult, Stage } from "./types.js";
+import { LIMITS } from "./limits.js";
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 
@@ -43,6 +44,10 @@ function platformOption(text: string | undefined, what: string): Platform {
  * expansion, stage references, the dependency graph and --target pruning.
  */
 export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): ParseResult {
+  return withExpansionBudget(() => buildStagesBounded(dockerfile, options));
+}
+
+function buildStagesBounded(dockerfile: RawDockerfile, options: ParseOptions): ParseResult {
   const file = options.file ?? "Dockerfile";
   const buildArgs = options.buildArgs ?? {};
   const escape = dockerfile.directives.escape;
@@ -66,8 +71,10 @@ export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): P
   let args = new Map<string, string>();
   const lookup: Lookup = (name) => env.get(name) ?? args.get(name);
 
-  for (const raw of dockerfile.instructions) {
+  for (const [n, raw] of dockerfile.instructions.entries()) {
     const at = { file, raw };
+    if (n >= LIMITS.instructions) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.instructions} instructions`, "split the build into several Dockerfiles");
+    if (raw.keyword === "from" && stages.length >= LIMITS.stages) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.stages} stages`, "split the build into several Dockerfiles");
     if (raw.keyword === "from") {
       const stage = located(at, () => fromStage(raw, stages, metaLookup, escape, options.imageEnv));
       stages.push(stage);

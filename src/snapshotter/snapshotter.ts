@@ -312,7 +312,7 @@ export class Snapshotter {
       // The slow part (copying the parent) happens outside the lock; a parent is committed,
       // so it cannot change meanwhile, and the checks are repeated under the lock.
       const chain = check(await this.meta.read());
-      await mkdir(tmp);
+      await mkdir(tmp, { mode: 0o700 });
       const below = chain[0];
       if (this.driver === "native" && below !== undefined && kind === "active") {
         // Ownership, modes, xattrs and hard links must survive, so cp -a (inside the namespace when unprivileged).
@@ -465,7 +465,11 @@ export async function chooseDriver(root: string, asked: Driver | "auto" = "auto"
 
 /** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
 export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
-  await mkdir(o.root, { recursive: true });
+  await mkdir(o.root, { recursive: true, mode: 0o700 });
+  // Unpacked image trees may hold setuid files: no other local user may reach them (this
+  // also tightens roots made by older versions, 0755). The mounter (root, or the user's own
+  // namespace) is the owner, so overlay still traverses it.
+  await chmod(o.root, 0o700).catch(() => undefined);
   const { driver, recorded } = await chooseDriver(o.root, o.driver ?? "auto");
   if (!recorded) await writeFile(join(o.root, "driver"), driver + "\n");
   return new Snapshotter(o.root, driver);

@@ -79,6 +79,9 @@ export class ImageStore {
 
   private async init(): Promise<void> {
     try {
+      // A new store is the user's alone (0700), as Docker's and BuildKit's are: its build
+      // scratch and snapshots hold image trees, setuid files included.
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
       await mkdir(join(this.root, "blobs", "sha256"), { recursive: true });
     } catch (e) {
       throw ioError(e, `creating the image store at ${this.root}`);

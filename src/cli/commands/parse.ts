@@ -35,7 +35,7 @@ export const parseCommand: Command = {
     }
     const context = positionals[0] ?? ".";
     const file = values.file ?? path.join(context, "Dockerfile");
-    const text = await readDockerfile(file);
+    const text = await readDockerfile(file, context);
     const result = parseDockerfile(text, {
       file,
       buildArgs: buildArgsOption(values["build-arg"]),
