@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
@@ -317,6 +318,9 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
   if (o.signal?.aborted === true) throw new AbortError();
   // The build's own signal: the caller's abort, or the first failure, stops everything.
   const controller = new AbortController();
+  // Every running step and registry transfer listens on it: more than Node's warning
+  // threshold of 10 is normal here, not a leak.
+  setMaxListeners(0, controller.signal);
   const stop = (): void => controller.abort(o.signal?.reason);
   o.signal?.addEventListener("abort", stop, { once: true });
   try {
