@@ -11,7 +11,7 @@
  * system temp dir that the test user can read, and run scripts from there.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { appendFileSync, chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -45,6 +45,14 @@ let cached: RootlessEnv | undefined;
 export function rootlessEnv(): RootlessEnv | undefined {
   if (process.geteuid?.() !== 0) return undefined;
   if (cached !== undefined) return cached;
+  // A root directory of mode 0700 (a root filesystem unpacked from a tarball made of a
+  // mktemp directory, as some throwaway machines are) lets no other user run anything at
+  // all. Every Debian root is 0755; give this one the same, as the user setup below would
+  // otherwise fail with "runuser: failed to execute env: Permission denied".
+  if ((statSync("/").mode & 0o005) !== 0o005) {
+    console.warn("test setup: / was not readable and searchable by other users; setting it to 0755 as Debian's is");
+    chmodSync("/", 0o755);
+  }
   if (spawnSync("id", ["-u", TEST_USER]).status !== 0) sh("useradd", ["--create-home", "--shell", "/bin/sh", TEST_USER]);
   ensureSubRange("/etc/subuid");
   ensureSubRange("/etc/subgid");
