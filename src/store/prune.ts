@@ -3,12 +3,12 @@
  * then blobs and snapshots nothing uses, then what dead processes left: scratch
  * directories, working snapshots, unlisted snapshot directories.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StepCache } from "../cache/step-cache.js";
 import { TreeDigests } from "../cache/tree-digests.js";
 import { errnoCode } from "../errors.js";
-import { ownerAlive, ownerFromTag } from "../pid.js";
+import { ownerAlive, ownerFromTag, pidAlive } from "../pid.js";
 import { removeOwnedTree } from "../snapshotter/namespace.js";
 import { measureTrees } from "../snapshotter/worker-client.js";
 import { gc, type GcResult } from "./gc.js";
@@ -67,7 +67,8 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
     ...(snapshotter === undefined ? {} : { snapshotter }),
   });
   const scratch = await staleScratch(store.root, opts.dryRun === true);
-  return { ...result, cacheRecords: [...dropped].sort(), scratch: { paths: [...orphans.paths, ...scratch.paths], bytes: orphans.bytes + scratch.bytes } };
+  const temps = await staleAtomicTemps(store.root, opts.dryRun === true);
+  return { ...result, cacheRecords: [...dropped].sort(), scratch: { paths: [...orphans.paths, ...scratch.paths, ...temps.paths], bytes: orphans.bytes + scratch.bytes + temps.bytes } };
 }
 
 /** Removes (or, in a dry run, lists) the `<root>/tmp/*` entries of builds that are gone. */
@@ -89,6 +90,29 @@ async function staleScratch(storeRoot: string, dryRun: boolean): Promise<{ paths
     out.bytes += (await measureTrees([path]))[0]?.bytes ?? 0;
     if (!dryRun) await removeOwnedTree(path);
     out.paths.push(path);
+  }
+  return out;
+}
+
+/** The store's own metadata folders, where writeAtomic puts `NAME.<pid>-<hex>.tmp` before its rename. */
+const ATOMIC_WRITE_DIRS = [".", "snapshotter", "cache", "cache/steps", "cache/tree-digests"];
+const ATOMIC_TEMP = /\.(\d+)-[0-9a-f]{12}\.tmp$/;
+
+/** Removes (or lists) writeAtomic's temp files of processes that are gone (killed between write and rename). */
+async function staleAtomicTemps(storeRoot: string, dryRun: boolean): Promise<{ paths: string[]; bytes: number }> {
+  const out = { paths: [] as string[], bytes: 0 };
+  for (const sub of ATOMIC_WRITE_DIRS) {
+    const dir = join(storeRoot, sub);
+    for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
+      const pid = ATOMIC_TEMP.exec(name)?.[1];
+      if (pid === undefined || pidAlive(Number(pid))) continue;
+      const path = join(dir, name);
+      const st = await stat(path).catch(() => undefined);
+      if (st === undefined || !st.isFile()) continue;
+      if (!dryRun) await rm(path, { force: true });
+      out.paths.push(path);
+      out.bytes += st.size;
+    }
   }
   return out;
 }
