@@ -11,8 +11,8 @@ import { context } from "./helpers.js";
 
 export type Mode = "root" | "rootless";
 
-/** The modes this machine can test: rootless only when the tests run as root (which creates the test user). */
-export const MODES: Mode[] = process.geteuid?.() === 0 ? ["root", "rootless"] : ["root"];
+/** The modes this machine can test: rootless only when the tests run as root (which creates the test user) where newuidmap can work. */
+export const MODES: Mode[] = rootlessEnv() !== undefined ? ["root", "rootless"] : ["root"];
 
 function chownTree(dir: string, uid: number, gid: number): void {
   chownSync(dir, uid, gid);
