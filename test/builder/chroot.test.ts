@@ -3,19 +3,18 @@
  * and that nothing a RUN starts outlives its step or a cancelled build. Inside a real
  * locked-down container it is exercised by test/ci-container/.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { build } from "../../src/builder/build.js";
+import { processesMatching } from "../setup/processes.js";
 import { BUSYBOX_BASE, context, freshRoot } from "./helpers.js";
 
 const CLI = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
 const root = process.geteuid?.() === 0;
 
-/** Processes whose command line contains `marker` (a sleep with an unusual duration). */
-function running(marker: string): string[] {
-  return spawnSync("pgrep", ["-f", marker], { encoding: "utf8" }).stdout.split("\n").filter((l) => l !== "");
-}
+/** Processes whose command line matches `marker` (a sleep with an unusual duration). */
+const running = processesMatching;
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (what()) return true;

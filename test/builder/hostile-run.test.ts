@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { processesMatching } from "../setup/processes.js";
 import { rootlessEnv, TEST_USER } from "../setup/rootless.js";
 import { tarOf } from "../snapshotter/helpers.js";
 import { cliBuild, MODES, startBuild, type Mode, type Workspace, workspace } from "./modes.js";
@@ -29,7 +30,7 @@ function hostDir(mode: Mode): string {
 }
 
 function running(pattern: string): boolean {
-  return spawnSync("pgrep", ["-f", pattern]).status === 0;
+  return processesMatching(pattern).length > 0;
 }
 
 async function until(what: string, check: () => boolean, ms: number): Promise<void> {
