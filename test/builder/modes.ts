@@ -3,25 +3,16 @@
  * `tbuildtest` (test/setup/rootless.ts), so every sandbox test covers both modes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, lstatSync, mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { rootlessEnv, TEST_USER } from "../setup/rootless.js";
+import { chownTree, rootlessEnv, TEST_USER } from "../setup/rootless.js";
 import { context } from "./helpers.js";
 
 export type Mode = "root" | "rootless";
 
 /** The modes this machine can test: rootless only when the tests run as root (which creates the test user) where newuidmap can work. */
 export const MODES: Mode[] = rootlessEnv() !== undefined ? ["root", "rootless"] : ["root"];
-
-function chownTree(dir: string, uid: number, gid: number): void {
-  chownSync(dir, uid, gid);
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
-    if (lstatSync(p).isDirectory()) chownTree(p, uid, gid);
-    else chownSync(p, uid, gid);
-  }
-}
 
 export interface Workspace {
   mode: Mode;

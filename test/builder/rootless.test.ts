@@ -1,20 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chownSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { rootlessEnv } from "../setup/rootless.js";
+import { chownTree, rootlessEnv } from "../setup/rootless.js";
 import { BUSYBOX_BASE, context, skopeoInspect, umociUnpack } from "./helpers.js";
 
 const env = rootlessEnv();
-
-function chownTree(dir: string, uid: number, gid: number): void {
-  chownSync(dir, uid, gid);
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
-    if (lstatSync(p).isDirectory()) chownTree(p, uid, gid);
-    else chownSync(p, uid, gid);
-  }
-}
 
 describe.skipIf(env === undefined)("tbuild build as a non-root user", () => {
   it("runs RUN steps in a user namespace, with image uids kept in the layers", () => {
