@@ -28,7 +28,10 @@ async function main(argv: string[]): Promise<number> {
   const name = first === "--version" || first === "-v" ? "version" : first;
   const command = commands.find((c) => c.name === name);
   if (command !== undefined) return (await command.load()).run(rest);
-  // `tbuild -t name .` is `tbuild build -t name .`, as `docker build` users expect.
+  // `tbuild --verison` is a slip of tbuild's own flags, not a build flag: say so before
+  // `tbuild -t name .` (which is `tbuild build -t name .`, as docker build users expect) takes it.
+  const ownFlag = first.startsWith("--") ? nearest(first.slice(2).replace(/=.*$/, ""), ["version", "help"]) : undefined;
+  if (ownFlag !== undefined) throw new TbuildError("invalid-argument", `unknown flag ${first}; did you mean --${ownFlag}?`, { hint: "'tbuild --help' lists the commands" });
   const build = commands.find((c) => c.name === "build");
   if (first.startsWith("-") && build !== undefined) return (await build.load()).run(argv);
   throw unknownCommand(first);

@@ -20,6 +20,14 @@ describe("mistakes on the command line", () => {
     expect((await tbuild([dir])).stderr).toContain(`hint: to build the directory ${dir}: tbuild build ${dir}\n`);
   }, 300_000);
 
+  it("a slip of tbuild's own --version is named as such, not as an unknown build flag", async () => {
+    const r = await tbuild(["--verison"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("tbuild: unknown flag --verison; did you mean --version?\nhint: 'tbuild --help' lists the commands\n");
+    // Build's own flags still reach build when typed without the command.
+    expect((await tbuild(["--pul"])).stderr).toContain("did you mean --pull?");
+  }, 120_000);
+
   it("an unknown flag gets tbuild's message with the closest flag, never Node's parseArgs text", async () => {
     for (const argv of [["build", "--buidl-arg", "A=1", "."], ["--buidl-arg", "A=1", "."]]) {
       const r = await tbuild(argv);
