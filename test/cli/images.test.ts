@@ -66,4 +66,29 @@ describe("tbuild images", () => {
     expect(pipe.code).toBe(1);
     expect(pipe.stderr).toMatch(/^tbuild: --format: '\{\{\.ID \| upper\}\}' is not supported\n/);
   }, 300_000);
+  it("--filter keeps what docker's filters keep: reference globs, dangling, labels, before and since", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    await makeImage(store, "busybox", [{ bin: "b" }], { created: "2024-01-01T00:00:00Z" });
+    await makeImage(store, "localhost:5000/me/app:v2", [{ own: "o" }], { created: "2024-02-01T00:00:00Z", labels: { team: "web", tier: "front" } });
+    await makeImage(store, "localhost:5000/me/app:v3", [{ own: "p" }], { created: "2024-03-01T00:00:00Z", labels: { team: "db" } });
+    await makeImage(store, undefined, [{ other: "x" }], { created: "2024-04-01T00:00:00Z" });
+    const names = async (...filters: string[]): Promise<string[]> => {
+      const r = await tbuild(["images", "--root", root, "--format", "{{.Repository}}:{{.Tag}}", ...filters.flatMap((f) => ["--filter", f])]);
+      expect(r.stderr).toBe("");
+      return r.stdout.trimEnd().split("\n").filter((l) => l !== "");
+    };
+    expect(await names("reference=busy*")).toEqual(["busybox:latest"]);
+    expect(await names("reference=localhost:5000/me/app:v3")).toEqual(["localhost:5000/me/app:v3"]);
+    expect(await names("reference=*")).toEqual(["busybox:latest"]); // `*` stops at '/', as path.Match does
+    expect(await names("dangling=true")).toEqual(["<none>:<none>"]);
+    expect(await names("label=team")).toEqual(["localhost:5000/me/app:v2", "localhost:5000/me/app:v3"]);
+    expect(await names("label=team=web")).toEqual(["localhost:5000/me/app:v2"]);
+    expect(await names("since=localhost:5000/me/app:v2", "dangling=false")).toEqual(["localhost:5000/me/app:v3"]);
+    expect(await names("before=localhost:5000/me/app:v2")).toEqual(["busybox:latest"]);
+    const bad = await tbuild(["images", "--root", root, "--filter", "colour=red"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("tbuild: --filter: unknown filter 'colour'\nhint: filters: reference=..., dangling=..., label=..., before=..., since=...");
+    expect((await tbuild(["images", "--root", root, "--filter", "since=nope"])).stderr).toContain("--filter since=nope: no such image in the store");
+  }, 120_000);
 });

@@ -37,7 +37,12 @@ export async function makeLayer(store: ImageStore, files: Record<string, string>
 }
 
 /** A one- or two-layer linux/amd64 image, tagged `name`. */
-export async function makeImage(store: ImageStore, name: string | undefined, layers: Record<string, string>[]): Promise<Descriptor> {
+export async function makeImage(
+  store: ImageStore,
+  name: string | undefined,
+  layers: Record<string, string>[],
+  o: { created?: string; labels?: Record<string, string> } = {},
+): Promise<Descriptor> {
   const made = [];
   for (const files of layers) made.push(await makeLayer(store, files));
   return store.putImage({
@@ -46,8 +51,8 @@ export async function makeImage(store: ImageStore, name: string | undefined, lay
     config: {
       architecture: "amd64",
       os: "linux",
-      created: "2024-01-02T03:04:05Z",
-      config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], WorkingDir: "/" },
+      created: o.created ?? "2024-01-02T03:04:05Z",
+      config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], WorkingDir: "/", ...(o.labels === undefined ? {} : { Labels: o.labels }) },
       rootfs: { type: "layers", diff_ids: made.map((l) => l.diffId) },
       history: made.map(() => ({ created_by: "test" })),
     },
