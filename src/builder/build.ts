@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
 import { CacheLookup } from "../cache/lookup.js";
+import { CacheMounts } from "../cache/cache-mounts.js";
 import { StepCache } from "../cache/step-cache.js";
 import { TreeDigests } from "../cache/tree-digests.js";
 import { FileHashes } from "../context/file-hashes.js";
@@ -424,7 +425,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
     treeDigests: new TreeDigests(store.root),
     content: store.content,
-    cache: new CacheLookup(new StepCache(store.root), imports),
+    cache: new CacheLookup(new StepCache(store.root), imports, (message) => progress.warn(message)),
     noCache: o.noCache ?? false,
     explainCache: o.explainCache ?? false,
     compression: o.compression ?? "gzip",
@@ -434,6 +435,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     network: o.network ?? "default",
     addHosts: o.addHosts ?? [],
     usedSteps: new Map(),
+    cacheMounts: new CacheMounts(store.root, store.content, imports, lease, (message) => progress.warn(message)),
     storeRoot: store.root,
     lease,
     scratchRoot: buildScratch,
@@ -489,14 +491,18 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
   const descriptor = stored.length === 1 ? stripPlatform(manifests[0]!) : await store.putIndex({ manifests, ...(tags.length > 0 ? { name: tags } : {}) });
   const { config, configDigest } = stored[0]!;
   const finalSteps = images.flatMap((i) => i.state.steps);
+  // Made once for every --cache-to with cache-mounts=true.
+  let mountLayers: ReturnType<CacheMounts["export"]> | undefined;
   for (const spec of cacheTo) {
     if (spec.type === "inline") continue;
     const where = spec.type === "local" ? spec.dest : spec.ref;
     const step = progress.start({ name: `exporting cache to ${where}`, type: "cache" });
     try {
       const exporter = await openExporter(spec, imports, cacheOpen);
-      const exported = await exporter.export(recordsForMode(env.usedSteps, spec.mode, finalSteps));
-      step.status("records", `${exported.records} steps, ${exported.layers} layers to ${exported.destination}`, { done: true });
+      const mounts = spec.cacheMounts === true ? await (mountLayers ??= env.cacheMounts.export()) : undefined;
+      const exported = await exporter.export(recordsForMode(env.usedSteps, spec.mode, finalSteps), mounts);
+      const withMounts = exported.mounts === undefined ? "" : `, ${exported.mounts} cache mounts`;
+      step.status("records", `${exported.records} steps${withMounts}, ${exported.layers} layers to ${exported.destination}`, { done: true });
       step.done();
     } catch (e) {
       step.fail(e instanceof Error ? e.message : String(e));

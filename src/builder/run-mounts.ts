@@ -5,6 +5,7 @@ import type { IgnoreRules } from "../context/ignore.js";
 import { errnoCode, TbuildError } from "../errors.js";
 import { mountFields } from "../parser/index.js";
 import { withFileLock } from "../file-lock.js";
+import { cacheMountDir, cacheMountLock } from "../cache/cache-mounts.js";
 import type { MergedView } from "./rootfs.js";
 import type { PreparedMount, StepFile } from "../executor/executor.js";
 import { overlayMountOptions } from "../snapshotter/namespace.js";
@@ -21,6 +22,8 @@ export interface MountContext {
   view: MergedView;
   /** A stage's or image's tree for `from=`, with its cache key. */
   sourceTree: (from: string) => Promise<{ view: MergedView; lowerdirs: string[]; key: string }>;
+  /** Fills a cache id's directory this root does not have yet from an imported cache (cache-mounts=true). */
+  seedCacheMount?: (id: string, dir: string) => Promise<unknown>;
 }
 
 export type SecretSource = { file: string } | { env: string };
@@ -73,13 +76,22 @@ export function parseMount(spec: string): { type: string; fields: Map<string, st
   return { type, fields };
 }
 
-/** What of a mount belongs in the step's cache key (never a secret's content). */
-export async function mountKey(spec: string, keyOf: (from: string) => Promise<string>): Promise<unknown> {
+/**
+ * What of a mount belongs in the step's cache key (never a secret's content). A cache
+ * mount's id goes to `onCacheId`, so the build knows every id it names, hit or not.
+ */
+export async function mountKey(spec: string, keyOf: (from: string) => Promise<string>, onCacheId?: (id: string) => void): Promise<unknown> {
   const { type, fields } = parseMount(spec);
   const base = [...fields].sort(([a], [b]) => (a < b ? -1 : 1));
+  if (type === "cache") onCacheId?.(cacheIdOf(fields));
   if (type !== "bind") return base;
   const from = field(fields, "from");
   return { base, from: from === undefined ? "context" : await keyOf(from) };
+}
+
+/** A cache mount's id: `id=`, else its target (as BuildKit). */
+function cacheIdOf(fields: Map<string, string>): string {
+  return field(fields, "id") ?? targetOf(fields, "cache");
 }
 
 function targetOf(fields: Map<string, string>, type: string, fallback?: string): string {
@@ -109,15 +121,20 @@ export async function prepareMounts(specs: string[], ctx: MountContext): Promise
       if (size !== undefined && !/^\d+[kmg]?$/i.test(size)) throw new TbuildError("invalid-argument", `${what}: size=${size} is not a size`, { hint: "e.g. size=64m" });
       mounts.push(await stubbed(ctx.view, { kind: "tmpfs", target, source: "tmpfs", options: size === undefined ? [] : [`size=${size}`], subpath: "" }));
     } else if (type === "cache") {
+      const sharing = field(fields, "sharing") ?? "shared";
+      if (!["shared", "private", "locked"].includes(sharing)) throw new TbuildError("invalid-argument", `${what}: sharing=${sharing}: use shared, private or locked`);
       const target = targetOf(fields, type);
-      const id = field(fields, "id") ?? target;
-      const mountsDir = path.join(ctx.storeRoot, "cache", "mounts");
+      const dir = cacheMountDir(ctx.storeRoot, cacheIdOf(fields));
+      const mountsDir = path.dirname(dir);
       // mode= is the mode the step sees (mode=0777 is common); behind a 0700 parent no other
       // host user can reach the directory, so it is never world-writable on the host.
       await mkdir(mountsDir, { recursive: true, mode: 0o700 });
       await chmod(mountsDir, 0o700);
-      const dir = path.join(mountsDir, createHash("sha256").update(id).digest("hex"));
-      const isNew = await mkdir(dir, { recursive: true }).then((made) => made !== undefined);
+      const isNew = (await lstat(dir).catch(() => undefined)) === undefined;
+      // First use on this root: an imported cache may bring the contents (cache-mounts=true);
+      // the mount's own mode and owner below still apply, as for any new cache.
+      if (isNew) await ctx.seedCacheMount?.(cacheIdOf(fields), dir);
+      await mkdir(dir, { recursive: true });
       const options = [flag(fields, "ro", "readonly") ? "ro" : "rw"];
       if (isNew) {
         await chmod(dir, octal(field(fields, "mode"), 0o755, what));
@@ -125,10 +142,8 @@ export async function prepareMounts(specs: string[], ctx: MountContext): Promise
         const gid = number(field(fields, "gid"), `${what} gid`);
         if (uid !== 0 || gid !== 0) options.push(`chown=${uid}:${gid}`);
       }
-      const sharing = field(fields, "sharing") ?? "shared";
-      if (!["shared", "private", "locked"].includes(sharing)) throw new TbuildError("invalid-argument", `${what}: sharing=${sharing}: use shared, private or locked`);
       // private is served as locked: one user at a time, which is what it guarantees.
-      if (sharing !== "shared") locks.push(`${dir}.lock`);
+      if (sharing !== "shared") locks.push(cacheMountLock(dir));
       mounts.push(await stubbed(ctx.view, { kind: "dir", target, source: dir, options, subpath: "" }));
     } else if (type === "secret") {
       const id = field(fields, "id");

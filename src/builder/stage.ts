@@ -3,6 +3,7 @@ import path from "node:path";
 import type { ContentStore } from "../cache/content-store.js";
 import type { Lease } from "../store/lease.js";
 import type { CacheLookup } from "../cache/lookup.js";
+import type { CacheMounts } from "../cache/cache-mounts.js";
 import { fingerprint } from "../cache/explain.js";
 import { stepKey, type StepRecord } from "../cache/step-cache.js";
 import type { TreeDigests } from "../cache/tree-digests.js";
@@ -63,6 +64,8 @@ export interface StageEnv {
   addHosts: ExtraHost[];
   /** Every layer step this build resolved, by key, for --cache-to. */
   usedSteps: Map<string, StepRecord>;
+  /** The build's `RUN --mount=type=cache` ids: named, seeded from imports, exported (cache-mounts=true). */
+  cacheMounts: CacheMounts;
   storeRoot: string;
   /** This build's lease: what it reuses is held here, so garbage collection leaves it. */
   lease: Lease;

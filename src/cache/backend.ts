@@ -3,6 +3,8 @@
  * cache, a local OCI-layout directory, an image's inline records. The builder asks
  * `CacheLookup` (lookup.ts) for a step, never a backend directly.
  */
+import { DiskFullError } from "../disk-full.js";
+import { isTbuildError, type TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import type { StepRecord } from "./step-cache.js";
 
@@ -19,6 +21,8 @@ export interface CacheBackend {
   ensureLayer(layer: LayerDescriptor): Promise<void>;
   /** Every record with its key (read to explain a miss). */
   entries(): Promise<Iterable<[string, StepRecord]>>;
+  /** Exported cache mount contents by cache id (`cache-mounts=true`), fetched with ensureLayer. */
+  readonly cacheMounts?: ReadonlyMap<string, LayerDescriptor>;
 }
 
 /** What an export reports. */
@@ -27,10 +31,25 @@ export interface ExportSummary {
   destination: string;
   records: number;
   layers: number;
+  /** Cache mount ids whose contents went there (cache-mounts=true). */
+  mounts?: number;
 }
 
 /** A place step records are written to (`--cache-to`). */
 export interface CacheExporter {
-  /** Writes `records` (and the layers they name) there, merged with what it holds. */
-  export(records: ReadonlyMap<string, StepRecord>): Promise<ExportSummary>;
+  /**
+   * Writes `records` (and the layers they name) there, merged with what it holds; and
+   * with cache-mounts=true, `mounts` (cache id → layer of its contents, in the local
+   * content store), replacing what it held for those ids.
+   */
+  export(records: ReadonlyMap<string, StepRecord>, mounts?: ReadonlyMap<string, LayerDescriptor>): Promise<ExportSummary>;
+}
+
+/**
+ * Whether a backend's failure to give a layer is a cache miss (with a warning) rather
+ * than a failed build: the blob is gone, damaged or unreachable. A full disk or a bug
+ * here is not the cache's fault, and stops the build.
+ */
+export function importFailureIsMiss(e: unknown): e is TbuildError {
+  return isTbuildError(e) && !(e instanceof DiskFullError) && e.category !== "internal";
 }

@@ -20,5 +20,10 @@ export const recordSchema = z.object({
   inputs: z.record(z.string(), z.string()).optional(),
 });
 export const recordsSchema = z.record(sha256, recordSchema);
-export const configSchema = z.object({ version: z.literal(1), records: recordsSchema });
+/**
+ * Exported contents of `RUN --mount=type=cache` ids (`--cache-to ...,cache-mounts=true`):
+ * cache id → the layer holding the directory's tree. Readers without this field ignore it.
+ */
+export const mountsSchema = z.record(z.string().min(1), layerSchema);
+export const configSchema = z.object({ version: z.literal(1), records: recordsSchema, mounts: mountsSchema.optional() });
 

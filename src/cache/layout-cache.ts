@@ -11,7 +11,7 @@
  * blobs are all still there.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -43,6 +43,8 @@ interface LayoutConfig {
   version: 1;
   records: Record<string, StepRecord>;
   used?: Record<string, string>;
+  /** Cache mount contents by cache id (cache-mounts=true). */
+  mounts?: Record<string, LayerDescriptor>;
 }
 
 export interface LayoutPruning {
@@ -102,6 +104,7 @@ export class LayoutCache implements CacheBackend {
   private constructor(
     readonly dir: string,
     readonly records: ReadonlyMap<string, StepRecord>,
+    readonly cacheMounts: ReadonlyMap<string, LayerDescriptor>,
     private readonly content: ContentStore,
   ) {
     this.description = `the local cache ${dir}`;
@@ -110,7 +113,7 @@ export class LayoutCache implements CacheBackend {
   /** A directory without a cache yet (a CI job's first run) is an empty cache. */
   static async open(dir: string, content: ContentStore): Promise<LayoutCache> {
     const config = await readLayout(dir);
-    return new LayoutCache(dir, new Map(Object.entries(config?.records ?? {})), content);
+    return new LayoutCache(dir, new Map(Object.entries(config?.records ?? {})), new Map(Object.entries(config?.mounts ?? {})), content);
   }
 
   lookup(key: string): StepRecord | undefined {
@@ -125,12 +128,17 @@ export class LayoutCache implements CacheBackend {
     if ((await this.content.info(layer.digest))?.size === layer.size) return;
     const file = blobFile(this.dir, layer.digest);
     try {
-      await this.content.ingest(createReadStream(file), { digest: layer.digest, size: layer.size });
+      // Opened first: a missing file is the cache's loss, not a failed write into the store.
+      const fh = await open(file, "r");
+      await this.content.ingest(fh.createReadStream(), { digest: layer.digest, size: layer.size });
     } catch (e) {
       if (errnoCode(e) === "ENOENT") throw new TbuildError("not-found", `the cache ${this.dir} names layer ${layer.digest}, but the file is gone`);
       if (e instanceof TbuildError && e.category === "failed-precondition") {
+        // A blob whose bytes do not match its name is of no use to anyone: removed, the
+        // next --cache-to to this directory writes it again instead of keeping it.
+        await rm(file, { force: true }).catch(() => undefined);
         throw new TbuildError("failed-precondition", `the cache ${this.dir} is damaged: ${file} does not match its digest (${e.message})`, {
-          hint: "delete the directory; the next --cache-to writes it afresh",
+          hint: "the damaged blob was removed; the next --cache-to to this directory repairs the cache",
         });
       }
       throw e;
@@ -141,19 +149,22 @@ export class LayoutCache implements CacheBackend {
 /** `--cache-to type=local,dest=DIR`: merges the build's records into the cache there, pruned, written atomically. */
 export function layoutExporter(dir: string, content: ContentStore, pruning: LayoutPruning = {}): CacheExporter {
   return {
-    async export(records): Promise<ExportSummary> {
+    async export(records, newMounts): Promise<ExportSummary> {
       const now = new Date();
       await mkdir(path.join(dir, "blobs", "sha256"), { recursive: true }).catch((e: unknown) => {
         throw ioError(e, `creating the cache directory ${dir}`);
       });
       const earlier = await readLayout(dir);
-      const kept = keptRecords(earlier, records, now, pruning);
-      const layers = distinctLayers(kept.records);
+      // This build's cache mounts replace the earlier contents of the same ids; others stay.
+      const mounts = new Map([...Object.entries(earlier?.mounts ?? {}), ...(newMounts ?? [])]);
+      const mountBytes = distinctLayers(new Map([...mounts].map(([id, layer]) => [id, { layer }]))).reduce((n, l) => n + l.size, 0);
+      const kept = keptRecords(earlier, records, now, pruning.maxSize === undefined ? pruning : { ...pruning, maxSize: Math.max(0, pruning.maxSize - mountBytes) });
+      const layers = distinctLayers(new Map([...kept.records, ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`mount:${id}`, { layer }])]));
       for (const layer of layers) {
         if ((await stat(blobFile(dir, layer.digest)).catch(() => undefined))?.size === layer.size) continue;
         await copyBlob(content, layer.digest, blobFile(dir, layer.digest));
       }
-      const config: LayoutConfig = { version: 1, records: Object.fromEntries(kept.records), used: Object.fromEntries(kept.used) };
+      const config: LayoutConfig = { version: 1, records: Object.fromEntries(kept.records), used: Object.fromEntries(kept.used), ...(mounts.size === 0 ? {} : { mounts: Object.fromEntries(mounts) }) };
       const configBytes = Buffer.from(JSON.stringify(config));
       const configDigest = digestOf(configBytes);
       await writeBlob(dir, configDigest, configBytes);
@@ -175,7 +186,7 @@ export function layoutExporter(dir: string, content: ContentStore, pruning: Layo
       // The commit point: before it readers see the old cache, after it the new one.
       await writeAtomic(path.join(dir, "index.json"), JSON.stringify(index));
       await removeUnnamedBlobs(dir, new Set([manifestDigest, configDigest, ...layers.map((l) => l.digest)]));
-      return { destination: dir, records: kept.records.size, layers: layers.length };
+      return { destination: dir, records: kept.records.size, layers: layers.length, ...(newMounts === undefined ? {} : { mounts: newMounts.size }) };
     },
   };
 }
@@ -213,7 +224,7 @@ function keptRecords(earlier: LayoutConfig | undefined, records: ReadonlyMap<str
   return { records: new Map(entries.map(([k, v]) => [k, v.record])), used: new Map(entries.map(([k, v]) => [k, v.used])) };
 }
 
-function distinctLayers(records: ReadonlyMap<string, StepRecord>): LayerDescriptor[] {
+function distinctLayers(records: ReadonlyMap<string, Pick<StepRecord, "layer">>): LayerDescriptor[] {
   const byDigest = new Map<string, LayerDescriptor>();
   for (const { layer } of records.values()) if (layer !== null && !byDigest.has(layer.digest)) byDigest.set(layer.digest, layer);
   return [...byDigest.values()];

@@ -1,5 +1,4 @@
-import { isTbuildError } from "../errors.js";
-import type { CacheBackend } from "./backend.js";
+import { importFailureIsMiss, type CacheBackend } from "./backend.js";
 import { explainMiss, type Miss } from "./explain.js";
 import type { StepCache, StepRecord } from "./step-cache.js";
 
@@ -8,7 +7,8 @@ import type { StepCache, StepRecord } from "./step-cache.js";
  * layer is still stored), then each imported cache (`--cache-from`) in the order given.
  * A hit from an import has its layer downloaded (verified against its digest) and is
  * recorded locally, so the next build needs no network; an import that lost the
- * layer counts as a miss there, and the next import is asked.
+ * layer, or holds it damaged (its digest does not match), counts as a miss there with
+ * a warning, and the next import is asked.
  */
 export class CacheLookup {
   /** Keys of the steps that ran (missed) in this build. */
@@ -18,6 +18,8 @@ export class CacheLookup {
   constructor(
     readonly local: StepCache,
     readonly imports: readonly CacheBackend[],
+    /** Told when an import's layer cannot be had (gone, damaged, unreachable): that step misses there. */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
   /** Every backend a step may come from, the local one first. */
@@ -35,8 +37,10 @@ export class CacheLookup {
         try {
           await backend.ensureLayer(found.layer);
         } catch (e) {
-          if (isTbuildError(e, "not-found")) continue;
-          throw e;
+          // As BuildKit: a cache that cannot give a layer makes the build slower, not failed.
+          if (!importFailureIsMiss(e)) throw e;
+          this.warn(`step ${key.slice(0, 19)} not taken from ${backend.description}: ${e.message}; asking the next cache, or running the step`);
+          continue;
         }
       }
       await this.local.put(key, found);

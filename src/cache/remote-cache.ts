@@ -52,6 +52,8 @@ export interface CacheOptions {
 export interface ExportOptions extends CacheOptions {
   /** A cache imported earlier (normally from the same ref): its records are kept, older than the new ones. */
   merge?: RemoteCache;
+  /** Cache mount contents by id (cache-mounts=true), replacing the merged cache's for those ids. */
+  mounts?: ReadonlyMap<string, LayerDescriptor>;
 }
 
 /** The cache at one ref, as imported: the records in memory, layers fetched on demand. */
@@ -62,6 +64,7 @@ export class RemoteCache implements CacheBackend {
     readonly reference: Reference,
     /** Oldest first: the order merging relies on to drop the oldest. */
     readonly records: ReadonlyMap<string, StepRecord>,
+    readonly cacheMounts: ReadonlyMap<string, LayerDescriptor>,
     private readonly client: RepositoryClient,
     private readonly store: ImageStore,
   ) {
@@ -80,7 +83,7 @@ export class RemoteCache implements CacheBackend {
     const name = formatReference(reference);
     const manifest = await readManifest(client, reference, name);
     // The first run of a CI pipeline has no cache yet: every step simply misses.
-    if (manifest === undefined) return new RemoteCache(reference, new Map(), client, o.store);
+    if (manifest === undefined) return new RemoteCache(reference, new Map(), new Map(), client, o.store);
     const inline = manifest.config.mediaType === MediaType.ociConfig || manifest.config.mediaType === MediaType.dockerConfig;
     if (!inline) checkIsCache(manifest, name);
     if (manifest.config.size > CONFIG_LIMIT) {
@@ -88,9 +91,11 @@ export class RemoteCache implements CacheBackend {
     }
     await client.fetchBlob(o.store.content, manifest.config);
     const bytes = await o.store.content.readBytes(manifest.config.digest, CONFIG_LIMIT);
-    const records = new Map(Object.entries(inline ? inlineRecords(bytes, manifest, name) : parseJson(configSchema, bytes, `cache config of ${name}`).records));
-    checkLayersListed(records, manifest, name);
-    return new RemoteCache(reference, records, client, o.store);
+    const config = inline ? { records: inlineRecords(bytes, manifest, name), mounts: undefined } : parseJson(configSchema, bytes, `cache config of ${name}`);
+    const records = new Map(Object.entries(config.records));
+    const mounts = new Map(Object.entries(config.mounts ?? {}));
+    checkLayersListed(new Map([...records, ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`cache mount ${id}`, { layer }])]), manifest, name);
+    return new RemoteCache(reference, records, mounts, client, o.store);
   }
 
   /** The record for a step key, if R had one. */
@@ -124,9 +129,9 @@ export class RemoteCache implements CacheBackend {
 /** `--cache-to type=registry,ref=R`: pushes the build's records to R, merged with `o.merge` when given. */
 export function registryExporter(ref: string, o: ExportOptions): CacheExporter {
   return {
-    async export(records): Promise<ExportSummary> {
-      const pushed = await exportCache(ref, records, o);
-      return { destination: ref, records: pushed.records, layers: pushed.layers };
+    async export(records, mounts): Promise<ExportSummary> {
+      const pushed = await exportCache(ref, records, { ...o, ...(mounts === undefined ? {} : { mounts }) });
+      return { destination: ref, records: pushed.records, layers: pushed.layers, ...(mounts === undefined ? {} : { mounts: mounts.size }) };
     },
   };
 }
@@ -142,11 +147,12 @@ export async function exportCache(ref: string, records: ReadonlyMap<string, Step
   // Refuses to overwrite an image that is not a cache, e.g. when --cache-to names the image's own tag.
   if (merge === undefined || formatReference(merge.reference) !== name) await cacheManifest(client, dest, name);
   const kept = mergeRecords(merge?.records, records, MAX_CACHE_RECORDS);
-  const layers = distinctLayers(kept);
+  const mounts = new Map([...(merge?.cacheMounts ?? []), ...(o.mounts ?? [])]);
+  const layers = distinctLayers(new Map([...kept, ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`mount:${id}`, { layer }])]));
   const content = o.store.content;
   const sources = new BlobSources(o.store.root);
   const mergeRepo = merge !== undefined && merge.reference.registry === dest.registry ? [merge.reference.repository] : [];
-  const mergeLayers = new Set(merge === undefined ? [] : distinctLayers(merge.records).map((l) => l.digest));
+  const mergeLayers = new Set(merge === undefined ? [] : [...distinctLayers(merge.records), ...merge.cacheMounts.values()].map((l) => l.digest));
 
   const pushLayer = async (layer: LayerDescriptor): Promise<void> => {
     if ((await content.info(layer.digest))?.size !== layer.size) {
@@ -166,7 +172,7 @@ export async function exportCache(ref: string, records: ReadonlyMap<string, Step
   const limit = pLimit(4);
   await Promise.all(layers.map((l) => limit(() => pushLayer(l))));
 
-  const configBytes = configWithin(kept, CONFIG_BUDGET);
+  const configBytes = configWithin(kept, mounts, CONFIG_BUDGET);
   // Into the local store first: pushBlob streams what it uploads from there.
   const config = await content.put(configBytes);
   await client.pushBlob(content, config);
@@ -230,15 +236,16 @@ function inlineRecords(configBytes: Buffer, manifest: Manifest, name: string): R
  * oldest records lose theirs (they still hit, but a miss next to them is explained
  * less precisely), so every reader's size limit holds.
  */
-function configWithin(records: ReadonlyMap<string, StepRecord>, budget: number): Buffer {
+function configWithin(records: ReadonlyMap<string, StepRecord>, mounts: ReadonlyMap<string, LayerDescriptor>, budget: number): Buffer {
   const entries = [...records];
-  let bytes = Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(entries) }));
+  const json = (): Buffer => Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(entries), ...(mounts.size === 0 ? {} : { mounts: Object.fromEntries(mounts) }) }));
+  let bytes = json();
   for (let i = 0; bytes.length > budget && i < entries.length; i += 64) {
     for (const entry of entries.slice(i, i + 64)) {
       const { inputs: _dropped, ...rest } = entry[1];
       entry[1] = rest;
     }
-    bytes = Buffer.from(JSON.stringify({ version: 1, records: Object.fromEntries(entries) }));
+    bytes = json();
   }
   return bytes;
 }
@@ -253,14 +260,14 @@ function mergeRecords(earlier: ReadonlyMap<string, StepRecord> | undefined, newe
   return new Map([...all].slice(Math.max(0, all.size - max)));
 }
 
-function distinctLayers(records: ReadonlyMap<string, StepRecord>): LayerDescriptor[] {
+function distinctLayers(records: ReadonlyMap<string, Pick<StepRecord, "layer">>): LayerDescriptor[] {
   const byDigest = new Map<string, LayerDescriptor>();
   for (const { layer } of records.values()) if (layer !== null && !byDigest.has(layer.digest)) byDigest.set(layer.digest, layer);
   return [...byDigest.values()];
 }
 
 /** A record naming a layer the manifest does not list points at a blob the registry may have deleted. */
-function checkLayersListed(records: ReadonlyMap<string, StepRecord>, manifest: Manifest, name: string): void {
+function checkLayersListed(records: ReadonlyMap<string, Pick<StepRecord, "layer">>, manifest: Manifest, name: string): void {
   const listed = new Map(manifest.layers.map((l) => [l.digest, l]));
   for (const [key, { layer }] of records) {
     if (layer === null) continue;

@@ -16,9 +16,13 @@ interface ExportCommon {
   /** A failed export is a warning, not a failed build (buildx's ignore-error). */
   ignoreError: boolean;
 }
+interface MountsCommon {
+  /** Also export the contents of the build's `RUN --mount=type=cache` ids (`cache-mounts=true`). */
+  cacheMounts?: boolean;
+}
 export type CacheExportSpec =
-  | (ExportCommon & { type: "registry"; ref: string; mode: CacheMode })
-  | (ExportCommon & { type: "local"; dest: string; mode: CacheMode; maxSize?: number; maxAgeMs?: number })
+  | (ExportCommon & MountsCommon & { type: "registry"; ref: string; mode: CacheMode })
+  | (ExportCommon & MountsCommon & { type: "local"; dest: string; mode: CacheMode; maxSize?: number; maxAgeMs?: number })
   | (ExportCommon & { type: "inline" });
 
 const NOT_HERE = ["gha", "s3", "azblob"];
@@ -68,23 +72,24 @@ export function parseCacheImport(spec: string): CacheImportSpec {
   return { type: "registry", ref: required(flag, spec, fields, "ref", "type=registry,ref=ghcr.io/org/app:buildcache") };
 }
 
-/** `type=registry,ref=R[,mode=min|max]`, `type=local,dest=DIR[,mode=…,max-size=…,max-age=…]`, `type=inline`, or a bare R. */
+/** `type=registry,ref=R[,mode=min|max][,cache-mounts=true]`, `type=local,dest=DIR[,mode=…,max-size=…,max-age=…,cache-mounts=true]`, `type=inline`, or a bare R. */
 export function parseCacheExport(spec: string): CacheExportSpec {
   const flag = "--cache-to";
   if (!spec.includes("=")) return { type: "registry", ref: spec, mode: "min", ignoreError: false };
   const fields = mountFields(spec);
   const type = typeOf(flag, spec, fields, ["registry", "local", "inline"]);
   const ignoreError = choice(flag, spec, fields, "ignore-error", ["true", "false"], "false") === "true";
-  if (fields.get("cache-mounts") === "true") {
-    throw new TbuildError("not-implemented", `${flag} ${spec}: cache-mounts=true is not implemented yet`, { hint: "drop cache-mounts=true" });
-  }
   if (type === "inline") {
+    if (fields.has("cache-mounts")) {
+      refuse(flag, spec, "an inline cache holds only the image's own layers, not cache mounts", "export cache mounts with type=registry,ref=R,cache-mounts=true or type=local,dest=DIR,cache-mounts=true");
+    }
     // As buildx: an inline cache can only hold the final image's own layers.
     checkKeys(flag, spec, fields, ["type", "mode", "ignore-error"]);
     choice(flag, spec, fields, "mode", ["min"], "min");
     return { type: "inline", ignoreError };
   }
   const mode = choice(flag, spec, fields, "mode", ["min", "max"], "min");
+  const mounts = choice(flag, spec, fields, "cache-mounts", ["true", "false"], "false") === "true" ? { cacheMounts: true } : {};
   if (type === "local") {
     checkKeys(flag, spec, fields, ["type", "dest", "mode", "max-size", "max-age", "ignore-error", "cache-mounts"]);
     const maxSize = fields.get("max-size");
@@ -94,6 +99,7 @@ export function parseCacheExport(spec: string): CacheExportSpec {
       dest: path.resolve(required(flag, spec, fields, "dest", "type=local,dest=/tmp/tbuild-cache")),
       mode,
       ignoreError,
+      ...mounts,
       ...(maxSize === undefined ? {} : { maxSize: parseSize(flag, spec, maxSize) }),
       ...(maxAge === undefined ? {} : { maxAgeMs: parseDuration(flag, spec, maxAge) }),
     };
@@ -101,7 +107,7 @@ export function parseCacheExport(spec: string): CacheExportSpec {
   // Accepted for buildx compatibility: tbuild always writes an OCI image manifest.
   for (const key of ["image-manifest", "oci-mediatypes"]) choice(flag, spec, fields, key, ["true"], "true");
   checkKeys(flag, spec, fields, ["type", "ref", "mode", "ignore-error", "image-manifest", "oci-mediatypes", "cache-mounts"]);
-  return { type: "registry", ref: required(flag, spec, fields, "ref", "type=registry,ref=ghcr.io/org/app:buildcache"), mode, ignoreError };
+  return { type: "registry", ref: required(flag, spec, fields, "ref", "type=registry,ref=ghcr.io/org/app:buildcache"), mode, ignoreError, ...mounts };
 }
 
 const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };

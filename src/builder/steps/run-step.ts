@@ -54,7 +54,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   };
   let mountKeys: unknown[];
   try {
-    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key)));
+    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key, (id) => env.cacheMounts.name(id))));
   } catch (e) {
     if (e instanceof TbuildError) throw relocated(env, instruction, e);
     throw e;
@@ -87,7 +87,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
           views.push(key);
           return { view: sourceView, lowerdirs: sourceView.layerDirs, key: source.key };
         };
-        const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree }).catch(
+        const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree, seedCacheMount: (id, dir) => env.cacheMounts.seed(id, dir) }).catch(
           (e: unknown) => {
             throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
           },
