@@ -5,10 +5,12 @@
  * exported (docker-registry on 127.0.0.1), and importing a local OCI-layout cache. The
  * importing builds use a copy of the context at another path with other mtimes, as a
  * new checkout on another runner has. Reports medians and the share of steps that hit.
+ * Then cache mounts that travel (cache-mounts.ts).
  */
 import { copyFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry } from "../test/setup/registry.js";
+import { benchCacheMounts } from "./cache-mounts.js";
 import { median, report } from "./stats.js";
 import { cliJs, removeTree, tempDir, timedShell } from "./util.js";
 
@@ -75,6 +77,7 @@ export async function benchCache(): Promise<void> {
     for (const [name, s] of Object.entries(samples)) {
       report(`cache ${name}`, { median_s: median(s.ms) / 1000, step_hits_pct: median(s.hit), vs_cold: median(s.ms) / cold });
     }
+    await benchCacheMounts(work, registry);
   } finally {
     await registry.stop();
     await removeTree(work);
