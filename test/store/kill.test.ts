@@ -10,28 +10,45 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context } from "../builder/helpers.js";
+import { MODES, type Mode } from "../builder/modes.js";
 import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { chownTree, rootlessEnv, TEST_USER } from "../setup/rootless.js";
 
 const cli = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
 
-/** Runs the CLI; with `kill`, SIGKILLs it `delayMs` after `marker` shows in its output (or after it starts). */
-function tbuild(args: string[], kill?: { marker?: string; delayMs: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      if (kill !== undefined && timer === undefined && (kill.marker === undefined || (stdout + stderr).includes(kill.marker))) timer = setTimeout(() => p.kill("SIGKILL"), kill.delayMs);
-    };
-    p.stdout.on("data", (d: Buffer) => ((stdout += d.toString()), arm()));
-    p.stderr.on("data", (d: Buffer) => ((stderr += d.toString()), arm()));
-    arm();
-    p.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+type Result = { code: number | null; stdout: string; stderr: string };
+
+/**
+ * Runs the CLI as root or as the test user; with `kill`, SIGKILLs it `delayMs` after `marker`
+ * shows in its output (or after it starts). As the test user it runs through setpriv, which
+ * execs (runuser would stay in between as the parent and take the SIGKILL itself).
+ */
+function runner(mode: Mode): { args(args: string[]): string[]; dir(prefix: string): string; tbuild(args: string[], kill?: { marker?: string; delayMs: number }): Promise<Result> } {
+  const user = mode === "rootless" ? rootlessEnv()! : undefined;
+  const args = (a: string[]): string[] =>
+    user === undefined
+      ? [process.execPath, cli, ...a]
+      : ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "env", `HOME=/home/${TEST_USER}`, process.execPath, join(user.app, "dist/cli/main.js"), ...a];
+  const dir = (prefix: string): string => (user === undefined ? mkdtempSync(join(tmpdir(), prefix)) : user.workDir());
+  const tbuild = (a: string[], kill?: { marker?: string; delayMs: number }): Promise<Result> =>
+    new Promise((resolve) => {
+      const [cmd, ...rest] = args(a);
+      const p = spawn(cmd!, rest, { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
+      let stdout = "";
+      let stderr = "";
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (): void => {
+        if (kill !== undefined && timer === undefined && (kill.marker === undefined || (stdout + stderr).includes(kill.marker))) timer = setTimeout(() => p.kill("SIGKILL"), kill.delayMs);
+      };
+      p.stdout.on("data", (d: Buffer) => ((stdout += d.toString()), arm()));
+      p.stderr.on("data", (d: Buffer) => ((stderr += d.toString()), arm()));
+      arm();
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
     });
-  });
+  return { args, dir, tbuild };
 }
 
 function entries(dir: string): string[] {
@@ -50,13 +67,16 @@ afterAll(async () => {
   await registry.stop();
 });
 
-describe("kills", () => {
+describe.each(MODES)("kills (%s)", (mode) => {
   it("after builds, pulls and prunes killed at random points, one prune leaves nothing unreclaimable, fsck is clean and a rebuild is right", async () => {
     const base = `${registry.host}/kill/base:1`;
-    const pushed = await tbuild(["build", "--root", mkdtempSync(join(tmpdir(), "tbuild-kb-")), "--push", "-q", "-t", base, context({ Dockerfile: `${BUSYBOX_BASE}RUN head -c 2000000 /dev/urandom > /base-data\n` })]);
+    const pushed = await runner("root").tbuild(["build", "--root", mkdtempSync(join(tmpdir(), "tbuild-kb-")), "--push", "-q", "-t", base, context({ Dockerfile: `${BUSYBOX_BASE}RUN head -c 2000000 /dev/urandom > /base-data\n` })]);
     expect(pushed.stderr).not.toContain("tbuild:");
-    const root = mkdtempSync(join(tmpdir(), "tbuild-kill-"));
-    const ctx = context({ Dockerfile: `FROM ${base}\nARG N\nRUN head -c 3000000 /dev/urandom > /big && echo "$N" > /n\nCOPY busybox /copied\n` });
+    const { args, dir, tbuild } = runner(mode);
+    const root = join(dir("tbuild-kill-"), "store");
+    const ctxParent = dir("tbuild-kctx-");
+    const ctx = context({ Dockerfile: `FROM ${base}\nARG N\nRUN head -c 3000000 /dev/urandom > /big && echo "$N" > /n\nCOPY busybox /copied\n` }, ctxParent);
+    if (mode === "rootless") chownTree(ctxParent, rootlessEnv()!.uid, rootlessEnv()!.gid);
     let seed = 12345;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -76,7 +96,8 @@ describe("kills", () => {
           // Killed somewhere in or after its RUN step (writing the tree, diffing, storing the layer).
           jobs.push(tbuild(["build", "--root", root, "--progress", "plain", "-t", `app:${round}`, "--build-arg", `N=${round}`, ctx], { marker: "RUN head", delayMs: random(600) }));
         } else if (kind === 1) {
-          spawnSync(process.execPath, [cli, "rmi", "--root", root, base]);
+          const [cmd, ...rest] = args(["rmi", "--root", root, base]);
+          spawnSync(cmd!, rest, { cwd: "/" });
           jobs.push(tbuild(["pull", "--root", root, base], { delayMs: 50 + random(500) }));
         } else jobs.push(tbuild(["prune", "--all", "--root", root], { delayMs: 50 + random(500) }));
       }
