@@ -100,7 +100,8 @@ describe.skipIf(!canRunContainers())("in an unprivileged CI container (runc, Doc
     expect(start.code).toBe(0);
     const r = await c.run([...TBUILD, "build", "--root", "/home/ci/store", "-t", "app", "/ctx"], { uid: CI_UID, timeoutMs: 60_000 });
     expect(r.code).toBe(1);
-    expect(r.ms - start.ms).toBeLessThan(3000);
+    // "At once": no retry loop and no wait on a helper; a loaded machine stretches both runs alike.
+    expect(r.ms).toBeLessThan(3 * start.ms + 3000);
     expect(r.stderr).toMatch(/seccomp profile refuses unshare \(EPERM\)/);
     expect(r.stderr).toMatch(/hint: either run the job as root inside its container .*, or relax the container .*seccomp=unconfined/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
