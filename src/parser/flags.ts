@@ -11,10 +11,11 @@ export interface FlagSpec {
 export type FlagSpecs = Record<string, FlagSpec>;
 
 /**
- * Gives meaning to `--name=value` words against what the instruction accepts.
+ * Gives meaning to `--name=value` words against what the instruction accepts, values
+ * as written (`expand` marks those to expand where the instruction is used).
  * Unknown flags, duplicates and bad booleans are errors, with a hint for typos.
  */
-export function parseFlags(keyword: string, words: string[], specs: FlagSpecs, expand: (v: string) => string): Record<string, FlagValue> {
+export function parseFlags(keyword: string, words: string[], specs: FlagSpecs): Record<string, FlagValue> {
   const flags: Record<string, FlagValue> = {};
   for (const word of words) {
     const body = word.slice(2);
@@ -38,14 +39,13 @@ export function parseFlags(keyword: string, words: string[], specs: FlagSpecs, e
       continue;
     }
     if (value === undefined) throw new SyntaxProblem(`missing a value on flag: --${name}`, `write --${name}=VALUE`);
-    const v = spec.expand === true ? expand(value) : value;
     if (spec.kind === "list") {
       const list = (flags[name] as string[] | undefined) ?? [];
-      list.push(v);
+      list.push(value);
       flags[name] = list;
     } else {
       if (name in flags) throw new SyntaxProblem(`duplicate flag specified: --${name}`);
-      flags[name] = v;
+      flags[name] = value;
     }
   }
   return flags;

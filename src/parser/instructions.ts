@@ -1,18 +1,11 @@
-import { SyntaxProblem } from "./errors.js";
+import { DockerfileError, SyntaxProblem } from "./errors.js";
 import { expandWord, expandWords, type Lookup } from "./expand.js";
 import { durationMs } from "./duration.js";
 import { parseFlags, type FlagSpecs } from "./flags.js";
-import type { RawInstruction } from "./lines.js";
+import { splitInstructions, type RawInstruction } from "./lines.js";
 import { nearest } from "./suggest.js";
-import { KEYWORDS, type CommandForm, type Instruction, type KeyValue } from "./types.js";
+import { KEYWORDS, type CommandForm, type FlagValue, type Instruction, type KeyValue } from "./types.js";
 import { jsonArray, rawWords, whitespaceWords } from "./words.js";
-
-/** What an instruction's meaning depends on at its place in the Dockerfile. */
-export interface InstructionContext {
-  escape: string;
-  /** Variables visible here: the stage's ENVs over its declared ARGs. */
-  lookup: Lookup;
-}
 
 const FLAGS: Record<string, FlagSpecs> = {
   from: { platform: { kind: "string", expand: true } },
@@ -50,21 +43,23 @@ export function flagSpecs(keyword: string): FlagSpecs {
   return FLAGS[keyword] ?? {};
 }
 
-/** Turns a raw instruction into a typed one; throws SyntaxProblem on invalid input. */
-export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): Instruction {
+/**
+ * Turns a raw instruction into a typed one, its words as written (see Instruction);
+ * throws SyntaxProblem on input invalid whatever the build state.
+ */
+export function buildInstruction(raw: RawInstruction, escape: string): Instruction {
   const keyword = raw.keyword.toUpperCase();
   if (!(KEYWORDS as readonly string[]).includes(keyword)) {
     const guess = nearest(keyword, KEYWORDS);
     throw new SyntaxProblem(`unknown instruction: ${keyword}`, guess !== undefined ? `did you mean ${guess}?` : undefined);
   }
-  const word = (w: string): string => expandWord(w, ctx.lookup, ctx.escape);
-  const flags = parseFlags(keyword, raw.flags, flagSpecs(raw.keyword), word);
+  const flags = parseFlags(keyword, raw.flags, flagSpecs(raw.keyword));
   const base = { lines: [raw.startLine, raw.endLine] as [number, number], column: raw.column, flags, original: raw.original };
   const rest = raw.rest;
 
   switch (keyword) {
     case "RUN": {
-      checkRunFlags(flags);
+      checkRunModes(flags);
       if (rest === "" && raw.heredocs.length === 0) throw new SyntaxProblem("RUN requires at least one argument");
       const command = commandForm(rest, "RUN");
       return { ...base, keyword, args: raw.heredocs.length > 0 ? { ...command, heredocs: raw.heredocs } : command };
@@ -74,32 +69,26 @@ export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): 
       return { ...base, keyword, args: commandForm(rest, keyword) };
     case "COPY":
     case "ADD":
-      return { ...base, keyword, args: copyArgs(keyword, raw, word) };
+      return { ...base, keyword, args: copyArgs(keyword, raw) };
     case "ENV":
     case "LABEL":
-      return { ...base, keyword, args: { pairs: keyValues(keyword, rest, ctx.escape).map((kv) => ({ key: word(kv.key), value: word(kv.value) })) } };
+      return { ...base, keyword, args: { pairs: keyValues(keyword, rest, escape) } };
     case "ARG":
-      // Values stay as written: the stage builder expands them one by one, as each may use the ones before.
-      return { ...base, keyword, args: { args: argDeclarations(rest, ctx.escape) } };
+      return { ...base, keyword, args: { args: argDeclarations(rest, escape) } };
     case "WORKDIR":
-      return { ...base, keyword, args: { path: word(required(keyword, rest)) } };
+      return { ...base, keyword, args: { path: required(keyword, rest) } };
     case "USER":
-      return { ...base, keyword, args: { user: word(required(keyword, rest)) } };
+      return { ...base, keyword, args: { user: required(keyword, rest) } };
     case "STOPSIGNAL":
-      return { ...base, keyword, args: { signal: word(required(keyword, rest)) } };
+      return { ...base, keyword, args: { signal: required(keyword, rest) } };
     case "MAINTAINER":
       return { ...base, keyword, args: { maintainer: required(keyword, rest) } };
     case "EXPOSE": {
       if (rest === "") throw new SyntaxProblem("EXPOSE requires at least one argument", "write EXPOSE 80 or EXPOSE 53/udp");
-      const ports = whitespaceWords(rest).flatMap((w) => expandWords(w, ctx.lookup, ctx.escape));
-      return { ...base, keyword, args: { ports } };
+      return { ...base, keyword, args: { ports: whitespaceWords(rest) } };
     }
-    case "VOLUME": {
-      const listed = jsonList(required(keyword, rest), keyword);
-      const paths = listed.map(word);
-      if (paths.some((p) => p.trim() === "")) throw new SyntaxProblem("VOLUME specified can not be an empty string");
-      return { ...base, keyword, args: { paths } };
-    }
+    case "VOLUME":
+      return { ...base, keyword, args: { paths: jsonList(required(keyword, rest), keyword) } };
     case "SHELL": {
       const shell = jsonArray(rest);
       if (!Array.isArray(shell)) throw new SyntaxProblem("SHELL requires the arguments to be in JSON form", 'write SHELL ["/bin/sh", "-c"]');
@@ -108,8 +97,10 @@ export function buildInstruction(raw: RawInstruction, ctx: InstructionContext): 
     }
     case "HEALTHCHECK":
       return { ...base, keyword, args: { test: healthcheckTest(rest, flags) } };
-    case "ONBUILD":
-      return { ...base, keyword, args: { trigger: onbuildTrigger(rest) } };
+    case "ONBUILD": {
+      const trigger = onbuildTrigger(rest);
+      return { ...base, keyword, args: { trigger, instruction: parseTrigger(trigger, "") } };
+    }
     default:
       // FROM is handled by the stage builder, which knows the stage list.
       throw new SyntaxProblem(`${keyword} cannot be used here`);
@@ -134,7 +125,8 @@ function jsonList(rest: string, keyword: string): string[] {
   return json ?? whitespaceWords(rest);
 }
 
-function checkRunFlags(flags: Record<string, unknown>): void {
+/** RUN's --network and --security, which Docker does not expand. */
+function checkRunModes(flags: Record<string, unknown>): void {
   const network = flags["network"];
   if (typeof network === "string" && !NETWORK_MODES.includes(network)) {
     throw new SyntaxProblem(`unsupported network mode: ${network}`, `use one of ${NETWORK_MODES.join(", ")}`);
@@ -143,6 +135,10 @@ function checkRunFlags(flags: Record<string, unknown>): void {
   if (typeof security === "string" && !SECURITY_MODES.includes(security)) {
     throw new SyntaxProblem(`unsupported security mode: ${security}`, `use one of ${SECURITY_MODES.join(", ")}`);
   }
+}
+
+/** RUN --mount types, known once the values are expanded. */
+function checkMountTypes(flags: Record<string, unknown>): void {
   for (const mount of (flags["mount"] as string[] | undefined) ?? []) {
     const type = mountFields(mount).get("type") ?? "bind";
     if (!MOUNT_TYPES.includes(type)) throw new SyntaxProblem(`unsupported mount type: ${type}`, `use one of ${MOUNT_TYPES.join(", ")}`);
@@ -160,7 +156,7 @@ export function mountFields(mount: string): Map<string, string> {
   return fields;
 }
 
-function copyArgs(keyword: "COPY" | "ADD", raw: RawInstruction, word: (w: string) => string): {
+function copyArgs(keyword: "COPY" | "ADD", raw: RawInstruction): {
   sources: string[];
   dest: string;
   heredocs?: RawInstruction["heredocs"];
@@ -174,12 +170,12 @@ function copyArgs(keyword: "COPY" | "ADD", raw: RawInstruction, word: (w: string
       `write ${keyword} SOURCE... DEST`,
     );
   }
-  const dest = word(listed[listed.length - 1]!);
-  const sources = listed.slice(0, -1).filter((w) => !isHeredoc(w)).map(word);
+  const dest = listed[listed.length - 1]!;
+  const sources = listed.slice(0, -1).filter((w) => !isHeredoc(w));
   return raw.heredocs.length > 0 ? { sources, dest, heredocs: raw.heredocs } : { sources, dest };
 }
 
-/** ENV and LABEL: `k=v ...`, or the legacy `k v with spaces`. Values keep their quotes for expansion. */
+/** ENV and LABEL: `k=v ...`, or the legacy `k v with spaces`. Keys and values keep their quotes for expansion. */
 function keyValues(keyword: string, rest: string, escape: string): KeyValue[] {
   const words = rawWords(rest, escape);
   if (words.length === 0) throw new SyntaxProblem(`${keyword} requires at least one argument`);
@@ -241,4 +237,70 @@ function onbuildTrigger(rest: string): string {
     throw new SyntaxProblem(`unknown instruction in ONBUILD: ${keyword}`, guess !== undefined ? `did you mean ${guess}?` : undefined);
   }
   return rest;
+}
+
+/**
+ * An ONBUILD trigger's text as an instruction, prefixed `ONBUILD` as history shows it.
+ * Triggers are kept (and read back from an image config) as text, parsed with the
+ * default escape character. `file` names where an error is reported, as
+ * `file:N` with N the trigger's position; "" throws the bare SyntaxProblem for the
+ * caller to place at its ONBUILD line.
+ */
+export function parseTrigger(text: string, file: string, position = 1): Instruction {
+  try {
+    onbuildTrigger(text);
+    const raws = splitInstructions(text + "\n", file === "" ? "ONBUILD" : file).instructions;
+    if (raws.length !== 1) throw new SyntaxProblem(`an ONBUILD trigger must be one instruction: '${text}'`);
+    const instruction = buildInstruction(raws[0]!, "\\");
+    return { ...instruction, original: `ONBUILD ${instruction.original}` };
+  } catch (e) {
+    if (file === "") {
+      if (e instanceof DockerfileError) throw new SyntaxProblem(e.message, e.hint);
+      throw e;
+    }
+    if (e instanceof SyntaxProblem) throw new DockerfileError(file, position, 1, e.message, e.hint);
+    if (e instanceof DockerfileError) throw new DockerfileError(file, position, e.column, e.message, e.hint);
+    throw e;
+  }
+}
+
+/**
+ * The instruction with the words Docker expands given their values (`lookup`: the
+ * stage's ENV over its ARGs at that point). ARG defaults are left to StageScope, as
+ * each may use the ones declared before it. Throws SyntaxProblem.
+ */
+export function expandInstruction(instruction: Instruction, lookup: Lookup, escape: string): Instruction {
+  const word = (w: string): string => expandWord(w, lookup, escape);
+  const specs = flagSpecs(instruction.keyword.toLowerCase());
+  const flags: Record<string, FlagValue> = {};
+  for (const [name, value] of Object.entries(instruction.flags)) {
+    flags[name] = specs[name]?.expand !== true || typeof value === "boolean" ? value : Array.isArray(value) ? value.map(word) : word(value);
+  }
+  const i = { ...instruction, flags } as Instruction;
+  switch (i.keyword) {
+    case "RUN":
+      checkMountTypes(flags);
+      return i;
+    case "COPY":
+    case "ADD":
+      return { ...i, args: { ...i.args, sources: i.args.sources.map(word), dest: word(i.args.dest) } };
+    case "ENV":
+    case "LABEL":
+      return { ...i, args: { pairs: i.args.pairs.map((kv) => ({ key: word(kv.key), value: word(kv.value) })) } };
+    case "WORKDIR":
+      return { ...i, args: { path: word(i.args.path) } };
+    case "USER":
+      return { ...i, args: { user: word(i.args.user) } };
+    case "STOPSIGNAL":
+      return { ...i, args: { signal: word(i.args.signal) } };
+    case "EXPOSE":
+      return { ...i, args: { ports: i.args.ports.flatMap((w) => expandWords(w, lookup, escape)) } };
+    case "VOLUME": {
+      const paths = i.args.paths.map(word);
+      if (paths.some((p) => p.trim() === "")) throw new SyntaxProblem("VOLUME specified can not be an empty string");
+      return { ...i, args: { paths } };
+    }
+    default:
+      return i;
+  }
 }

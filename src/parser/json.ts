@@ -19,8 +19,8 @@ export function toJson(result: ParseResult): object {
         keyword: i.keyword,
         lines: i.lines,
         flags: i.flags,
-        // The JSON form documents an ARG's declared default only.
-        args: i.keyword === "ARG" ? { args: i.args.args.map(({ key, value }) => ({ key, value })) } : i.args,
+        // The JSON form documents an ARG's declared default only, and an ONBUILD trigger as text.
+        args: i.keyword === "ARG" ? { args: i.args.args.map(({ key, value }) => ({ key, value })) } : i.keyword === "ONBUILD" ? { trigger: i.args.trigger } : i.args,
       })),
     })),
   };

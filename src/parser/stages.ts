@@ -1,32 +1,17 @@
 import { DockerfileError, SyntaxProblem } from "./errors.js";
 import { expandWord, expandWords, withExpansionBudget, type Lookup } from "./expand.js";
-import { parseFlags } from "./flags.js";
-import { buildInstruction, flagSpecs, mountFields } from "./instructions.js";
-import type { RawDockerfile, RawInstruction } from "./lines.js";
+import { mountFields } from "./instructions.js";
 import { hostPlatform, parsePlatform } from "../oci/platform.js";
 import type { Platform } from "../oci/schemas.js";
 import { platformArgs } from "./platform.js";
+import { StageScope } from "./scope.js";
 import { nearest } from "./suggest.js";
-import type { Instruction, ParseOptions, ParseResult, Stage } from "./types.js";
-import { LIMITS } from "./limits.js";
-
-const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
-
-/** Proxy ARGs Docker predefines: usable without an ARG line when given with --build-arg. */
-export const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+import type { ArgValues, BuildPlan, Dockerfile, Instruction, KeyValue, ParseOptions, Stage, StageSyntax } from "./types.js";
 
 interface Located {
   file: string;
-  raw: RawInstruction;
-}
-
-function located<T>({ file, raw }: Located, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof SyntaxProblem) throw new DockerfileError(file, raw.startLine, raw.column, e.message, e.hint);
-    throw e;
-  }
+  line: number;
+  column: number;
 }
 
 function platformOption(text: string | undefined, what: string): Platform {
@@ -38,17 +23,26 @@ function platformOption(text: string | undefined, what: string): Platform {
   }
 }
 
-/**
- * Groups instructions into stages and gives them meaning in order: ARG scoping
- * (meta ARGs visible to FROM lines only, unless redeclared), ENV and ARG
- * expansion, stage references, the dependency graph and --target pruning.
- */
-export function buildStages(dockerfile: RawDockerfile, options: ParseOptions): ParseResult {
-  return withExpansionBudget(() => buildStagesBounded(dockerfile, options));
+/** A plan, and every instruction with its values as far as the Dockerfile says (without a base image's ENV unless `imageEnv` knows it). */
+export interface PlannedStages {
+  plan: BuildPlan;
+  /** By stage index. */
+  expanded: Map<number, Instruction[]>;
 }
 
-function buildStagesBounded(dockerfile: RawDockerfile, options: ParseOptions): ParseResult {
-  const file = options.file ?? "Dockerfile";
+/**
+ * Resolves a parsed Dockerfile for one build (build args, platform, target): ARG
+ * scoping (meta ARGs visible to FROM lines only, unless redeclared), FROM lines, stage
+ * references, the dependency graph and --target pruning. Every instruction is given
+ * its values on the way, as far as the Dockerfile says, so what cannot expand (`${X:?}`,
+ * a runaway `$A$A`) fails here, before anything is built, at its line.
+ */
+export function planStages(dockerfile: Dockerfile, options: ParseOptions): PlannedStages {
+  return withExpansionBudget(() => planBounded(dockerfile, options));
+}
+
+function planBounded(dockerfile: Dockerfile, options: ParseOptions): PlannedStages {
+  const file = dockerfile.file;
   const buildArgs = options.buildArgs ?? {};
   const escape = dockerfile.directives.escape;
   let autoArgs: Record<string, string>;
@@ -62,67 +56,39 @@ function buildStagesBounded(dockerfile: RawDockerfile, options: ParseOptions): P
   const metaArgs: { key: string; value: string | null }[] = [];
   const metaValues = new Map<string, string>(Object.entries(autoArgs));
   const metaLookup: Lookup = (name) => metaValues.get(name);
+  for (const line of dockerfile.metaArgs) {
+    located({ file, line: line.lines[0], column: line.column }, () => {
+      for (const { key, value } of line.args.args) {
+        const declared = value === null ? undefined : expandWord(value, metaLookup, escape);
+        const effective = buildArgs[key] ?? declared;
+        metaArgs.push({ key, value: effective ?? null });
+        if (effective === undefined) metaValues.delete(key);
+        else metaValues.set(key, effective);
+      }
+    });
+  }
+  const args: ArgValues = { buildArgs, meta: metaValues, metaDeclared: new Set(metaArgs.map((m) => m.key)) };
+
   const stages: Stage[] = [];
+  const expanded = new Map<number, Instruction[]>();
+  /** The environment at the end of each stage, for stages built on it. */
+  const scopes: StageScope[] = [];
   /** Stage-reference candidates (COPY --from, RUN --mount from=) resolved once all stages are known. */
   const pendingRefs: { stage: number; ref: string; at: Located }[] = [];
-
-  let current: Stage | undefined;
-  let env = new Map<string, string>();
-  let args = new Map<string, string>();
-  const lookup: Lookup = (name) => env.get(name) ?? args.get(name);
-
-  for (const [n, raw] of dockerfile.instructions.entries()) {
-    const at = { file, raw };
-    if (n >= LIMITS.instructions) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.instructions} instructions`, "split the build into several Dockerfiles");
-    if (raw.keyword === "from" && stages.length >= LIMITS.stages) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.stages} stages`, "split the build into several Dockerfiles");
-    if (raw.keyword === "from") {
-      const stage = located(at, () => fromStage(raw, stages, metaLookup, escape, options.imageEnv));
-      stages.push(stage);
-      current = stage;
-      env = new Map(stage.env.map((kv) => [kv.key, kv.value]));
-      args = new Map(PROXY_ARGS.filter((k) => k in buildArgs).map((k) => [k, buildArgs[k]!]));
-      continue;
+  for (const syntax of dockerfile.stages) {
+    const stage = located({ file, line: syntax.lines[0], column: syntax.column }, () => fromStage(syntax, stages, metaLookup, escape));
+    const env: KeyValue[] = stage.baseStage !== null ? scopes[stage.baseStage]!.envPairs() : ((stage.base === "scratch" ? undefined : options.imageEnv?.(stage.base)) ?? []);
+    const scope = new StageScope(args, env.map((kv) => [kv.key, kv.value]), escape);
+    const values: Instruction[] = [];
+    for (const instruction of syntax.instructions) {
+      const value = scope.resolve(instruction, file);
+      values.push(value);
+      for (const ref of stageRefs(value)) pendingRefs.push({ stage: stage.index, ref, at: { file, line: instruction.lines[0], column: instruction.column } });
     }
-    if (current === undefined) {
-      if (raw.keyword !== "arg") {
-        const known = located(at, () => buildInstruction(raw, { escape, lookup: metaLookup }));
-        throw new DockerfileError(file, raw.startLine, raw.column, `${known.keyword} must come after a FROM instruction`, "a Dockerfile starts with FROM (only ARG may come before it)");
-      }
-      const declared = located(at, () => buildInstruction(raw, { escape, lookup: metaLookup }));
-      located(at, () =>
-        declareArgs(declared, metaLookup, escape, (key, value) => {
-          const effective = buildArgs[key] ?? value;
-          metaArgs.push({ key, value: effective ?? null });
-          if (effective === undefined) metaValues.delete(key);
-          else metaValues.set(key, effective);
-          return effective;
-        }),
-      );
-      continue;
-    }
-    const instruction = located(at, () => buildInstruction(raw, { escape, lookup }));
-    current.instructions.push(instruction);
-    current.lines[1] = raw.endLine;
-    if (instruction.keyword === "ENV") {
-      for (const { key, value } of instruction.args.pairs) env.set(key, value);
-    }
-    located(at, () =>
-      declareArgs(instruction, lookup, escape, (key, value) => {
-        // A redeclared meta ARG without a default takes the global value; platform ARGs take theirs.
-        const inherited = metaArgs.some((m) => m.key === key) || isAutoArg(key) ? metaValues.get(key) : undefined;
-        const effective = buildArgs[key] ?? value ?? inherited;
-        if (effective === undefined) args.delete(key);
-        else args.set(key, effective);
-        return effective;
-      }),
-    );
-    for (const ref of stageRefs(instruction)) pendingRefs.push({ stage: current.index, ref, at });
-    if (instruction.keyword === "ENV") current.env = [...env].map(([key, value]) => ({ key, value }));
-  }
-
-  if (stages.length === 0) {
-    const line = dockerfile.instructions.at(-1)?.endLine ?? 1;
-    throw new DockerfileError(file, line, 1, dockerfile.instructions.length === 0 ? "file with no instructions" : "no FROM instruction: the Dockerfile has no build stage", "add a FROM line, e.g. FROM scratch");
+    stage.env = scope.envPairs();
+    stages.push(stage);
+    scopes.push(scope);
+    expanded.set(stage.index, values);
   }
 
   for (const { stage, ref, at } of pendingRefs) {
@@ -133,63 +99,47 @@ function buildStagesBounded(dockerfile: RawDockerfile, options: ParseOptions): P
 
   const target = chooseTarget(stages, options.target, file);
   const needed = closure(stages, target);
-  return {
+  const plan: BuildPlan = {
     file,
     directives: { ...dockerfile.directives },
     metaArgs,
     stages: options.target === undefined ? stages : stages.filter((s) => needed.has(s.index)),
     target,
     warnings: dockerfile.warnings,
+    args,
   };
+  return { plan, expanded };
 }
 
-function fromStage(raw: RawInstruction, stages: Stage[], metaLookup: Lookup, escape: string, imageEnv: ParseOptions["imageEnv"]): Stage {
-  const flags = parseFlags("FROM", raw.flags, flagSpecs("from"), (v) => expandWord(v, metaLookup, escape));
-  const words = raw.rest === "" ? [] : raw.rest.split(/[ \t\v\f\r\n]+/);
-  if (words.length !== 1 && !(words.length === 3 && words[1]!.toLowerCase() === "as")) {
-    throw new SyntaxProblem("FROM requires either one or three arguments", "write FROM image [AS name]");
+function located<T>(at: Located, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof SyntaxProblem) throw new DockerfileError(at.file, at.line, at.column, e.message, e.hint);
+    throw e;
   }
-  const expanded = expandWords(words[0]!, metaLookup, escape);
+}
+
+function fromStage(syntax: StageSyntax, stages: Stage[], metaLookup: Lookup, escape: string): Stage {
+  const platform = syntax.from.platform === null ? null : expandWord(syntax.from.platform, metaLookup, escape);
+  const written = syntax.from.image;
+  const expanded = expandWords(written, metaLookup, escape);
   const base = expanded.join(" ");
-  if (base === "") throw new SyntaxProblem(`base name (${words[0]}) should not be blank`, "give the ARG it uses a value (ARG before FROM, or --build-arg)");
-  if (expanded.length > 1) throw new SyntaxProblem(`base name (${words[0]}) expands to more than one word: '${base}'`);
-  let name: string | null = null;
-  if (words.length === 3) {
-    name = words[2]!.toLowerCase();
-    if (!STAGE_NAME.test(name)) throw new SyntaxProblem(`invalid name for build stage: '${words[2]}'`, "stage names start with a letter and contain letters, digits, -, _ and .");
-    if (stages.some((s) => s.name === name)) throw new SyntaxProblem(`duplicate stage name '${name}'`, "give every stage its own AS name");
-  }
+  if (base === "") throw new SyntaxProblem(`base name (${written}) should not be blank`, "give the ARG it uses a value (ARG before FROM, or --build-arg)");
+  if (expanded.length > 1) throw new SyntaxProblem(`base name (${written}) expands to more than one word: '${base}'`);
   const baseStage = stages.find((s) => s.name !== null && s.name === base.toLowerCase());
-  const platform = typeof flags["platform"] === "string" ? flags["platform"] : null;
   return {
-    index: stages.length,
-    name,
+    index: syntax.index,
+    name: syntax.name,
     base,
     platform,
     baseStage: baseStage?.index ?? null,
     dependsOn: baseStage === undefined ? [] : [baseStage.index],
-    lines: [raw.startLine, raw.endLine],
-    instructions: [],
-    env: baseStage?.env ?? (base === "scratch" ? undefined : imageEnv?.(base)) ?? [],
+    lines: [...syntax.lines],
+    // As written: the builder gives them their values where it uses them.
+    instructions: syntax.instructions,
+    env: [],
   };
-}
-
-/**
- * Expands an ARG line's defaults one by one, each seeing the ones declared before
- * it (`ARG A=1 B=$A` gives B=1), and hands each to `declare`, which says the value
- * in force. The instruction keeps the expanded defaults and those values. Does
- * nothing for other instructions.
- */
-function declareArgs(instruction: Instruction, lookup: Lookup, escape: string, declare: (key: string, value: string | undefined) => string | undefined): void {
-  if (instruction.keyword !== "ARG") return;
-  for (const arg of instruction.args.args) {
-    if (arg.value !== null) arg.value = expandWord(arg.value, lookup, escape);
-    arg.effective = declare(arg.key, arg.value ?? undefined) ?? null;
-  }
-}
-
-function isAutoArg(key: string): boolean {
-  return /^(BUILD|TARGET)(PLATFORM|OS|ARCH|VARIANT)$/.test(key);
 }
 
 function stageRefs(instruction: Instruction): string[] {
@@ -208,7 +158,7 @@ function resolveStageRef(ref: string, stages: Stage[], at: Located): number | un
   if (/^\d+$/.test(ref)) {
     const index = Number(ref);
     if (index >= stages.length) {
-      throw new DockerfileError(at.file, at.raw.startLine, at.raw.column, `invalid stage index ${ref}: the Dockerfile has ${stages.length} stage(s), numbered from 0`);
+      throw new DockerfileError(at.file, at.line, at.column, `invalid stage index ${ref}: the Dockerfile has ${stages.length} stage(s), numbered from 0`);
     }
     return index;
   }

@@ -16,13 +16,22 @@ interface InstructionBase {
   /** First and last line, 1-based, inclusive (continuations and heredoc bodies included). */
   lines: [number, number];
   column: number;
-  /** Only the flags written, by name without dashes; valued flags after expansion where Docker expands them. */
+  /**
+   * Only the flags written, by name without dashes. As parsed, values are as written;
+   * `expandInstruction` (and a ParseResult) give the values of those Docker expands.
+   */
   flags: Record<string, FlagValue>;
   /** The instruction as written, continuations joined. */
   original: string;
 }
 
-/** Every instruction after FROM, by keyword, with its arguments given meaning. */
+/**
+ * Every instruction after FROM, by keyword, with its arguments given meaning. Words
+ * Docker expands (ENV and LABEL pairs, ARG defaults, COPY paths, WORKDIR, ...) are kept
+ * as written by the parse, whose result serves every platform; their values depend on
+ * build state (build args, the platform, the base image's ENV) and are given by a
+ * StageScope where the instruction is used.
+ */
 export type Instruction = InstructionBase &
   (
     | { keyword: "RUN"; args: CommandForm & { heredocs?: Heredoc[] } }
@@ -32,7 +41,7 @@ export type Instruction = InstructionBase &
     | {
         keyword: "ARG";
         args: {
-          /** `value` is the default as declared (expanded); `effective`, the value in force after --build-arg and inheritance from a meta ARG or a platform ARG. */
+          /** `value` is the default as declared (expanded in a scope); `effective`, the value in force after --build-arg and inheritance from a meta ARG or a platform ARG. */
           args: { key: string; value: string | null; effective?: string | null }[];
         };
       }
@@ -43,7 +52,11 @@ export type Instruction = InstructionBase &
     | { keyword: "STOPSIGNAL"; args: { signal: string } }
     | { keyword: "SHELL"; args: { shell: string[] } }
     | { keyword: "HEALTHCHECK"; args: { test: string[] } }
-    | { keyword: "ONBUILD"; args: { trigger: string } }
+    | {
+        keyword: "ONBUILD";
+        /** The trigger as written (what the image config keeps), and parsed once, as it will run in a stage built on this one. */
+        args: { trigger: string; instruction: Instruction };
+      }
     | { keyword: "MAINTAINER"; args: { maintainer: string } }
   );
 
@@ -72,6 +85,38 @@ export interface Stage {
   env: KeyValue[];
 }
 
+/** A stage as written: the FROM line's words unexpanded (they may use meta ARGs). */
+export interface StageSyntax {
+  index: number;
+  /** The `AS` name, lower-cased, or null. */
+  name: string | null;
+  /** FROM's image word and --platform value, as written. */
+  from: { image: string; platform: string | null };
+  /** Where the FROM line is. */
+  column: number;
+  lines: [number, number];
+  instructions: Instruction[];
+}
+
+/** A Dockerfile parsed once, independent of build args and platform: what every build of it shares. */
+export interface Dockerfile {
+  file: string;
+  directives: { escape: string; syntax?: string; check?: string };
+  /** The ARG lines before the first FROM, defaults as written. */
+  metaArgs: (Instruction & { keyword: "ARG" })[];
+  stages: StageSyntax[];
+  warnings: { line: number; message: string }[];
+}
+
+/** What ARG lines resolve against in one build: --build-arg, the meta ARGs and the platform ARGs. */
+export interface ArgValues {
+  buildArgs: Record<string, string>;
+  /** Values after the meta ARG lines, over the automatic platform ARGs. */
+  meta: ReadonlyMap<string, string>;
+  /** Names the meta ARG lines declare: a stage's `ARG NAME` without a default takes their value. */
+  metaDeclared: ReadonlySet<string>;
+}
+
 export interface ParseResult {
   file: string;
   directives: { escape: string; syntax?: string; check?: string };
@@ -82,6 +127,15 @@ export interface ParseResult {
   /** Index of the target stage. */
   target: number;
   warnings: { line: number; message: string }[];
+}
+
+/**
+ * One build's view of a parsed Dockerfile (build args, platform, target): the stage
+ * graph with FROM lines resolved, instructions still as written, for the builder to
+ * expand where it uses them (StageScope), against the real base image's ENV.
+ */
+export interface BuildPlan extends ParseResult {
+  args: ArgValues;
 }
 
 export interface ParseOptions {

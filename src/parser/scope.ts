@@ -1,0 +1,80 @@
+import { DockerfileError, SyntaxProblem } from "./errors.js";
+import { expandWord, type Lookup } from "./expand.js";
+import { expandInstruction } from "./instructions.js";
+import type { ArgValues, Instruction, KeyValue } from "./types.js";
+
+/** Proxy ARGs Docker predefines: usable without an ARG line when given with --build-arg. */
+export const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+
+export function isAutoArg(key: string): boolean {
+  return /^(BUILD|TARGET)(PLATFORM|OS|ARCH|VARIANT)$/.test(key);
+}
+
+/**
+ * The variables at one point of a stage, scoped as Docker scopes them: the stage's
+ * ENV (from its base, then its ENV lines) over the ARGs it declared so far. The parse
+ * keeps instructions as written; a scope gives them their values in order, so the
+ * same parse serves every platform and build args, and the builder expands against
+ * the base image it actually has.
+ */
+export class StageScope {
+  readonly env: Map<string, string>;
+  /** Values of the ARGs this stage declared (RUN sees them as environment). */
+  readonly args = new Map<string, string>();
+  /** ARGs visible to expansion: the proxy build args, then the declared ones (an ARG without a value hides one). */
+  private readonly visible: Map<string, string>;
+  readonly lookup: Lookup = (name) => this.env.get(name) ?? this.visible.get(name);
+
+  constructor(
+    private readonly values: ArgValues,
+    env: Iterable<readonly [string, string]>,
+    private readonly escape: string,
+  ) {
+    this.env = new Map(env);
+    this.visible = new Map(PROXY_ARGS.filter((k) => k in values.buildArgs).map((k) => [k, values.buildArgs[k]!]));
+  }
+
+  /**
+   * The instruction with its values here, the scope updated by what it declares (ENV,
+   * ARG). An expansion error is a DockerfileError at the instruction, in `file`.
+   */
+  resolve(instruction: Instruction, file: string): Instruction {
+    try {
+      return this.resolveHere(instruction);
+    } catch (e) {
+      if (e instanceof SyntaxProblem) throw new DockerfileError(file, instruction.lines[0], instruction.column, e.message, e.hint);
+      throw e;
+    }
+  }
+
+  /** The environment as KeyValue pairs, in the order set. */
+  envPairs(): KeyValue[] {
+    return [...this.env].map(([key, value]) => ({ key, value }));
+  }
+
+  private resolveHere(instruction: Instruction): Instruction {
+    if (instruction.keyword === "ARG") {
+      // One by one: `ARG A=1 B=$A` gives B=1.
+      const args = instruction.args.args.map(({ key, value: written }) => {
+        const value = written === null ? null : expandWord(written, this.lookup, this.escape);
+        const effective = argValue(key, value ?? undefined, this.values);
+        if (effective === undefined) this.visible.delete(key);
+        else {
+          this.visible.set(key, effective);
+          this.args.set(key, effective);
+        }
+        return { key, value, effective: effective ?? null };
+      });
+      return { ...instruction, args: { args } };
+    }
+    const expanded = expandInstruction(instruction, this.lookup, this.escape);
+    if (expanded.keyword === "ENV") for (const { key, value } of expanded.args.pairs) this.env.set(key, value);
+    return expanded;
+  }
+}
+
+/** An ARG's value in force: --build-arg, else its default, else (for a redeclared meta ARG or a platform ARG) the global value. */
+function argValue(key: string, declared: string | undefined, values: ArgValues): string | undefined {
+  const inherited = values.metaDeclared.has(key) || isAutoArg(key) ? values.meta.get(key) : undefined;
+  return values.buildArgs[key] ?? declared ?? inherited;
+}
