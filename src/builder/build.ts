@@ -12,7 +12,7 @@ import { loadIgnoreRules } from "../context/ignore.js";
 import { DiskFullError } from "../disk-full.js";
 import { AbortError, isAbortError, isTbuildError, TbuildError } from "../errors.js";
 import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
-import { parseDockerfile, PROXY_ARGS, type Instruction, type ParseResult, type Stage } from "../parser/index.js";
+import { parseSyntax, planStages, PROXY_ARGS, type BuildPlan, type Dockerfile, type ParseOptions, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
 import { INLINE_CACHE_FIELD } from "../cache/cache-config.js";
@@ -209,55 +209,29 @@ function scratchState(platform: string): ImageState {
   };
 }
 
-function envPairs(config: ImageConfig): { key: string; value: string }[] {
-  return (config.config?.Env ?? []).map((kv) => {
-    const eq = kv.indexOf("=");
-    return { key: eq === -1 ? kv : kv.slice(0, eq), value: eq === -1 ? "" : kv.slice(eq + 1) };
-  });
-}
-
-/** Parses ONBUILD trigger texts as the first instructions of a stage built on `base`. */
-function onbuildInstructions(triggers: string[], base: ImageState, o: { buildArgs: Record<string, string>; platform: string }): Instruction[] {
-  const text = ["FROM base", ...triggers].join("\n") + "\n";
-  const parsed = parseDockerfile(text, { file: "ONBUILD triggers of the base image", buildArgs: o.buildArgs, platform: o.platform, imageEnv: () => envPairs(base.config) });
-  return parsed.stages[0]!.instructions.map((i) => ({ ...i, original: `ONBUILD ${i.original}` }));
-}
-
 /** What every platform's build shares: the store, caches, registry session and scratch space. */
 interface Shared {
   o: BuildOptions;
-  text: string;
-  parseOptions: { file: string; buildArgs: Record<string, string>; target?: string };
   base: (name: string, platform: string) => Promise<ImageState>;
-  env: Omit<StageEnv, "escape" | "stageResult" | "imageState" | "onbuild" | "stageIndex" | "label">;
+  env: Omit<StageEnv, "escape" | "args" | "stageResult" | "imageState" | "stageIndex" | "label">;
   /** Stops every stage still running (after one failed). */
   cancel: () => void;
 }
 
-/** The target stage built for one platform. */
-async function buildFor(platform: string, outline: ParseResult, shared: Shared, label: string): Promise<ImageState> {
-  const { o, text, base } = shared;
-  const parseOptions = { ...shared.parseOptions, platform };
-  // Base images first: their ENV is part of what later lines expand against. One that
-  // cannot be had (a failed pull, another platform) is reported at its FROM line.
-  const known = new Map<string, ImageState>();
+/** The target stage built for one platform, by its plan (the parse every platform shares, resolved for this one). */
+async function buildFor(platform: string, parsed: BuildPlan, shared: Shared, label: string): Promise<ImageState> {
+  const { o, base } = shared;
+  // Base images first, all at once. One that cannot be had (a failed pull, another
+  // platform) is reported at its FROM line.
   await Promise.all(
-    outline.stages
+    parsed.stages
       .filter((s) => s.baseStage === null)
-      .map(async (s) => {
-        const state = await base(s.base, s.platform ?? platform).catch((e: unknown) => {
-          throw e instanceof TbuildError ? atLine(parseOptions.file, s.lines[0], e) : e;
-        });
-        known.set(s.base, state);
-      }),
+      .map((s) =>
+        base(s.base, s.platform ?? platform).catch((e: unknown) => {
+          throw e instanceof TbuildError ? atLine(parsed.file, s.lines[0], e) : e;
+        }),
+      ),
   );
-  const parsed: ParseResult = parseDockerfile(text, {
-    ...parseOptions,
-    imageEnv: (ref) => {
-      const image = known.get(ref);
-      return image === undefined ? undefined : envPairs(image.config);
-    },
-  });
   const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
   const results = new Map<number, Promise<ImageState>>();
   const limit = pLimit(o.jobs ?? 4);
@@ -265,9 +239,9 @@ async function buildFor(platform: string, outline: ParseResult, shared: Shared, 
     ...shared.env,
     label,
     escape: parsed.directives.escape,
+    args: parsed.args,
     stageResult: (index) => runOnce(index),
     imageState: (ref) => base(ref, platform),
-    onbuild: (triggers, baseState) => onbuildInstructions(triggers, baseState, parseOptions),
     stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
   };
   // Dependencies are awaited outside the concurrency limit, so a waiting stage never holds a slot.
@@ -343,7 +317,9 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   const platforms = (o.platform ?? formatPlatform(hostPlatform())).split(",").map((p) => formatPlatform(parsePlatform(p.trim())));
   const shown = path.relative(process.cwd(), file);
   const parseOptions = { file: shown === "" || shown.startsWith("..") ? file : shown, buildArgs: o.buildArgs ?? {}, ...(o.target === undefined ? {} : { target: o.target }) };
-  const outline = parseDockerfile(text, { ...parseOptions, platform: platforms[0]! });
+  // Parsed once; each platform's plan resolves it for that platform's ARGs.
+  const dockerfile = parseSyntax(text, { file: parseOptions.file });
+  const outline = planStages(dockerfile, { ...parseOptions, platform: platforms[0]! }).plan;
   // Cache options are checked before anything is pulled or run.
   const cacheFrom = (o.cacheFrom ?? []).map((c) => (typeof c === "string" ? parseCacheImport(c) : c));
   const cacheTo = (o.cacheTo === undefined ? [] : Array.isArray(o.cacheTo) ? o.cacheTo : [o.cacheTo]).map((c) => (typeof c === "string" ? parseCacheExport(c) : c));
@@ -351,7 +327,7 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   // Held until the image is stored and exported: prune leaves what this build uses (store/lease.ts).
   const lease = await Lease.open(store.root, "build");
   try {
-    return await buildInStore(o, { store, lease, contextDir, text, platforms, parseOptions, outline, cacheFrom, cacheTo }, controller);
+    return await buildInStore(o, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, cacheTo }, controller);
   } finally {
     await lease.release();
   }
@@ -362,14 +338,16 @@ interface Parsed {
   lease: Lease;
   contextDir: string;
   text: string;
+  dockerfile: Dockerfile;
   platforms: string[];
-  parseOptions: Shared["parseOptions"];
-  outline: ParseResult;
+  parseOptions: ParseOptions & { file: string };
+  /** The plan for the first platform. */
+  outline: BuildPlan;
   cacheFrom: CacheImportSpec[];
   cacheTo: CacheExportSpec[];
 }
 
-async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, platforms, parseOptions, outline, cacheFrom, cacheTo }: Parsed, controller: AbortController): Promise<BuildResult> {
+async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, cacheTo }: Parsed, controller: AbortController): Promise<BuildResult> {
   const signal = controller.signal;
   const progress = new Progress(o.onEvent ?? (() => undefined));
   // Without root, RUN and base image layers need a user namespace: learn at once whether
@@ -430,7 +408,6 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     explainCache: o.explainCache ?? false,
     compression: o.compression ?? "gzip",
     sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
-    buildArgs: o.buildArgs ?? {},
     secrets: o.secrets ?? {},
     network: o.network ?? "default",
     addHosts: o.addHosts ?? [],
@@ -450,12 +427,12 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, p
     singleStage: outline.stages.length === 1,
   };
 
-  const shared: Shared = { o, text, parseOptions, base, env, cancel: () => controller.abort() };
+  const shared: Shared = { o, base, env, cancel: () => controller.abort() };
   const images: { platform: string; state: ImageState }[] = [];
   let failed = false;
   try {
     for (const platform of platforms) {
-      const forPlatform = platform === platforms[0] ? outline : parseDockerfile(text, { ...parseOptions, platform });
+      const forPlatform = platform === platforms[0] ? outline : planStages(dockerfile, { ...parseOptions, platform }).plan;
       images.push({ platform, state: await buildFor(platform, forPlatform, shared, platforms.length > 1 ? `${platform} ` : "") });
     }
   } catch (e) {

@@ -11,7 +11,7 @@ import type { FileHashes } from "../context/file-hashes.js";
 import type { IgnoreRules } from "../context/ignore.js";
 import { TbuildError } from "../errors.js";
 import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
-import type { Instruction, Stage } from "../parser/index.js";
+import { parseTrigger, StageScope, type ArgValues, type Instruction, type Stage } from "../parser/index.js";
 import type { Compression } from "../snapshotter/compression.js";
 import type { Snapshotter } from "../snapshotter/snapshotter.js";
 import type { Executor } from "../executor/executor.js";
@@ -36,6 +36,8 @@ export interface ImageState {
   pulled?: boolean;
   /** Keys of the layer steps this image was built with, through its base stages (none for a pulled image). */
   steps: string[];
+  /** A stage's ONBUILD triggers, as parsed with the Dockerfile (an image's are read from its config). */
+  triggers?: Instruction[];
 }
 
 /** What every stage of one build shares. */
@@ -56,7 +58,8 @@ export interface StageEnv {
   compression: Compression;
   sourceDateEpoch: number | undefined;
   escape: string;
-  buildArgs: Record<string, string>;
+  /** What ARG lines resolve against in this build (per platform). */
+  args: ArgValues;
   secrets: Record<string, SecretSource>;
   /** RUN's network when the step does not say (--network). */
   network: "default" | "none" | "host";
@@ -85,8 +88,6 @@ export interface StageEnv {
   singleStage: boolean;
   /** The Dockerfile's text, for the excerpt shown around a failing instruction. */
   source: string;
-  /** The instructions of a base image's ONBUILD triggers, parsed against its environment. */
-  onbuild: (triggers: string[], base: ImageState) => Instruction[];
   progress: Progress;
   /** Aborting stops the build: running steps are killed and their work removed. */
   signal?: AbortSignal;
@@ -101,6 +102,9 @@ function shownText(instruction: Instruction): string {
   if (instruction.keyword !== "ADD") return instruction.original;
   return instruction.original.replace(/\b(https?:\/\/)(?:[^\s/@]+@)?([^\s?#]*)(?:\?[^\s#]*)?/gi, "$1$2");
 }
+
+/** Where errors in a base image's ONBUILD triggers are placed (line N: the Nth trigger). */
+const TRIGGERS_FILE = "ONBUILD triggers of the base image";
 
 function isLayerStep(instruction: Instruction): boolean {
   return instruction.keyword === "RUN" || instruction.keyword === "COPY" || instruction.keyword === "ADD" || instruction.keyword === "WORKDIR";
@@ -124,7 +128,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   if (!envToMap(container.Env).has("PATH")) container = { ...container, Env: [`PATH=${DEFAULT_PATH}`, ...(container.Env ?? [])] };
   // The base image's ONBUILD triggers run first, and are consumed: they do not pass to this image.
   const triggers = container.OnBuild ?? [];
-  const instructions = [...(triggers.length > 0 ? env.onbuild(triggers, base) : []), ...stage.instructions];
+  const instructions = [...(triggers.length > 0 ? (base.triggers ?? triggers.map((t, i) => parseTrigger(t, TRIGGERS_FILE, i + 1))) : []), ...stage.instructions];
   if (triggers.length > 0) {
     const { OnBuild: _consumed, ...rest } = container;
     container = rest;
@@ -137,8 +141,11 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   /** A layer step before the current one ran in this build (here or in a stage this one is built on). */
   let upstreamRan = base.steps.some((k) => env.cache.didRun(k));
   let cmdInherited = true;
+  /** The stage's variables: instructions are expanded here, against the ENV of the base it really has. */
+  const scope = new StageScope(env.args, envToMap(container.Env), env.escape);
   /** ARGs declared so far in this stage, with their values: RUN sees them as environment. */
-  const args = new Map<string, string>();
+  const args = scope.args;
+  const ownTriggers: Instruction[] = [];
   // Times come from when a step first ran (kept in the cache), so a rebuild where every
   // step hits gives the very same image digest; SOURCE_DATE_EPOCH pins them all.
   const buildTime = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
@@ -156,7 +163,8 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   const count = instructions.filter(isLayerStep).length + (fromImage ? 1 : 0);
   let shown = 0;
   const prefix = env.singleStage && stage.name === null ? env.label.trim() : label;
-  const startStep = (text: string, instruction?: Instruction): StepProgress => {
+  /** `line`: of an instruction of the Dockerfile (a trigger's has none there). */
+  const startStep = (text: string, line?: number): StepProgress => {
     shown++;
     const info: Omit<StepStartEvent, "kind" | "time" | "step"> = {
       name: `[${prefix === "" ? "" : `${prefix} `}${shown}/${count}] ${text}`,
@@ -166,7 +174,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
       index: shown,
       count,
       instruction: text,
-      ...(instruction === undefined || onbuilt.has(instruction) ? {} : { line: instruction.lines[0] }),
+      ...(line === undefined ? {} : { line }),
     };
     return env.progress.start(info);
   };
@@ -177,13 +185,12 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   }
 
   try {
-    for (const instruction of instructions) {
+    for (const written of instructions) {
       env.signal?.throwIfAborted();
+      const triggered = onbuilt.has(written);
+      const instruction = scope.resolve(written, triggered ? TRIGGERS_FILE : env.file);
       switch (instruction.keyword) {
         case "ARG":
-          for (const a of instruction.args.args) {
-            if (a.effective !== undefined && a.effective !== null) args.set(a.key, a.effective);
-          }
           // No new key: a build arg reaches the steps that use it (RUN's environment,
           // expanded COPY/ENV text), so changing one does not rebuild every later COPY.
           continue;
@@ -191,7 +198,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
         case "COPY":
         case "ADD":
         case "WORKDIR": {
-          const step = startStep(shownText(instruction), instruction);
+          const step = startStep(shownText(instruction), triggered ? undefined : instruction.lines[0]);
           try {
             if (instruction.keyword === "WORKDIR") {
               container = applyMetadata(container, instruction, cmdInherited);
@@ -236,7 +243,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             steps.push(key);
           } catch (e) {
             if (env.signal?.aborted === true) step.canceled();
-            else step.fail(e instanceof Error ? e.message : String(e), onbuilt.has(instruction) ? undefined : sourceExcerpt(env.file, env.source, instruction.lines[0], instruction.lines[1]));
+            else step.fail(e instanceof Error ? e.message : String(e), triggered ? undefined : sourceExcerpt(env.file, env.source, instruction.lines[0], instruction.lines[1]));
             throw e;
           }
           continue;
@@ -246,7 +253,9 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
           // MAINTAINER sets the image's author, a field beside the container config.
           if (instruction.keyword === "MAINTAINER") config = { ...config, author: instruction.args.maintainer };
           if (instruction.keyword === "CMD") cmdInherited = false;
-          key = stepKey(key, { meta: instruction.original, args: instruction.args, flags: instruction.flags });
+          if (instruction.keyword === "ONBUILD") ownTriggers.push(instruction.args.instruction);
+          // An ONBUILD's key is its text, as before triggers were parsed with the Dockerfile.
+          key = stepKey(key, { meta: instruction.original, args: instruction.keyword === "ONBUILD" ? { trigger: instruction.args.trigger } : instruction.args, flags: instruction.flags });
           record(instruction, null);
       }
     }
@@ -268,7 +277,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffID) },
     history,
   };
-  return { config, layers, key, steps };
+  return { config, layers, key, steps, ...(ownTriggers.length > 0 ? { triggers: ownTriggers } : {}) };
 }
 
 /** A layer step's cache inputs and how to produce its layer on a miss. */

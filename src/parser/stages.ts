@@ -3,6 +3,7 @@ import { expandWord, expandWords, withExpansionBudget, type Lookup } from "./exp
 import { mountFields } from "./instructions.js";
 import { hostPlatform, parsePlatform } from "../oci/platform.js";
 import type { Platform } from "../oci/schemas.js";
+import { LIMITS } from "./limits.js";
 import { platformArgs } from "./platform.js";
 import { StageScope } from "./scope.js";
 import { nearest } from "./suggest.js";
@@ -56,7 +57,13 @@ function planBounded(dockerfile: Dockerfile, options: ParseOptions): PlannedStag
   const metaArgs: { key: string; value: string | null }[] = [];
   const metaValues = new Map<string, string>(Object.entries(autoArgs));
   const metaLookup: Lookup = (name) => metaValues.get(name);
+  let count = 0;
+  /** Counts instructions (FROM lines too) as the walk meets them: most a Dockerfile may have is LIMITS.instructions. */
+  const counted = (at: Located): void => {
+    if (++count > LIMITS.instructions) throw new DockerfileError(file, at.line, at.column, `more than ${LIMITS.instructions} instructions`, "split the build into several Dockerfiles");
+  };
   for (const line of dockerfile.metaArgs) {
+    counted({ file, line: line.lines[0], column: line.column });
     located({ file, line: line.lines[0], column: line.column }, () => {
       for (const { key, value } of line.args.args) {
         const declared = value === null ? undefined : expandWord(value, metaLookup, escape);
@@ -76,11 +83,13 @@ function planBounded(dockerfile: Dockerfile, options: ParseOptions): PlannedStag
   /** Stage-reference candidates (COPY --from, RUN --mount from=) resolved once all stages are known. */
   const pendingRefs: { stage: number; ref: string; at: Located }[] = [];
   for (const syntax of dockerfile.stages) {
+    counted({ file, line: syntax.lines[0], column: syntax.column });
     const stage = located({ file, line: syntax.lines[0], column: syntax.column }, () => fromStage(syntax, stages, metaLookup, escape));
     const env: KeyValue[] = stage.baseStage !== null ? scopes[stage.baseStage]!.envPairs() : ((stage.base === "scratch" ? undefined : options.imageEnv?.(stage.base)) ?? []);
     const scope = new StageScope(args, env.map((kv) => [kv.key, kv.value]), escape);
     const values: Instruction[] = [];
     for (const instruction of syntax.instructions) {
+      counted({ file, line: instruction.lines[0], column: instruction.column });
       const value = scope.resolve(instruction, file);
       values.push(value);
       for (const ref of stageRefs(value)) pendingRefs.push({ stage: stage.index, ref, at: { file, line: instruction.lines[0], column: instruction.column } });

@@ -26,8 +26,8 @@ export function stageSyntax(dockerfile: RawDockerfile, file: string): Dockerfile
   const escape = dockerfile.directives.escape;
   const metaArgs: Dockerfile["metaArgs"] = [];
   const stages: StageSyntax[] = [];
-  for (const [n, raw] of dockerfile.instructions.entries()) {
-    if (n >= LIMITS.instructions) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.instructions} instructions`, "split the build into several Dockerfiles");
+  // LIMITS.instructions is checked by planStages, in order with the expansion budget it bounds.
+  for (const raw of dockerfile.instructions) {
     if (raw.keyword === "from") {
       if (stages.length >= LIMITS.stages) throw new DockerfileError(file, raw.startLine, raw.column, `more than ${LIMITS.stages} stages`, "split the build into several Dockerfiles");
       stages.push(located(file, raw, () => fromSyntax(raw, stages)));

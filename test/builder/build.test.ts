@@ -193,6 +193,26 @@ describe("tbuild build (as root)", () => {
     expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yes\n");
   });
 
+  it("runs an image's ONBUILD triggers from its config, expanded in the child with its build args and the image's ENV", async () => {
+    const root = freshRoot();
+    const base = context({ Dockerfile: BUSYBOX_BASE + "ENV WHERE=/triggered\nONBUILD ARG GREETING=hi\nONBUILD RUN echo \"$GREETING\" > $WHERE\nONBUILD COPY note.txt ${WHERE}.d/\n" });
+    await buildCollecting({ context: base, root, tags: ["ob-base:1"] });
+    const child = context({ Dockerfile: "FROM ob-base:1\nRUN cat /triggered > /seen\n", "note.txt": "note" });
+    const { result } = await buildCollecting({ context: child, root, tags: ["ob-child"], buildArgs: { GREETING: "yo" } });
+    expect(result.config.config?.OnBuild ?? null).toBeNull();
+    expect(result.config.history?.map((h) => h.created_by)).toContain("ONBUILD COPY note.txt ${WHERE}.d/");
+    const rootfs = umociUnpack(root, "docker.io/library/ob-child:latest");
+    expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yo\n");
+    expect(readFileSync(path.join(rootfs, "triggered.d/note.txt"), "utf8")).toBe("note");
+  });
+
+  it("expands ENV against the environment the stage really has: $PATH on scratch is docker's default PATH", async () => {
+    const root = freshRoot();
+    const ctx = context({ Dockerfile: BUSYBOX_BASE + "ENV PATH=/opt/bin:$PATH\nRUN echo \"$PATH\" > /path.txt\n" });
+    const { result } = await buildCollecting({ context: ctx, root });
+    expect(result.config.config?.Env).toEqual(["PATH=/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+  });
+
   it("downloads ADD URLs (name from the URL, mode 0600), checks --checksum, and keeps credentials out of history", async () => {
     const body = "downloaded content\n";
     const server = createServer((req, res) => {
