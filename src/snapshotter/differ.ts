@@ -3,18 +3,19 @@
  *  - `writeLayerTar`: a change set -> a deterministic tar (headers from tar-header.ts),
  *    written in chunks of about 1 MiB: per-entry writes of headers and small bodies
  *    cost more than the bytes (10,000 small files made ~30,000 writes to the compressor).
- *    Small files are read a few entries ahead, large ones a chunk at a time, so memory
+ *    Small files are read whole, large ones a chunk at a time, so memory
  *    is flat whatever the layer size.
  *  - `storeLayer`: a tar stream -> compressed blob in the content store, hashing the
  *    uncompressed bytes (diffID) on the way in and the compressed bytes (digest) on
  *    the way out, in one pass.
  */
 import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { type ContentStore } from "../cache/content-store.js";
-import { TbuildError, ioError } from "../errors.js";
+import { TbuildError, errnoCode, ioError } from "../errors.js";
 import type { Change } from "./changes.js";
 import { compressor, layerMediaType, type Compression } from "./compression.js";
 import { encodeHeader, END_OF_TAR, padding, type TarHeader } from "./tar-header.js";
@@ -94,10 +95,12 @@ function paxHeaderBlock(records: Buffer, mtimeSec: number): Buffer {
 
 /** Tar bytes gathered into chunks of about CHUNK: few, large writes to the hash and the compressor. */
 const CHUNK = 1 << 20;
-/** Files up to this size are read whole, ahead of their turn; larger ones are streamed CHUNK at a time. */
+/**
+ * Files up to this size are read whole, synchronously: a handful of syscalls on the main
+ * thread cost less than three thread-pool round trips per file (open, read, close), which
+ * on a busy machine wait on the pool's lock. Larger ones are streamed CHUNK at a time.
+ */
 const SMALL_FILE = 256 * 1024;
-/** How many entries ahead small files are read (their reads overlap; memory stays under LOOKAHEAD × SMALL_FILE). */
-const LOOKAHEAD = 16;
 
 class ChunkedOut {
   private parts: Buffer[] = [];
@@ -137,26 +140,37 @@ function changedWhileCopied(abs: string): TbuildError {
   return new TbuildError("failed-precondition", `${abs} changed while its layer was being written`, { hint: "do not modify the build's files while it runs, then build again" });
 }
 
-/** A whole small file, exactly `size` bytes. */
-async function readSmall(abs: string, size: number): Promise<Buffer> {
-  const fh = await open(abs, "r");
+function unreadable(e: unknown, abs: string): TbuildError {
+  return errnoCode(e) === "ENOENT" ? changedWhileCopied(abs) : ioError(e, `reading ${abs} for a layer`);
+}
+
+/** A whole small file, exactly `size` bytes (see SMALL_FILE). */
+function readSmall(abs: string, size: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(abs, "r");
+  } catch (e) {
+    throw unreadable(e, abs);
+  }
   try {
     const buf = Buffer.allocUnsafe(size);
     let have = 0;
     while (have < size) {
-      const { bytesRead } = await fh.read(buf, have, size - have, have);
-      if (bytesRead === 0) throw changedWhileCopied(abs);
-      have += bytesRead;
+      const n = readSync(fd, buf, have, size - have, have);
+      if (n === 0) throw changedWhileCopied(abs);
+      have += n;
     }
     return buf;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
 /** A large file's first `size` bytes, CHUNK at a time. */
 async function pushLarge(out: ChunkedOut, abs: string, size: number): Promise<void> {
-  const fh = await open(abs, "r");
+  const fh = await open(abs, "r").catch((e: unknown) => {
+    throw unreadable(e, abs);
+  });
   try {
     for (let have = 0; have < size; ) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - have));
@@ -170,26 +184,22 @@ async function pushLarge(out: ChunkedOut, abs: string, size: number): Promise<vo
   }
 }
 
-/** One entry ready to write: header blocks, and its body (read ahead when small). */
+/** One entry ready to write: header blocks, and where its body is. */
 interface Planned {
   blocks: Buffer[];
-  small?: Promise<Buffer>;
-  large?: { abs: string; size: number };
+  body?: { abs: string; size: number };
 }
 
 /**
- * The tar entries for `changes`, each planned in order (hard links: the second path of
- * an inode seen in this layer becomes a link entry to the first) with small files' reads
- * started LOOKAHEAD entries ahead.
+ * The tar entries for `changes`, in order. Hard links: the second path of an inode seen
+ * in this layer becomes a link entry to the first.
  */
 async function* plannedEntries(changes: AsyncIterable<Change>, o: TarOptions): AsyncGenerator<Planned> {
   const seen = new Map<string, string>();
   const clamp = (sec: number): number => (o.sourceDateEpoch !== undefined && sec > o.sourceDateEpoch ? o.sourceDateEpoch : sec);
-  const queue: Planned[] = [];
   for await (const c of changes) {
-    let planned: Planned;
     if (c.kind === "whiteout") {
-      planned = { blocks: encodeHeader({ ...EMPTY_HEADER, name: c.path, mode: 0o100000, mtime: clamp(o.sourceDateEpoch ?? 0) }) };
+      yield { blocks: encodeHeader({ ...EMPTY_HEADER, name: c.path, mode: 0o100000, mtime: clamp(o.sourceDateEpoch ?? 0) }) };
     } else {
       const st = c.st;
       const header: TarHeader = { ...EMPTY_HEADER, name: c.path, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: clamp(Number(st.mtimeNs / 1_000_000_000n)) };
@@ -227,36 +237,27 @@ async function* plannedEntries(changes: AsyncIterable<Change>, o: TarOptions): A
         blocks.push(paxHeaderBlock(Buffer.concat(records), header.mtime));
       }
       blocks.push(...encodeHeader(header));
-      planned = { blocks };
-      if (header.type === "file" && header.size > 0) {
-        if (header.size <= SMALL_FILE) {
-          planned.small = readSmall(c.abs, header.size);
-          // Awaited in turn; until then a failure must not count as unhandled.
-          planned.small.catch(() => undefined);
-        } else planned.large = { abs: c.abs, size: header.size };
-        planned.blocks.push(padding(header.size));
-      }
+      yield header.type === "file" && header.size > 0 ? { blocks, body: { abs: c.abs, size: header.size } } : { blocks };
     }
-    queue.push(planned);
-    if (queue.length > LOOKAHEAD) yield queue.shift()!;
   }
-  yield* queue;
 }
 
 /**
  * Writes the tar for `changes` to `out`, file bodies read from disk as it goes (small
- * files a few entries ahead, large ones a chunk at a time), so memory stays flat
+ * files whole, large ones a chunk at a time), so memory stays flat
  * whatever the layer size. Extended attributes go in a PAX header.
  */
 export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writable, o: TarOptions = {}): Promise<void> {
   const chunked = new ChunkedOut(out);
   try {
-    for await (const entry of plannedEntries(changes, o)) {
-      const pad = entry.small !== undefined || entry.large !== undefined ? entry.blocks.pop()! : undefined;
-      await chunked.push(...entry.blocks);
-      if (entry.small !== undefined) await chunked.push(await entry.small);
-      if (entry.large !== undefined) await pushLarge(chunked, entry.large.abs, entry.large.size);
-      if (pad !== undefined) await chunked.push(pad);
+    for await (const { blocks, body } of plannedEntries(changes, o)) {
+      await chunked.push(...blocks);
+      if (body === undefined) continue;
+      if (body.size <= SMALL_FILE) await chunked.push(readSmall(body.abs, body.size), padding(body.size));
+      else {
+        await pushLarge(chunked, body.abs, body.size);
+        await chunked.push(padding(body.size));
+      }
     }
     await chunked.push(END_OF_TAR);
     await chunked.flush();

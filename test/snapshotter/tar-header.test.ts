@@ -108,3 +108,20 @@ describe("writeLayerTar", () => {
     expect(Buffer.concat(chunks).equals(Buffer.concat(expected))).toBe(true);
   });
 });
+
+describe("writeLayerTar on a file that goes away", () => {
+  it("says which file changed instead of an errno, and writes no complete tar", async () => {
+    const file = join(work, "vanishing.txt");
+    writeFileSync(file, "soon gone\n");
+    const st = lstatSync(file, { bigint: true });
+    rmSync(file);
+    const out = new PassThrough();
+    out.resume();
+    out.on("error", () => undefined);
+    const change: Change = { kind: "add", path: "vanishing.txt", abs: file, st, xattrs: [] };
+    await expect(writeLayerTar((async function* () {
+      yield change;
+    })(), out)).rejects.toThrow(`${file} changed while its layer was being written`);
+    expect(out.destroyed).toBe(true);
+  });
+});
