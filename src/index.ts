@@ -10,6 +10,7 @@ export { pullImage, pushImage, RegistrySession, RegistryError, dockerCredentials
 export type { PullOptions, PullResult, PushOptions, PushResult, RegistryOptions, Credential, CredentialSource } from "./registry/index.js";
 export { build } from "./builder/build.js";
 export type { BuildOptions, BuildResult } from "./builder/build.js";
+export type { OutputSpec } from "./exporter/exporter.js";
 export type {
   BuildEvent,
   StepKind,

@@ -15,8 +15,7 @@ import { digestOf, type Descriptor, type ImageConfig } from "../oci/index.js";
 import { parseSyntax, planStages, PROXY_ARGS, type BuildPlan, type Dockerfile, type ParseOptions, type Stage } from "../parser/index.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
-import { INLINE_CACHE_FIELD } from "../cache/cache-config.js";
-import { openExporter, openImports, recordsForMode } from "../cache/open.js";
+import { openImports } from "../cache/open.js";
 import { parseCacheExport, parseCacheImport, type CacheExportSpec, type CacheImportSpec } from "../cache/spec.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
@@ -25,7 +24,9 @@ import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/s
 import { checkUserNamespaces } from "../snapshotter/namespace.js";
 import type { ContentStore } from "../cache/content-store.js";
 import type { Executor } from "../executor/executor.js";
-import type { ExportOptions } from "../store/export/index.js";
+import type { BuiltImage, OutputSpec, ResolvedExporter } from "../exporter/exporter.js";
+import { annotationsFor, parseAnnotations, type ImageAnnotations } from "../exporter/annotations.js";
+import { resolveExporters } from "../exporter/table.js";
 import { openStore, type ImageStore } from "../store/image-store.js";
 import { Lease } from "../store/lease.js";
 import { ownerTag } from "../pid.js";
@@ -78,8 +79,16 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Extra labels for the final image. */
   labels?: Record<string, string>;
-  /** Where else to write the result (`tbuild build --output`). */
-  outputs?: ExportOptions[];
+  /**
+   * Where else the result goes (`tbuild build --output`, `--push`, `--load`): files,
+   * directories, registries, a docker daemon; see src/exporter/table.ts. Checked before
+   * any step runs, written after the image is stored.
+   */
+  outputs?: OutputSpec[];
+  /** buildx's `--annotation [TYPE:]KEY=VALUE` (manifest by default; index and manifest-descriptor for several platforms). */
+  annotations?: string[];
+  /** Stages whose steps are not taken from the cache (`--no-cache-filter`); other stages' are. */
+  noCacheFilter?: string[];
   /** Stages run at once. */
   jobs?: number;
   registry?: RegistryOptions;
@@ -111,6 +120,8 @@ export interface BuildResult {
   tags: string[];
   /** One manifest per platform built; `descriptor` is their index when there are several. */
   images: Descriptor[];
+  /** What the registry outputs pushed: each reference and the digest it now serves. */
+  pushed: { reference: string; digest: string }[];
 }
 
 function stripPlatform(d: Descriptor): Descriptor {
@@ -250,7 +261,8 @@ async function buildFor(platform: string, parsed: BuildPlan, shared: Shared, lab
     if (p === undefined) {
       const stage = byIndex.get(index);
       if (stage === undefined) throw new TbuildError("internal", `stage ${index} is not part of this build`);
-      p = startingState(stage).then((start) => limit(() => runStage(stage, start, env)));
+      const stageEnv = stage.name !== null && (o.noCacheFilter ?? []).includes(stage.name) ? { ...env, noCache: true } : env;
+      p = startingState(stage).then((start) => limit(() => runStage(stage, start, stageEnv)));
       results.set(index, p);
     }
     return p;
@@ -310,7 +322,6 @@ export async function build(o: BuildOptions): Promise<BuildResult> {
 }
 
 async function buildUntilStopped(o: BuildOptions, controller: AbortController): Promise<BuildResult> {
-  checkTags(o.tags ?? []);
   const contextDir = path.resolve(o.context);
   const file = o.file ?? path.join(contextDir, "Dockerfile");
   const text = o.dockerfile ?? (await readDockerfile(file, contextDir));
@@ -323,11 +334,16 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   // Cache options are checked before anything is pulled or run.
   const cacheFrom = (o.cacheFrom ?? []).map((c) => (typeof c === "string" ? parseCacheImport(c) : c));
   const cacheTo = (o.cacheTo === undefined ? [] : Array.isArray(o.cacheTo) ? o.cacheTo : [o.cacheTo]).map((c) => (typeof c === "string" ? parseCacheExport(c) : c));
+  // So are outputs, pushes and annotations: a bad one fails before any step runs.
+  const exporters = await resolveExporters(o.outputs ?? [], cacheTo, { tags: o.tags ?? [], platforms: platforms.length, registry: o.registry });
+  const tags = [...new Set([...(o.tags ?? []), ...exporters.flatMap((e) => e.names ?? [])])];
+  checkTags(tags);
+  const annotations = parseAnnotations(o.annotations ?? [], platforms.length);
   const store = await openStore(o.root);
   // Held until the image is stored and exported: prune leaves what this build uses (store/lease.ts).
   const lease = await Lease.open(store.root, "build");
   try {
-    return await buildInStore(o, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, cacheTo }, controller);
+    return await buildInStore(o, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, exporters, tags, annotations }, controller);
   } finally {
     await lease.release();
   }
@@ -344,10 +360,14 @@ interface Parsed {
   /** The plan for the first platform. */
   outline: BuildPlan;
   cacheFrom: CacheImportSpec[];
-  cacheTo: CacheExportSpec[];
+  /** Outputs and cache exports, resolved. */
+  exporters: ResolvedExporter[];
+  /** `-t` names and those the outputs add. */
+  tags: string[];
+  annotations: ImageAnnotations;
 }
 
-async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, cacheTo }: Parsed, controller: AbortController): Promise<BuildResult> {
+async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, dockerfile, platforms, parseOptions, outline, cacheFrom, exporters, tags, annotations }: Parsed, controller: AbortController): Promise<BuildResult> {
   const signal = controller.signal;
   const progress = new Progress(o.onEvent ?? (() => undefined));
   // Without root, RUN and base image layers need a user namespace: learn at once whether
@@ -360,6 +380,8 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
   const declared = new Set([...outline.metaArgs.map((a) => a.key), ...outline.stages.flatMap((st) => st.instructions.flatMap((i) => (i.keyword === "ARG" ? i.args.args.map((a) => a.key) : [])))]);
   const unused = Object.keys(o.buildArgs ?? {}).filter((k) => !declared.has(k) && !PROXY_ARGS.includes(k));
   if (unused.length > 0) progress.warn(`build-args were not consumed: ${unused.join(", ")} (no ARG declares them)`);
+  const unknownFilter = (o.noCacheFilter ?? []).filter((name) => !outline.stages.some((st) => st.name === name.toLowerCase()));
+  if (unknownFilter.length > 0) progress.warn(`--no-cache-filter: no stage is named ${unknownFilter.join(", ")}`);
   const syntax = outline.directives.syntax;
   if (syntax !== undefined && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?:1([.-]|$)/.test(syntax)) {
     progress.warn(`# syntax=${syntax} is ignored: tbuild parses Dockerfiles itself and runs no frontend image`);
@@ -447,49 +469,68 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
   }
 
   signal.throwIfAborted();
-  const tags = o.tags ?? [];
   const stored: { desc: Descriptor; config: ImageConfig; configDigest: string }[] = [];
-  const inline = cacheTo.some((c) => c.type === "inline");
-  for (const { state } of images) {
+  for (const { platform, state } of images) {
     const labelled: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
-    // --cache-to type=inline: the records of the image's own steps travel in its config.
-    const config: ImageConfig = inline ? { ...labelled, [INLINE_CACHE_FIELD]: Object.fromEntries(recordsForMode(env.usedSteps, "min", state.steps)) } : labelled;
+    const config = exporters.reduce((c, e) => e.configure?.(c, { used: env.usedSteps, final: state.steps }) ?? c, labelled);
     // Serialised once here, so the digest reported is the one of the bytes stored.
     const configBytes = Buffer.from(JSON.stringify(config));
+    const manifestAnnotations = annotationsFor(annotations.manifest, platform);
     const desc = await store.putImage({
       config: configBytes,
       layers: state.layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
+      ...(manifestAnnotations === undefined ? {} : { annotations: manifestAnnotations }),
       ...(tags.length > 0 && images.length === 1 ? { name: tags } : {}),
     });
     const { os, architecture, variant } = state.config;
-    stored.push({ desc: { ...desc, platform: { os, architecture, ...(variant === undefined ? {} : { variant }) } }, config, configDigest: digestOf(configBytes) });
+    const descriptorAnnotations = annotationsFor(annotations.manifestDescriptor, platform);
+    stored.push({
+      desc: { ...desc, platform: { os, architecture, ...(variant === undefined ? {} : { variant }) }, ...(descriptorAnnotations === undefined ? {} : { annotations: descriptorAnnotations }) },
+      config,
+      configDigest: digestOf(configBytes),
+    });
   }
   const manifests = stored.map((s) => s.desc);
-  const descriptor = stored.length === 1 ? stripPlatform(manifests[0]!) : await store.putIndex({ manifests, ...(tags.length > 0 ? { name: tags } : {}) });
+  const descriptor =
+    stored.length === 1
+      ? stripPlatform(manifests[0]!)
+      : await store.putIndex({ manifests, ...(tags.length > 0 ? { name: tags } : {}), ...(Object.keys(annotations.index).length > 0 ? { annotations: annotations.index } : {}) });
   const { config, configDigest } = stored[0]!;
-  const finalSteps = images.flatMap((i) => i.state.steps);
-  // Made once for every --cache-to with cache-mounts=true.
   let mountLayers: ReturnType<CacheMounts["export"]> | undefined;
-  for (const spec of cacheTo) {
-    if (spec.type === "inline") continue;
-    const where = spec.type === "local" ? spec.dest : spec.ref;
-    const step = progress.start({ name: `exporting cache to ${where}`, type: "cache" });
+  const built: BuiltImage = {
+    store,
+    descriptor,
+    tags,
+    session,
+    registry: o.registry,
+    cache: {
+      used: env.usedSteps,
+      final: images.flatMap((i) => i.state.steps),
+      imports,
+      // Made once for every --cache-to with cache-mounts=true.
+      mounts: () => (mountLayers ??= env.cacheMounts.export()),
+    },
+  };
+  return { descriptor, config, configDigest, tags, images: manifests, pushed: await runExporters(exporters, built, progress, signal) };
+}
+
+/** Each output's finalize as one progress step, in order; returns what was pushed. */
+async function runExporters(exporters: readonly ResolvedExporter[], built: BuiltImage, progress: Progress, signal: AbortSignal): Promise<BuildResult["pushed"]> {
+  const pushed: BuildResult["pushed"] = [];
+  for (const exporter of exporters) {
+    if (exporter.finalize === undefined) continue;
+    signal.throwIfAborted();
+    const step = progress.start({ name: exporter.name, type: exporter.kind });
     try {
-      const exporter = await openExporter(spec, imports, cacheOpen);
-      const mounts = spec.cacheMounts === true ? await (mountLayers ??= env.cacheMounts.export()) : undefined;
-      const exported = await exporter.export(recordsForMode(env.usedSteps, spec.mode, finalSteps), mounts);
-      const withMounts = exported.mounts === undefined ? "" : `, ${exported.mounts} cache mounts`;
-      step.status("records", `${exported.records} steps${withMounts}, ${exported.layers} layers to ${exported.destination}`, { done: true });
+      const report = await exporter.finalize(built, { status: (id, name, s) => step.status(id, name, s), warn: (message) => progress.warn(message, step.id), signal });
+      pushed.push(...(report?.pushed ?? []));
       step.done();
     } catch (e) {
-      step.fail(e instanceof Error ? e.message : String(e));
-      if (!spec.ignoreError || !(e instanceof TbuildError)) throw e;
-      progress.warn(`--cache-to ${where} failed (ignore-error=true): ${e.message}`);
+      if (signal.aborted) step.canceled();
+      else step.fail(e instanceof Error ? e.message : String(e));
+      if (signal.aborted || exporter.failureIsWarning !== true || !(e instanceof TbuildError)) throw e;
+      progress.warn(`${exporter.name} failed (ignore-error=true): ${e.message}`);
     }
   }
-  for (const output of o.outputs ?? []) {
-    const { exportImage } = await import("../store/export/index.js");
-    await exportImage(store, descriptor.digest, { ...output, ...(tags[0] === undefined ? {} : { name: tags[0] }) });
-  }
-  return { descriptor, config, configDigest, tags, images: manifests };
+  return pushed;
 }

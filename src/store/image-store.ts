@@ -307,8 +307,8 @@ export class ImageStore {
    * descriptor carrying its platform), named like putImage. The manifests' own
    * untagged entries go: they live on through the index.
    */
-  async putIndex(opts: { manifests: Descriptor[]; name?: string | string[] }): Promise<Descriptor> {
-    const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: opts.manifests };
+  async putIndex(opts: { manifests: Descriptor[]; name?: string | string[]; annotations?: Record<string, string> }): Promise<Descriptor> {
+    const index: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: opts.manifests, ...(opts.annotations === undefined ? {} : { annotations: opts.annotations }) };
     const names = (opts.name === undefined ? [] : Array.isArray(opts.name) ? opts.name : [opts.name]).map(normalizeName);
     return this.updateIndex(async (top) => {
       for (const m of opts.manifests) {

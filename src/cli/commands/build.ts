@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,8 +6,8 @@ import { build, type BuildResult } from "../../builder/build.js";
 import { isAbortError, TbuildError } from "../../errors.js";
 import { shortDigest } from "../../oci/digest.js";
 import type { Compression } from "../../snapshotter/compression.js";
-import { openStore } from "../../store/image-store.js";
-import type { ExportOptions } from "../../store/export/index.js";
+import type { OutputSpec } from "../../exporter/exporter.js";
+import { parseOutput } from "../../exporter/table.js";
 import type { SecretSource } from "../../builder/run-mounts.js";
 import { parseExtraHost } from "../../builder/step-files.js";
 import { mountFields } from "../../parser/index.js";
@@ -38,10 +37,11 @@ Options:
       --add-host NAME:IP  an /etc/hosts entry for RUN steps (repeatable)
       --no-cache          run every step, ignoring the build cache
       --pull              check the registry for newer base images
-  -o, --output SPEC       also write the result: type=oci|docker,dest=FILE.tar,
-                          type=oci,dest=DIR,tar=false, or type=local,dest=DIR
-                          (a bare path means type=local,dest=PATH); also
-                          type=registry,name=REF (push REF) and
+  -o, --output SPEC       also write the result (repeatable; checked before the build):
+                          type=oci|docker,dest=FILE.tar, type=oci,dest=DIR,tar=false,
+                          type=local,dest=DIR (or a bare path), type=tar,dest=FILE
+                          (the root filesystem; -o - writes it to stdout),
+                          type=registry[,name=REF] (push REF, or the -t names) and
                           type=image,name=REF[,push=true] (name it, and push)
       --secret SPEC       a secret for RUN --mount=type=secret: id=ID,src=FILE or
                           id=ID,env=VAR (repeatable; never stored in the image or cache)
@@ -58,18 +58,21 @@ Options:
       --explain-cache     for each step that missed, say which input differs from
                           the nearest record of any cache (file, build arg, ENV,
                           instruction, base image or parent step)
-      --push              push every -t name to its registry after the build
+      --push              push every -t name to its registry (type=registry)
+      --load              load the image into a running docker (type=docker without
+                          dest); fails before building when no daemon answers
+      --annotation A      [TYPE:]KEY=VALUE on the manifest (TYPE: manifest, index,
+                          manifest-descriptor, optionally [os/arch]; repeatable)
+      --no-cache-filter S rerun the steps of stage S (repeatable or comma-separated)
       --iidfile FILE      write the image digest to FILE
       --metadata-file F   write the result as JSON (digests and names) to F
       --progress MODE     auto (default: tty on a terminal, else plain), tty, plain,
                           rawjson (one JSON event a line) or quiet; default from
                           $TBUILD_PROGRESS or $BUILDKIT_PROGRESS
   -q, --quiet             print only the image digest
-      --provenance, --sbom, --annotation, --no-cache-filter, --ssh
+      --provenance, --sbom, --ssh
                           accepted for CI pipelines; not applied yet, each says so
                           in one warning line (--provenance=false, --sbom=false: none)
-      --load              docker build's flag: says why the image is not loaded
-                          into docker (no daemon, or not implemented)
       --rm, --force-rm
                           accepted for docker build compatibility; they change
                           nothing (results always land in the local store)
@@ -89,71 +92,18 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Writing an image to standard output (`-o -`) is not implemented: refuse it rather than write a file named "-". */
-function refuseStdout(dest: string): string {
-  if (dest === "-") throw new TbuildError("not-implemented", "--output to standard output (-) is not implemented", { hint: "write to a file: --output type=oci,dest=image.tar" });
-  return dest;
-}
-
 /**
  * Flags CI pipelines pass to buildx that tbuild does not act on yet: accepted, so the
  * pipeline keeps working, each with one line saying what is not done.
  * `--provenance=false` and `--sbom=false` ask for what tbuild does anyway.
  */
-export function ciFlagWarnings(values: { provenance?: string; sbom?: string; annotation?: string[]; "no-cache-filter"?: string[]; ssh?: string[]; load?: boolean }): string[] {
+export function ciFlagWarnings(values: { provenance?: string; sbom?: string; ssh?: string[] }): string[] {
   const off = (v: string | undefined): boolean => v === undefined || v === "false" || v === "0";
   const out: string[] = [];
   if (!off(values.provenance)) out.push(`--provenance=${values.provenance}: provenance attestations are not implemented; the image is built without one`);
   if (!off(values.sbom)) out.push(`--sbom=${values.sbom}: SBOM attestations are not implemented; the image is built without one`);
-  if ((values.annotation ?? []).length > 0) out.push("--annotation is not implemented yet; the manifest gets no annotations (use --label for image labels)");
-  if ((values["no-cache-filter"] ?? []).length > 0) out.push(`--no-cache-filter ${values["no-cache-filter"]!.join(",")} is not implemented yet; cached steps of those stages are reused (use --no-cache to rerun every step)`);
   if ((values.ssh ?? []).length > 0) out.push("--ssh is not implemented yet: no SSH agent is forwarded (RUN --mount=type=ssh is refused with its line)");
-  if (values.load === true) out.push(loadWarning(process.env));
   return out;
-}
-
-/** Why --load does not put the image into docker, in words. */
-export function loadWarning(env: NodeJS.ProcessEnv): string {
-  const host = env["DOCKER_HOST"];
-  const socket = host === undefined || host === "" ? "/var/run/docker.sock" : host.startsWith("unix://") ? host.slice("unix://".length) : undefined;
-  const reachable = socket === undefined ? `DOCKER_HOST=${host}` : existsSync(socket) ? socket : undefined;
-  if (reachable === undefined) {
-    return `--load: no docker daemon is reachable (${host ? `DOCKER_HOST=${host}: ${socket} does not exist` : "DOCKER_HOST is unset and /var/run/docker.sock does not exist"}); the image is only in tbuild's store (move it later with: tbuild save NAME --format docker -o image.tar && docker load -i image.tar)`;
-  }
-  return `--load: loading into the docker daemon at ${reachable} is not implemented; the image is in tbuild's store (move it with: tbuild save NAME --format docker -o image.tar && docker load -i image.tar)`;
-}
-
-/**
- * buildx's image outputs: `type=registry,name=REF` pushes REF; `type=image,name=REF`
- * names the image in the local store, and pushes it too with `push=true`.
- */
-export function imageOutput(spec: string): { name: string; push: boolean } | undefined {
-  if (!spec.includes("=")) return undefined;
-  const fields = mountFields(spec);
-  const type = fields.get("type");
-  if (type !== "registry" && type !== "image") return undefined;
-  const name = fields.get("name");
-  if (name === undefined || name === "") throw new TbuildError("invalid-argument", `--output ${spec}: needs name=`, { hint: `e.g. --output type=${type},name=registry.example.com/app:1${type === "image" ? ",push=true" : ""}` });
-  for (const key of fields.keys()) {
-    if (!["type", "name", "push"].includes(key)) throw new TbuildError("not-implemented", `--output ${spec}: the field '${key}' is not implemented`, { hint: "fields are type, name and push" });
-  }
-  return { name, push: type === "registry" || fields.get("push") === "true" };
-}
-
-/** `type=oci,dest=out.tar,tar=false` (or a bare path, which means type=local). */
-export function parseOutput(spec: string): ExportOptions {
-  if (!spec.includes("=")) return { type: "local", dest: refuseStdout(spec) };
-  const fields = mountFields(spec);
-  const type = fields.get("type");
-  const dest = fields.get("dest");
-  if (type === undefined || dest === undefined || dest === "true") {
-    throw new TbuildError("invalid-argument", `--output ${spec}: needs type= and dest=`, { hint: "e.g. --output type=oci,dest=image.tar" });
-  }
-  for (const key of fields.keys()) {
-    if (!["type", "dest", "tar", "name"].includes(key)) throw new TbuildError("invalid-argument", `--output ${spec}: unknown field '${key}'`, { hint: "fields are type, dest, tar and name" });
-  }
-  const tar = fields.get("tar");
-  return { type, dest: path.resolve(refuseStdout(dest)), ...(tar === undefined ? {} : { tar: tar !== "false" }), ...(fields.has("name") ? { name: fields.get("name")! } : {}) };
 }
 
 /** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (buildx's syntax; `source=` and `type=` are accepted too). */
@@ -246,11 +196,10 @@ export const buildCommand: Command = {
     const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
     if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw new TbuildError("invalid-argument", `--jobs ${values.jobs}: give a positive whole number`);
     for (const warning of ciFlagWarnings(values)) process.stderr.write(`warning: ${warning}\n`);
-    const images = (values.output ?? []).map(imageOutput);
-    const fileOutputs = (values.output ?? []).filter((_, i) => images[i] === undefined);
-    const tags = [...(values.tag ?? []), ...images.flatMap((o) => (o === undefined || (values.tag ?? []).includes(o.name) ? [] : [o.name]))];
-    const toPush = values.push === true ? tags : images.flatMap((o) => (o?.push === true ? [o.name] : []));
-    if (values.push === true && tags.length === 0) throw new TbuildError("invalid-argument", "--push needs at least one -t NAME to push to");
+    // As buildx: --push is -o type=registry and --load -o type=docker, for the -t names.
+    const outputs: OutputSpec[] = [...(values.output ?? []).map(parseOutput), ...(values.push === true ? [{ type: "registry" }] : []), ...(values.load === true ? [{ type: "docker" }] : [])];
+    // When the image goes to standard output, nothing else may: progress is on stderr, and the digest is not printed.
+    const stdoutTaken = outputs.some((o) => o.dest === "-");
     const progress = values.quiet === true ? "quiet" : progressMode(values.progress);
     const network = values.network ?? "default";
     if (!["default", "none", "host"].includes(network)) throw new TbuildError("invalid-argument", `--network ${network}: choose default, none or host`);
@@ -273,7 +222,7 @@ export const buildCommand: Command = {
         context,
         ...(values.file === undefined || fromStdin ? {} : { file: path.resolve(values.file) }),
         ...(fromStdin ? { dockerfile: await readStdin(), file: path.resolve(context, "Dockerfile") } : {}),
-        tags,
+        tags: values.tag ?? [],
         buildArgs: buildArgsOption(values["build-arg"]),
         ...(values.target === undefined ? {} : { target: values.target }),
         ...(values.platform === undefined ? {} : { platform: values.platform }),
@@ -281,7 +230,9 @@ export const buildCommand: Command = {
         noCache: values["no-cache"] === true,
         explainCache: values["explain-cache"] === true,
         pull: values.pull === true,
-        outputs: fileOutputs.map(parseOutput),
+        outputs,
+        annotations: values.annotation ?? [],
+        noCacheFilter: (values["no-cache-filter"] ?? []).flatMap((f) => f.split(",")).filter((f) => f !== ""),
         secrets: Object.fromEntries((values.secret ?? []).map(parseSecret)),
         cacheFrom: (values["cache-from"] ?? []).map(parseCacheImport),
         contexts: keyValues(values["build-context"], "--build-context"),
@@ -311,19 +262,12 @@ export const buildCommand: Command = {
     if (values.iidfile !== undefined) await writeFile(values.iidfile, digest);
     if (values["metadata-file"] !== undefined) {
       // The keys docker buildx writes, so scripts that read its metadata file read ours.
-      const metadata = { "containerimage.digest": digest, "containerimage.config.digest": result.configDigest, "image.name": tags.join(",") };
+      const metadata = { "containerimage.digest": digest, "containerimage.config.digest": result.configDigest, "image.name": result.tags.join(",") };
       await writeFile(values["metadata-file"], JSON.stringify(metadata, null, 2) + "\n");
     }
-    if (toPush.length > 0) {
-      const { pushImage } = await import("../../registry/push.js");
-      const store = await openStore(values.root);
-      for (const tag of toPush) {
-        const pushed = await pushImage(store, tag, undefined, registry);
-        if (!quiet) process.stderr.write(`pushed ${pushed.reference}@${pushed.digest}\n`);
-      }
-    }
-    if (!quiet) process.stderr.write(`built ${shortDigest(digest)}${tags.length > 0 ? ` as ${tags.join(", ")}` : ""}\n`);
-    process.stdout.write(`${digest}\n`);
+    if (!quiet) for (const pushed of result.pushed) process.stderr.write(`pushed ${pushed.reference}@${pushed.digest}\n`);
+    if (!quiet) process.stderr.write(`built ${shortDigest(digest)}${result.tags.length > 0 ? ` as ${result.tags.join(", ")}` : ""}\n`);
+    if (!stdoutTaken) process.stdout.write(`${digest}\n`);
     return 0;
   },
 };

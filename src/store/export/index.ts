@@ -3,15 +3,18 @@ import type { ImageStore, ResolvedImage } from "../image-store.js";
 import { dockerExporter } from "./docker.js";
 import { localExporter } from "./local.js";
 import { ociExporter } from "./oci.js";
+import { tarExporter } from "./tar.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
 export type { Exporter, ExportOptions, ExportResult } from "./types.js";
+export { writeDockerArchive } from "./docker.js";
 
 /** Every exporter by `type`. New formats are added here. */
 export const exporters: Record<string, Exporter> = {
   [ociExporter.type]: ociExporter,
   [dockerExporter.type]: dockerExporter,
   [localExporter.type]: localExporter,
+  [tarExporter.type]: tarExporter,
 };
 
 /** Writes a stored image (given by name, digest, or already resolved) to an output. */

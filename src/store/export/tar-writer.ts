@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 
@@ -11,25 +11,41 @@ import { TbuildError, ioError } from "../../errors.js";
 const HEADER = { mtime: new Date(0), uid: 0, gid: 0, uname: "", gname: "", mode: 0o644 };
 
 /**
- * Streams a tar to `dest` ("-" for stdout). Files go to a temp name and are renamed on
- * success, so a failed export never leaves a truncated archive under the real name.
+ * Streams a tar to `dest`: a file, "-" for stdout, or a stream (a request body). Files
+ * go to a temp name and are renamed on success, so a failed export never leaves a
+ * truncated archive under the real name.
  */
-export async function writeTar(dest: string, fill: (t: TarSink) => Promise<void>): Promise<void> {
+export async function writeTar(dest: string | Writable, fill: (t: TarSink) => Promise<void>): Promise<void> {
   const pack = tar.pack();
-  const toStdout = dest === "-";
-  const tmp = toStdout ? "" : `${dest}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
-  const out = toStdout ? process.stdout : createWriteStream(tmp, { flags: "wx" });
-  const piping = pipeline(pack, out);
-  try {
+  await writeStream(dest, pack, async () => {
     await fill(new TarSink(pack));
     pack.finalize();
+  });
+}
+
+/**
+ * Pipes `source` to `dest` (as writeTar) while `produce` feeds it; a failure of either
+ * destroys the source and removes the temp file.
+ */
+export async function writeStream(dest: string | Writable, source: Readable | tar.Pack, produce: () => Promise<void> = async () => undefined): Promise<void> {
+  const toFile = typeof dest === "string" && dest !== "-";
+  const tmp = toFile ? `${dest}.${process.pid}-${randomBytes(4).toString("hex")}.tmp` : "";
+  const out = typeof dest !== "string" ? dest : toFile ? createWriteStream(tmp, { flags: "wx" }) : process.stdout;
+  // A reader that stops early (`| head`) breaks the pipe: reported below, once; later writes may fail the same way.
+  if (out === process.stdout) out.on("error", () => undefined);
+  const piping = pipeline(source, out);
+  try {
+    await produce();
     await piping;
-    if (!toStdout) await rename(tmp, dest);
+    if (toFile) await rename(tmp, dest);
   } catch (e) {
-    pack.destroy();
+    source.destroy();
     await piping.catch(() => undefined);
-    if (!toStdout) await rm(tmp, { force: true });
-    throw e instanceof TbuildError ? e : ioError(e, `writing ${dest}`);
+    if (toFile) await rm(tmp, { force: true });
+    if (out === process.stdout && (e as NodeJS.ErrnoException).code === "EPIPE") {
+      throw new TbuildError("unavailable", "standard output was closed before the whole archive was written", { hint: "let the reader take all of it (e.g. | tar -x, not | head)" });
+    }
+    throw e instanceof TbuildError ? e : ioError(e, `writing ${typeof dest === "string" ? dest : "the archive"}`);
   }
 }
 

@@ -4,7 +4,7 @@ import type { ImageStore, ResolvedImage } from "../image-store.js";
 /** Options shared by all exporters; `type` picks the exporter (BuildKit's `--output type=...`). */
 export interface ExportOptions {
   type: string;
-  /** A file, a directory (type=local, or type=oci with tar=false), or "-" for stdout. */
+  /** A file, a directory (type=local, or type=oci with tar=false), or "-" for stdout (oci, docker, tar). */
   dest: string;
   /** For type=oci: write a tar (default) or, with false, a layout directory. */
   tar?: boolean;
