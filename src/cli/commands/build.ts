@@ -204,7 +204,7 @@ export const buildCommand: Command = {
     const network = values.network ?? "default";
     if (!["default", "none", "host"].includes(network)) throw new TbuildError("invalid-argument", `--network ${network}: choose default, none or host`);
     const quiet = progress === "quiet" || progress === "rawjson";
-    const renderer = createRenderer(progress, process.stderr);
+    const renderer = await createRenderer(progress, process.stderr);
     const registry = registryOptions(values);
 
     // As docker build: `-f -` reads the Dockerfile from standard input; `tbuild build -`

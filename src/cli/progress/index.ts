@@ -1,7 +1,6 @@
 import { TbuildError } from "../../errors.js";
 import { plainRenderer } from "./plain.js";
 import { rawjsonRenderer } from "./rawjson.js";
-import { ttyRenderer } from "./tty.js";
 import type { Renderer } from "./renderer.js";
 import { BuildView, errorSummary } from "./view.js";
 
@@ -35,9 +34,10 @@ function quietRenderer(write: (text: string) => void): Renderer {
 /**
  * The renderer for `mode`, drawing on `out` (standard error, as buildx does). auto is
  * the live view on a terminal and plain anywhere else; the live view is never drawn
- * into a pipe or file, where its redraws would be garbage.
+ * into a pipe or file, where its redraws would be garbage. The live view's modules
+ * (log-update and its dozen dependencies) are loaded only when it is drawn.
  */
-export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream): Renderer {
+export async function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream): Promise<Renderer> {
   const write = (text: string): void => void out.write(text);
   switch (mode) {
     case "quiet":
@@ -47,6 +47,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream): Ren
     case "plain":
       return plainRenderer(write);
     default:
-      return out.isTTY === true && process.env["TERM"] !== "dumb" ? ttyRenderer(out) : plainRenderer(write);
+      return out.isTTY === true && process.env["TERM"] !== "dumb" ? (await import("./tty.js")).ttyRenderer(out) : plainRenderer(write);
   }
 }
