@@ -335,7 +335,7 @@ async function buildUntilStopped(o: BuildOptions, controller: AbortController): 
   const cacheFrom = (o.cacheFrom ?? []).map((c) => (typeof c === "string" ? parseCacheImport(c) : c));
   const cacheTo = (o.cacheTo === undefined ? [] : Array.isArray(o.cacheTo) ? o.cacheTo : [o.cacheTo]).map((c) => (typeof c === "string" ? parseCacheExport(c) : c));
   // So are outputs, pushes and annotations: a bad one fails before any step runs.
-  const exporters = await resolveExporters(o.outputs ?? [], cacheTo, { tags: o.tags ?? [], platforms: platforms.length, registry: o.registry });
+  const exporters = await resolveExporters(o.outputs ?? [], cacheTo, { tags: o.tags ?? [], platforms: platforms.length, registry: o.registry, compression: o.compression ?? "gzip" });
   const tags = [...new Set([...(o.tags ?? []), ...exporters.flatMap((e) => e.names ?? [])])];
   checkTags(tags);
   const annotations = parseAnnotations(o.annotations ?? [], platforms.length);

@@ -7,6 +7,7 @@
  */
 import type { CacheBackend } from "../cache/backend.js";
 import type { StepRecord } from "../cache/step-cache.js";
+import type { Compression } from "../snapshotter/compression.js";
 import type { LayerDescriptor } from "../snapshotter/differ.js";
 import type { Descriptor, ImageConfig } from "../oci/schemas.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
@@ -37,6 +38,8 @@ export interface ResolveContext {
   platforms: number;
   /** Where the build runs its registry calls (`--insecure-registry`, CA, credentials). */
   registry: RegistryOptions | undefined;
+  /** How the build's own layers are compressed. */
+  compression: Compression;
 }
 
 /** The built image, as the exporters' finalize sees it. */

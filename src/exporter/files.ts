@@ -84,6 +84,9 @@ export const dockerOutput: OutputType = {
   example: "type=docker,dest=image.tar",
   async resolve(spec, ctx) {
     onePlatform(spec, ctx);
+    if (ctx.compression === "zstd") {
+      throw new TbuildError("invalid-argument", `${spec.dest === undefined ? "--load" : `--output type=docker`}: docker load does not read the zstd layers --compression zstd makes`, { hint: "build with --compression gzip (the default), or write type=oci" });
+    }
     if (spec.dest === undefined) return exportLoad(spec);
     return writing(dockerExporter, spec, fileDest(spec, this.example), "docker image format");
   },

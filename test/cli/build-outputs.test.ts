@@ -71,6 +71,8 @@ describe("buildx's output flags", () => {
       [["-o", "-", "-o", "type=oci,dest=-"], /only one --output can write to standard output/],
       [["--annotation", "index:k=v"], /a single-platform build makes no image index to annotate/],
       [["--annotation", "nokey"], /--annotation nokey: write \[TYPE:\]KEY=VALUE/],
+      [["--compression", "zstd", "-o", "type=docker,dest=x.tar"], /--output type=docker: docker load does not read the zstd layers --compression zstd makes/],
+      [["--platform", "linux/amd64,linux/arm64", "-o", "type=docker,dest=x.tar"], /--output type=docker holds one platform, and this build makes 2/],
     ];
     for (const [flags, message] of cases) {
       const r = await tbuild(["build", "--progress", "plain", "--root", freshRoot(), ...flags, ctx]);
