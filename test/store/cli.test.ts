@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -42,6 +43,16 @@ describe("tbuild store commands", () => {
     expect((await tbuild(["save", "--root", a, "--format", "docker", "-o", file, "demo:1"])).code).toBe(0);
     expect((await tbuild(["load", "--root", b, "-i", file])).stdout).toBe("Loaded image: demo:1\n");
     expect((await skopeoInspect(`oci:${b}:docker.io/library/demo:1`)).Digest).toBe(desc.digest);
+  });
+
+  it("save --format tar writes the flattened root filesystem as one tar, later layers winning", async () => {
+    const root = await tempDir();
+    await makeImage(await openStore(root), "two:1", [{ a: "1", b: "old" }, { b: "new" }]);
+    const file = join(await tempDir(), "rootfs.tar");
+    const r = await tbuild(["save", "--root", root, "--format", "tar", "-o", file, "two:1"]);
+    expect(r.stderr).toBe("");
+    expect(spawnSync("tar", ["-tf", file], { encoding: "utf8" }).stdout.split("\n").sort()).toEqual(["", "a", "b"]);
+    expect(spawnSync("tar", ["-xOf", file, "b"], { encoding: "utf8" }).stdout).toBe("new");
   });
 
   it("errors name the problem without a stack trace", async () => {
