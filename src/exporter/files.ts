@@ -47,7 +47,7 @@ function dirDest(spec: OutputSpec, example: string): string {
 }
 
 /** The resolved form of every file output: one writer of store/export, run on the stored image. */
-function writing(writer: ArchiveWriter, spec: OutputSpec, dest: string, what: string): ResolvedExporter {
+function writing(writer: ArchiveWriter, spec: OutputSpec, dest: string, what: string, splitPlatforms = false): ResolvedExporter {
   return {
     name: `exporting to ${what} ${dest === "-" ? "standard output" : dest}`,
     kind: "export",
@@ -55,7 +55,7 @@ function writing(writer: ArchiveWriter, spec: OutputSpec, dest: string, what: st
     async finalize(image, progress) {
       const name = spec.name ?? image.tags[0];
       const resolved = await image.store.resolve(image.descriptor.digest);
-      const result = await writer.export(image.store, resolved, { type: writer.type, dest, ...(spec.tar === undefined ? {} : { tar: spec.tar }), ...(name === undefined ? {} : { name }) });
+      const result = await writer.export(image.store, resolved, { type: writer.type, dest, splitPlatforms, ...(spec.tar === undefined ? {} : { tar: spec.tar }), ...(name === undefined ? {} : { name }) });
       for (const w of result.warnings ?? []) progress.warn(w);
     },
   };
@@ -96,8 +96,8 @@ export const localOutput: OutputType = {
   type: "local",
   fields: ["dest"],
   example: "type=local,dest=DIR",
-  resolve(spec) {
-    return writing(localExporter, spec, dirDest(spec, this.example), "client directory");
+  resolve(spec, ctx) {
+    return writing(localExporter, spec, dirDest(spec, this.example), "client directory", ctx.platforms > 1);
   },
 };
 
@@ -105,7 +105,7 @@ export const tarOutput: OutputType = {
   type: "tar",
   fields: ["dest"],
   example: "type=tar,dest=rootfs.tar",
-  resolve(spec) {
-    return writing(tarExporter, spec, fileDest(spec, this.example), "client tarball");
+  resolve(spec, ctx) {
+    return writing(tarExporter, spec, fileDest(spec, this.example), "client tarball", ctx.platforms > 1);
   },
 };

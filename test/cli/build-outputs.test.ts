@@ -106,6 +106,18 @@ describe("buildx's output flags", () => {
     expect(spawnSync("tar", ["-tf", `${out}/rootfs.tar`], { encoding: "utf8" }).stdout).toBe(listing.stdout.split("\n").map((l) => l.split(" ").pop()).join("\n"));
   });
 
+  it("a multi-platform build's type=local and type=tar hold one tree per platform, in os_arch/ as BuildKit lays them out", async () => {
+    const ctx = context({ Dockerfile: "FROM scratch\nARG TARGETARCH\nCOPY busybox /b-$TARGETARCH\n" });
+    const out = mkdtempSync(path.join(tmpdir(), "tbuild-split-"));
+    const r = await tbuild(["build", "-q", "--root", freshRoot(), "--platform", "linux/amd64,linux/arm64", "-o", `type=local,dest=${out}/dir`, "-o", `type=tar,dest=${out}/all.tar`, ctx]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(existsSync(`${out}/dir/linux_amd64/b-amd64`) && existsSync(`${out}/dir/linux_arm64/b-arm64`)).toBe(true);
+    expect(existsSync(`${out}/dir/linux_amd64/b-arm64`)).toBe(false);
+    const listed = spawnSync("tar", ["-tf", `${out}/all.tar`], { encoding: "utf8" }).stdout.split("\n").filter((l) => l !== "").sort();
+    expect(listed).toEqual(["linux_amd64", "linux_amd64/b-amd64", "linux_arm64", "linux_arm64/b-arm64"]);
+  });
+
   it("--annotation sets manifest, index and per-platform descriptor annotations, as skopeo reads them from the registry and an OCI archive", async () => {
     const ctx = context({ Dockerfile: "FROM scratch\nCOPY busybox /b\n" });
     const root = freshRoot();

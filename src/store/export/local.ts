@@ -1,6 +1,6 @@
 /**
  * type=local: the image's root filesystem, flattened, written into a directory (BuildKit's
- * `--output type=local,dest=DIR`). Layers are applied in order with OCI whiteout
+ * `--output type=local,dest=DIR`; with splitPlatforms, one per platform in os_arch/). Layers are applied in order with OCI whiteout
  * semantics by the snapshotter's applier, which never writes outside its target.
  *
  * The tree is built in a staging directory inside DIR and then moved into place, merging
@@ -21,6 +21,7 @@ import type { Descriptor } from "../../oci/schemas.js";
 import { isPrivileged, nsRun, removeOwnedTree } from "../../snapshotter/namespace.js";
 import { applyIsolated } from "../../snapshotter/worker-client.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
+import { platformTrees } from "./platform-trees.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
 export const localExporter: Exporter = {
@@ -33,9 +34,13 @@ export const localExporter: Exporter = {
     const staging = await makeStaging(dest);
     const warnings: string[] = [];
     try {
-      for (const layer of image.manifest.layers) {
-        const applied = await applyIsolated(staging, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
-        warnings.push(...applied.warnings);
+      for (const tree of await platformTrees(store, image, opts.splitPlatforms === true)) {
+        const dir = join(staging, tree.dir);
+        await mkdir(dir, { recursive: true });
+        for (const layer of tree.layers) {
+          const applied = await applyIsolated(dir, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
+          warnings.push(...applied.warnings);
+        }
       }
       if (!isPrivileged()) await ownByUser(staging);
       await merge(staging, dest);

@@ -13,6 +13,7 @@ import { removeOwnedTree } from "../../snapshotter/namespace.js";
 import { applyIsolated, diffIsolated } from "../../snapshotter/worker-client.js";
 import type { Descriptor } from "../../oci/schemas.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
+import { platformTrees } from "./platform-trees.js";
 import { writeStream } from "./tar-writer.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
@@ -24,9 +25,13 @@ export const tarExporter: Exporter = {
     const staging = await mkdtemp(join(scratch, "export-tar-"));
     const warnings: string[] = [];
     try {
-      for (const layer of image.manifest.layers) {
-        const applied = await applyIsolated(staging, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
-        warnings.push(...applied.warnings);
+      for (const tree of await platformTrees(store, image, opts.splitPlatforms === true)) {
+        const dir = join(staging, tree.dir);
+        await mkdir(dir, { recursive: true });
+        for (const layer of tree.layers) {
+          const applied = await applyIsolated(dir, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
+          warnings.push(...applied.warnings);
+        }
       }
       await writeStream(opts.dest, diffIsolated({ driver: "native", upper: staging }));
     } finally {

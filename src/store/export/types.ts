@@ -11,6 +11,8 @@ export interface ExportOptions {
   /** Name recorded in the output; defaults to the name the image was resolved by. */
   name?: string;
   platform?: Partial<Platform>;
+  /** type=local and tar of a multi-platform image: one tree per platform, in `os_arch[_variant]/` (BuildKit's layout). */
+  splitPlatforms?: boolean;
 }
 
 export interface ExportResult {
