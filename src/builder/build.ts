@@ -36,7 +36,8 @@ import { atLine } from "./steps/common.js";
 import type { SecretSource } from "./run-mounts.js";
 import type { BuildEvent } from "../events.js";
 import { Progress } from "./progress.js";
-import { runStage, type ImageState, type StageEnv } from "./stage.js";
+import { runStage, type ImageState, type StageCache, type StageEnv } from "./stage.js";
+import type { RunGround, Sources, StepServices } from "./steps/context.js";
 import type { ExtraHost } from "./step-files.js";
 
 export type { BuildEvent } from "../events.js";
@@ -224,7 +225,12 @@ function scratchState(platform: string): ImageState {
 interface Shared {
   o: BuildOptions;
   base: (name: string, platform: string) => Promise<ImageState>;
-  env: Omit<StageEnv, "escape" | "args" | "stageResult" | "imageState" | "stageIndex" | "label">;
+  /** What steps may use, but the sources (stages and images of one platform). */
+  steps: Omit<StepServices, "sources">;
+  /** What stages read, but this platform's ARG values and label. */
+  stage: Omit<StageEnv, "steps" | "args" | "label">;
+  /** The directory of a `--build-context NAME=DIR`. */
+  namedContextDir: (name: string) => string | undefined;
   /** Stops every stage still running (after one failed). */
   cancel: () => void;
 }
@@ -246,15 +252,16 @@ async function buildFor(platform: string, parsed: BuildPlan, shared: Shared, lab
   const byIndex = new Map(parsed.stages.map((s) => [s.index, s]));
   const results = new Map<number, Promise<ImageState>>();
   const limit = pLimit(o.jobs ?? 4);
-  const env: StageEnv = {
-    ...shared.env,
-    label,
-    escape: parsed.directives.escape,
-    args: parsed.args,
-    stageResult: (index) => runOnce(index),
-    imageState: (ref) => base(ref, platform),
-    stageIndex: (ref) => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined),
+  const stageIndex = (ref: string): number | undefined => parsed.stages.find((s) => s.name === ref.toLowerCase())?.index ?? (/^\d+$/.test(ref) ? Number(ref) : undefined);
+  const sources: Sources = {
+    stage: (ref) => {
+      const index = stageIndex(ref);
+      return index === undefined ? undefined : runOnce(index);
+    },
+    image: (ref) => base(ref, platform),
+    directory: (name) => (stageIndex(name) === undefined ? shared.namedContextDir(name) : undefined),
   };
+  const env: StageEnv = { ...shared.stage, steps: { ...shared.steps, sources }, args: parsed.args, label };
   // Dependencies are awaited outside the concurrency limit, so a waiting stage never holds a slot.
   const runOnce = (index: number): Promise<ImageState> => {
     let p = results.get(index);
@@ -417,39 +424,36 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
   await chmod(scratchRoot, 0o700);
   // The owner (pid and start time) in the name tells `tbuild prune` whether this build still runs.
   const buildScratch = await mkdtemp(path.join(scratchRoot, `build-${ownerTag()}-`));
-  let snapshots: ReturnType<Shared["env"]["snapshots"]> | undefined;
-  const env: Shared["env"] = {
-    file: parseOptions.file,
-    contextDir,
-    rules: await loadIgnoreRules(contextDir, o.file),
-    hashes: await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep)),
-    treeDigests: new TreeDigests(store.root),
-    content: store.content,
-    cache: new CacheLookup(new StepCache(store.root), imports, (message) => progress.warn(message)),
-    noCache: o.noCache ?? false,
-    explainCache: o.explainCache ?? false,
-    compression: o.compression ?? "gzip",
-    sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv(),
-    secrets: o.secrets ?? {},
-    network: o.network ?? "default",
-    addHosts: o.addHosts ?? [],
-    usedSteps: new Map(),
-    cacheMounts: new CacheMounts(store.root, store.content, imports, lease, (message) => progress.warn(message)),
-    storeRoot: store.root,
+  let snapshots: ReturnType<RunGround> | undefined;
+  const hashes = await FileHashes.load(path.join(store.root, "cache", "context-hashes.json"), (abs) => abs.startsWith(scratchRoot + path.sep));
+  const cacheMounts = new CacheMounts(store.root, store.content, imports, lease, (message) => progress.warn(message));
+  const cache: StageCache = {
+    lookup: new CacheLookup(new StepCache(store.root), imports, (message) => progress.warn(message)),
+    skip: o.noCache ?? false,
+    explain: o.explainCache ?? false,
+    used: new Map(),
     lease,
-    scratchRoot: buildScratch,
-    snapshots: () => (snapshots ??= openRunGround(o, path.join(store.root, "snapshotter"), store.content, lease, progress)),
-    namedContextDir: (name) => {
-      const value = contexts[name];
-      return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
-    },
-    progress,
-    signal,
-    source: text,
-    singleStage: outline.stages.length === 1,
   };
-
-  const shared: Shared = { o, base, env, cancel: () => controller.abort() };
+  const steps: Shared["steps"] = {
+    file: parseOptions.file,
+    storeRoot: store.root,
+    output: { content: store.content, compression: o.compression ?? "gzip", sourceDateEpoch: o.sourceDateEpoch ?? sourceDateEpochFromEnv() },
+    snapshots: () => (snapshots ??= openRunGround(o, path.join(store.root, "snapshotter"), store.content, lease, progress)),
+    signal,
+    context: { dir: contextDir, rules: await loadIgnoreRules(contextDir, o.file) },
+    run: { network: o.network ?? "default", addHosts: o.addHosts ?? [], secrets: o.secrets ?? {} },
+    cacheMounts,
+    hashes,
+    treeDigests: new TreeDigests(store.root),
+    scratchRoot: buildScratch,
+    escape: dockerfile.directives.escape,
+  };
+  const namedContextDir = (name: string): string | undefined => {
+    const value = contexts[name];
+    return value === undefined || value.startsWith("docker-image://") ? undefined : path.resolve(value);
+  };
+  const stage: Shared["stage"] = { cache, source: text, singleStage: outline.stages.length === 1, progress };
+  const shared: Shared = { o, base, steps, stage, namedContextDir, cancel: () => controller.abort() };
   const images: { platform: string; state: ImageState }[] = [];
   let failed = false;
   try {
@@ -463,7 +467,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
   } finally {
     await rm(buildScratch, { recursive: true, force: true });
     // Remembered hashes only save work; failing to save them (a full disk) must not hide why the build failed.
-    await env.hashes.save().catch((e: unknown) => {
+    await hashes.save().catch((e: unknown) => {
       if (!failed) throw e;
     });
   }
@@ -472,7 +476,7 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
   const stored: { desc: Descriptor; config: ImageConfig; configDigest: string }[] = [];
   for (const { platform, state } of images) {
     const labelled: ImageConfig = o.labels === undefined ? state.config : { ...state.config, config: { ...state.config.config, Labels: { ...(state.config.config?.Labels ?? {}), ...o.labels } } };
-    const config = exporters.reduce((c, e) => e.configure?.(c, { used: env.usedSteps, final: state.steps }) ?? c, labelled);
+    const config = exporters.reduce((c, e) => e.configure?.(c, { used: cache.used, final: state.steps }) ?? c, labelled);
     // Serialised once here, so the digest reported is the one of the bytes stored.
     const configBytes = Buffer.from(JSON.stringify(config));
     const manifestAnnotations = annotationsFor(annotations.manifest, platform);
@@ -504,11 +508,11 @@ async function buildInStore(o: BuildOptions, { store, lease, contextDir, text, d
     session,
     registry: o.registry,
     cache: {
-      used: env.usedSteps,
+      used: cache.used,
       final: images.flatMap((i) => i.state.steps),
       imports,
       // Made once for every --cache-to with cache-mounts=true.
-      mounts: () => (mountLayers ??= env.cacheMounts.export()),
+      mounts: () => (mountLayers ??= cacheMounts.export()),
     },
   };
   return { descriptor, config, configDigest, tags, images: manifests, pushed: await runExporters(exporters, built, progress, signal) };

@@ -1,27 +1,18 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
-import type { ContentStore } from "../cache/content-store.js";
 import type { Lease } from "../store/lease.js";
 import type { CacheLookup } from "../cache/lookup.js";
-import type { CacheMounts } from "../cache/cache-mounts.js";
 import { fingerprint } from "../cache/explain.js";
 import { stepKey, type StepRecord } from "../cache/step-cache.js";
-import type { TreeDigests } from "../cache/tree-digests.js";
-import type { FileHashes } from "../context/file-hashes.js";
-import type { IgnoreRules } from "../context/ignore.js";
 import { TbuildError } from "../errors.js";
 import type { ContainerConfig, History, ImageConfig } from "../oci/index.js";
 import { parseTrigger, StageScope, type ArgValues, type Instruction, type Stage } from "../parser/index.js";
-import type { Compression } from "../snapshotter/compression.js";
-import type { Snapshotter } from "../snapshotter/snapshotter.js";
-import type { Executor } from "../executor/executor.js";
 import type { StepStartEvent } from "../events.js";
 import { sourceExcerpt, type Progress, type StepProgress } from "./progress.js";
 import { applyMetadata, DEFAULT_PATH, envToMap } from "./image-config.js";
-import type { Layer, RootfsPreparer } from "./rootfs.js";
-import type { SecretSource } from "./run-mounts.js";
-import type { ExtraHost } from "./step-files.js";
+import type { Layer } from "./rootfs.js";
 import type { StepInputs, StepState } from "./steps/common.js";
+import type { StepServices } from "./steps/context.js";
 import { copyStep } from "./steps/copy-step.js";
 import { runStep } from "./steps/run-step.js";
 import { workdirStep } from "./steps/workdir-step.js";
@@ -40,57 +31,34 @@ export interface ImageState {
   triggers?: Instruction[];
 }
 
-/** What every stage of one build shares. */
-export interface StageEnv {
-  file: string;
-  contextDir: string;
-  rules: IgnoreRules;
-  /** Content digests of context files, kept across builds. */
-  hashes: FileHashes;
-  /** Content digests of COPY --from selections in committed snapshots, kept across builds. */
-  treeDigests: TreeDigests;
-  content: ContentStore;
+/** How a stage's layer steps meet the build cache. */
+export interface StageCache {
   /** The store's step cache and the imported ones (--cache-from), asked in that order. */
-  cache: CacheLookup;
-  noCache: boolean;
+  lookup: CacheLookup;
+  /** --no-cache: every step runs (and is still recorded). */
+  skip: boolean;
   /** Say why each missed step missed (cache-miss events). */
-  explainCache: boolean;
-  compression: Compression;
-  sourceDateEpoch: number | undefined;
-  escape: string;
-  /** What ARG lines resolve against in this build (per platform). */
-  args: ArgValues;
-  secrets: Record<string, SecretSource>;
-  /** RUN's network when the step does not say (--network). */
-  network: "default" | "none" | "host";
-  /** `--add-host` entries for RUN's /etc/hosts. */
-  addHosts: ExtraHost[];
+  explain: boolean;
   /** Every layer step this build resolved, by key, for --cache-to. */
-  usedSteps: Map<string, StepRecord>;
-  /** The build's `RUN --mount=type=cache` ids: named, seeded from imports, exported (cache-mounts=true). */
-  cacheMounts: CacheMounts;
-  storeRoot: string;
-  /** This build's lease: what it reuses is held here, so garbage collection leaves it. */
+  used: Map<string, StepRecord>;
+  /** This build's lease: a cached layer is held here before use, so garbage collection leaves it. */
   lease: Lease;
-  scratchRoot: string;
-  /** The snapshotter, and the executor that runs RUN over its snapshots (chosen together). */
-  snapshots: () => Promise<{ snapshotter: Snapshotter; rootfs: RootfsPreparer; executor: Executor }>;
-  /** The final state of another stage (for COPY --from=<stage>). */
-  stageResult: (index: number) => Promise<ImageState>;
-  /** The state of an image named in COPY --from=<image>. */
-  imageState: (ref: string) => Promise<ImageState>;
-  stageIndex: (ref: string) => number | undefined;
-  /** The directory of a `--build-context NAME=DIR`, for COPY --from=NAME. */
-  namedContextDir: (name: string) => string | undefined;
+}
+
+/** What a stage reads beyond its own instructions: the same for every stage of one platform's build. */
+export interface StageEnv {
+  /** What the layer steps may use; each step is handed only its own part (steps/context.ts). */
+  steps: StepServices;
+  cache: StageCache;
+  /** The Dockerfile's text, for the excerpt shown around a failing instruction. */
+  source: string;
+  /** What ARG lines resolve against in this platform's build. */
+  args: ArgValues;
   /** Put before stage names in progress (the platform, when building several). */
   label: string;
   /** The build has one stage: progress then names steps `[2/3]`, without the stage, as BuildKit does. */
   singleStage: boolean;
-  /** The Dockerfile's text, for the excerpt shown around a failing instruction. */
-  source: string;
   progress: Progress;
-  /** Aborting stops the build: running steps are killed and their work removed. */
-  signal?: AbortSignal;
 }
 
 /**
@@ -121,6 +89,8 @@ function stageLabel(stage: Stage): string {
  * recorded.
  */
 export async function runStage(stage: Stage, base: ImageState, env: StageEnv): Promise<ImageState> {
+  const { steps: services, cache } = env;
+  const epoch = services.output.sourceDateEpoch;
   const label = env.label + stageLabel(stage);
   let config: ImageConfig = structuredClone(base.config);
   let container: ContainerConfig = config.config ?? {};
@@ -139,18 +109,18 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   let key = base.key;
   const steps = [...base.steps];
   /** A layer step before the current one ran in this build (here or in a stage this one is built on). */
-  let upstreamRan = base.steps.some((k) => env.cache.didRun(k));
+  let upstreamRan = base.steps.some((k) => cache.lookup.didRun(k));
   let cmdInherited = true;
   /** The stage's variables: instructions are expanded here, against the ENV of the base it really has. */
-  const scope = new StageScope(env.args, envToMap(container.Env), env.escape);
+  const scope = new StageScope(env.args, envToMap(container.Env), services.escape);
   /** ARGs declared so far in this stage, with their values: RUN sees them as environment. */
   const args = scope.args;
   const ownTriggers: Instruction[] = [];
   // Times come from when a step first ran (kept in the cache), so a rebuild where every
   // step hits gives the very same image digest; SOURCE_DATE_EPOCH pins them all.
-  const buildTime = new Date((env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
-  let latest = env.sourceDateEpoch === undefined ? config.created : undefined;
-  const scratch = await mkdtemp(path.join(env.scratchRoot, `stage-${stage.index}-`));
+  const buildTime = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+  let latest = epoch === undefined ? config.created : undefined;
+  const scratch = await mkdtemp(path.join(services.scratchRoot, `stage-${stage.index}-`));
 
   const record = (instruction: Instruction, layer: Layer | null, created = latest): void => {
     history.push({ ...(created === undefined ? {} : { created }), created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
@@ -186,9 +156,9 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
 
   try {
     for (const written of instructions) {
-      env.signal?.throwIfAborted();
+      services.signal?.throwIfAborted();
       const triggered = onbuilt.has(written);
-      const instruction = scope.resolve(written, triggered ? TRIGGERS_FILE : env.file);
+      const instruction = scope.resolve(written, triggered ? TRIGGERS_FILE : services.file);
       switch (instruction.keyword) {
         case "ARG":
           // No new key: a build arg reaches the steps that use it (RUN's environment,
@@ -205,12 +175,12 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             }
             const platform = { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) };
             const state = { stage: label, platform, container, layers, args, output: (stream: "stdout" | "stderr", chunk: Buffer) => step.log(stream, chunk) };
-            const inputs = await stepInputs(instruction, state, env);
+            const inputs = await stepInputs(instruction, state, services);
             const nextKey = stepKey(key, inputs.key);
-            const found = env.noCache ? undefined : await env.cache.find(nextKey);
+            const found = cache.skip ? undefined : await cache.lookup.find(nextKey);
             // The layer is leased before it is used, so a prune running now cannot take it;
             // one pruned just before is a miss.
-            const cached = found?.layer === undefined || found.layer === null || (await env.lease.holdBlobs([found.layer], (d) => env.content.has(d))) ? found : undefined;
+            const cached = found?.layer === undefined || found.layer === null || (await cache.lease.holdBlobs([found.layer], (d) => services.output.content.has(d))) ? found : undefined;
             const text = shownText(instruction);
             const fingerprints = fingerprint({
               text,
@@ -224,26 +194,26 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
               step.cached();
               result = cached;
             } else {
-              if (env.explainCache) {
+              if (cache.explain) {
                 const onImage = fromImage && steps.length === base.steps.length;
-                const reason = env.noCache
+                const reason = cache.skip
                   ? "--no-cache was given"
-                  : await env.cache.explain({ parent: key, inputs: fingerprints, upstreamRan, ...(onImage ? { baseImage: stage.base } : {}) });
+                  : await cache.lookup.explain({ parent: key, inputs: fingerprints, upstreamRan, ...(onImage ? { baseImage: stage.base } : {}) });
                 step.cacheMiss(reason);
               }
               upstreamRan = true;
               result = { layer: await inputs.execute(scratch), created: buildTime, parent: key, inputs: fingerprints };
-              await env.cache.record(nextKey, result);
+              await cache.lookup.record(nextKey, result);
               step.done(result.layer?.size ?? 0);
             }
-            env.usedSteps.set(nextKey, result);
-            latest = env.sourceDateEpoch === undefined ? (result.created ?? buildTime) : buildTime;
+            cache.used.set(nextKey, result);
+            latest = epoch === undefined ? (result.created ?? buildTime) : buildTime;
             record(instruction, result.layer, latest);
             key = nextKey;
             steps.push(key);
           } catch (e) {
-            if (env.signal?.aborted === true) step.canceled();
-            else step.fail(e instanceof Error ? e.message : String(e), triggered ? undefined : sourceExcerpt(env.file, env.source, instruction.lines[0], instruction.lines[1]));
+            if (services.signal?.aborted === true) step.canceled();
+            else step.fail(e instanceof Error ? e.message : String(e), triggered ? undefined : sourceExcerpt(services.file, env.source, instruction.lines[0], instruction.lines[1]));
             throw e;
           }
           continue;
@@ -281,19 +251,15 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
 }
 
 /** A layer step's cache inputs and how to produce its layer on a miss. */
-async function stepInputs(
-  instruction: Instruction,
-  state: StepState,
-  env: StageEnv,
-): Promise<StepInputs> {
+async function stepInputs(instruction: Instruction, state: StepState, services: StepServices): Promise<StepInputs> {
   switch (instruction.keyword) {
     case "RUN":
-      return runStep(instruction, state, env);
+      return runStep(instruction, state, services);
     case "COPY":
     case "ADD":
-      return copyStep(instruction, state, env);
+      return copyStep(instruction, state, services);
     case "WORKDIR":
-      return workdirStep(state, env);
+      return workdirStep(state, services);
     default:
       throw new TbuildError("internal", `${instruction.keyword} is not a layer step`);
   }

@@ -8,7 +8,7 @@ import type { Change } from "../../snapshotter/changes.js";
 import { storeLayer, writeLayerTar } from "../../snapshotter/differ.js";
 import type { Snapshotter } from "../../snapshotter/snapshotter.js";
 import { chainIds, MergedView, type Layer } from "../rootfs.js";
-import type { StageEnv } from "../stage.js";
+import type { LayerOutput, RunGround } from "./context.js";
 
 /** What a layer step sees of its stage when it starts. */
 export interface StepState {
@@ -35,8 +35,8 @@ export interface StepInputs {
 const EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 /** An error at the instruction's line in the Dockerfile. */
-export function located(env: StageEnv, instruction: Instruction, message: string, hint?: string, category: ErrorCategory = "failed-precondition"): TbuildError {
-  return new TbuildError(category, `${env.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
+export function located(at: { file: string }, instruction: Instruction, message: string, hint?: string, category: ErrorCategory = "failed-precondition"): TbuildError {
+  return new TbuildError(category, `${at.file}:${instruction.lines[0]}: ${message}`, hint === undefined ? {} : { hint });
 }
 
 /** A TbuildError from deeper down, placed at a line of the Dockerfile, its category and hint kept. */
@@ -45,13 +45,13 @@ export function atLine(file: string, line: number, e: TbuildError): TbuildError 
 }
 
 /** A TbuildError from deeper down, placed at the instruction's line, its category kept (a full disk names the store). */
-export function relocated(env: StageEnv, instruction: Instruction, e: TbuildError): TbuildError {
-  if (e instanceof DiskFullError) return e.under(env.storeRoot, 0, `${env.file}:${instruction.lines[0]}`);
-  return atLine(env.file, instruction.lines[0], e);
+export function relocated(at: { file: string; storeRoot: string }, instruction: Instruction, e: TbuildError): TbuildError {
+  if (e instanceof DiskFullError) return e.under(at.storeRoot, 0, `${at.file}:${instruction.lines[0]}`);
+  return atLine(at.file, instruction.lines[0], e);
 }
 
 /** A tar of `changes` compressed into the content store; null when there is nothing in it. */
-export async function layerFromChanges(changes: Change[], env: StageEnv): Promise<Layer | null> {
+export async function layerFromChanges(changes: Change[], output: LayerOutput): Promise<Layer | null> {
   if (changes.length === 0) return null;
   const tar = new PassThrough();
   const writing = writeLayerTar(
@@ -59,16 +59,16 @@ export async function layerFromChanges(changes: Change[], env: StageEnv): Promis
       yield* changes;
     })(),
     tar,
-    env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch },
+    output.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: output.sourceDateEpoch },
   );
-  const [layer] = await Promise.all([storeLayer(tar, env.content, env.compression), writing]);
+  const [layer] = await Promise.all([storeLayer(tar, output.content, output.compression), writing]);
   return layer;
 }
 
 /** A read-only view of the filesystem at `layers`, for lookups (dest directories, /etc/passwd). */
-export async function withView<T>(layers: Layer[], env: StageEnv, fn: (view: MergedView) => Promise<T>): Promise<T> {
+export async function withView<T>(layers: Layer[], snapshots: RunGround, fn: (view: MergedView) => Promise<T>): Promise<T> {
   if (layers.length === 0) return fn(new MergedView([]));
-  const { snapshotter, rootfs } = await env.snapshots();
+  const { snapshotter, rootfs } = await snapshots();
   const top = await rootfs.ensure(layers);
   const key = `view-${randomBytes(6).toString("hex")}`;
   const mounts = await snapshotter.view(key, top);
@@ -84,10 +84,10 @@ export async function withView<T>(layers: Layer[], env: StageEnv, fn: (view: Mer
  * next step starts from it without unpacking; null (and the snapshot dropped) when
  * the step changed nothing.
  */
-export async function commitStep(snapshotter: Snapshotter, active: string, parentLayers: Layer[], env: StageEnv): Promise<Layer | null> {
-  const layer = await snapshotter.diff(active, env.content, {
-    compression: env.compression,
-    ...(env.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: env.sourceDateEpoch }),
+export async function commitStep(snapshotter: Snapshotter, active: string, parentLayers: Layer[], output: LayerOutput): Promise<Layer | null> {
+  const layer = await snapshotter.diff(active, output.content, {
+    compression: output.compression,
+    ...(output.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: output.sourceDateEpoch }),
   });
   if (layer.diffID === EMPTY_TAR_DIFF_ID) {
     await snapshotter.remove(active);

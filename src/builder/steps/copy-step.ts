@@ -13,39 +13,39 @@ import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
 import { chainIds, MergedView, type Layer } from "../rootfs.js";
 import { digestSources } from "../source-digest.js";
-import type { StageEnv } from "../stage.js";
 import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
 import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState, relocated } from "./common.js";
+import type { CopyStepContext } from "./context.js";
 
 const NO_IGNORE = { ignores: () => false, source: undefined };
 
 /** COPY and ADD: files from the context, a stage, an image or a URL, or local archives unpacked. */
-export async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, env: StageEnv): Promise<StepInputs> {
+export async function copyStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, state: StepState, ctx: CopyStepContext): Promise<StepInputs> {
   const flags = instruction.flags;
   const from = typeof flags["from"] === "string" ? flags["from"] : undefined;
   const isAdd = instruction.keyword === "ADD";
   for (const source of instruction.args.sources) {
     if (isAdd && /^git:\/\/|^git@|\.git(#|$)/.test(source)) {
-      throw located(env, instruction, `ADD from a git repository is not implemented yet: ${source}`, "clone it in a RUN step, or COPY a checkout from the build context");
+      throw located(ctx, instruction, `ADD from a git repository is not implemented yet: ${source}`, "clone it in a RUN step, or COPY a checkout from the build context");
     }
   }
   const urls = isAdd ? instruction.args.sources.filter(isUrl) : [];
   const localSources = instruction.args.sources.filter((s) => !urls.includes(s));
-  if (flags["parents"] === true) throw located(env, instruction, "COPY --parents is not implemented yet", "copy each directory with its own COPY line");
+  if (flags["parents"] === true) throw located(ctx, instruction, "COPY --parents is not implemented yet", "copy each directory with its own COPY line");
   const checksum = typeof flags["checksum"] === "string" ? flags["checksum"] : undefined;
   if (checksum !== undefined && (urls.length !== 1 || localSources.length > 0)) {
-    throw located(env, instruction, "ADD --checksum needs exactly one source, and it must be a URL");
+    throw located(ctx, instruction, "ADD --checksum needs exactly one source, and it must be a URL");
   }
   if (isAdd && from === undefined && localSources.length > 0 && urls.length === 0) {
-    const archives = await localArchives(instruction, env);
-    if (archives !== undefined) return archiveStep(instruction, archives, state, env);
+    const archives = await localArchives(instruction, ctx);
+    if (archives !== undefined) return archiveStep(instruction, archives, state, ctx);
   }
   const lookup = (name: string): string | undefined => envToMap(state.container.Env).get(name) ?? state.args.get(name);
   const request = {
     keyword: instruction.keyword,
     sources: localSources,
-    heredocs: heredocSources(instruction.args.heredocs, (t) => expandWord(t.replace(/["']/g, "\\$&"), lookup, env.escape)),
+    heredocs: heredocSources(instruction.args.heredocs, (t) => expandWord(t.replace(/["']/g, "\\$&"), lookup, ctx.escape)),
     dest: instruction.args.dest,
     workdir: state.container.WorkingDir ?? "/",
     excludes: (flags["exclude"] as string[] | undefined) ?? [],
@@ -55,14 +55,14 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   let sourceKey = "context";
   let sourceLayers: Layer[] | undefined;
   // --from names a stage, else a directory given with --build-context, else an image.
-  const namedDir = from === undefined || env.stageIndex(from) !== undefined ? undefined : env.namedContextDir(from);
-  const sourceDir = namedDir ?? env.contextDir;
-  const rules = namedDir === undefined ? env.rules : NO_IGNORE;
+  const namedDir = from === undefined ? undefined : ctx.sources.directory(from);
+  const sourceDir = namedDir ?? ctx.context.dir;
+  const rules = namedDir === undefined ? ctx.context.rules : NO_IGNORE;
   if (from !== undefined && namedDir === undefined) {
-    const index = env.stageIndex(from);
-    const source = index !== undefined ? await env.stageResult(index) : await env.imageState(from).catch((e: unknown) => {
-      throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
-    });
+    const source = await (ctx.sources.stage(from) ??
+      ctx.sources.image(from).catch((e: unknown) => {
+        throw e instanceof TbuildError ? relocated(ctx, instruction, e) : e;
+      }));
     // As BuildKit: the files selected count, not how the stage made them, so a COPY --from
     // stays cached when its stage ran again without changing what is copied.
     sourceKey = "layers";
@@ -70,9 +70,9 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   } else if (namedDir !== undefined) {
     sourceKey = `context:${from}`;
   }
-  const nowNs = BigInt(env.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
+  const nowNs = BigInt(ctx.output.sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1_000_000_000n;
   const fromLabel = `--from=${from}`;
-  const viewTrees = (layers: Layer[]): Promise<SourceTree[]> => withView(layers, env, (source) => resolveViewSources(source, request.sources, request.excludes, fromLabel));
+  const viewTrees = (layers: Layer[]): Promise<SourceTree[]> => withView(layers, ctx.snapshots, (source) => resolveViewSources(source, request.sources, request.excludes, fromLabel));
   // The key holds the request and the sources' content. What the destination image adds
   // (is dest a directory, who is --chown, the parents' owners) follows from the parent
   // key, so it is looked at only when the step runs: a cached COPY touches no snapshot.
@@ -85,28 +85,28 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       trees = request.sources.length === 0 ? [] : await resolveSources(sourceDir, request.sources, rules, request.excludes);
       if (urls.length > 0) {
         // Under the build's scratch, which goes with the build: a cached ADD needs the file no longer.
-        const downloads = await mkdtemp(path.join(env.scratchRoot, "download-"));
+        const downloads = await mkdtemp(path.join(ctx.scratchRoot, "download-"));
         for (const url of urls) {
           const got = await download(url, path.join(downloads, `download-${trees.length}`), checksum);
           trees.push({ name: got.name, contextPath: got.name, kind: "file", entries: [{ rel: "", abs: got.file, stats: await lstat(got.file, { bigint: true }) }] });
         }
       }
-      sources = await digestSources(trees, (abs, st) => env.hashes.digest(abs, st), false, files);
+      sources = await digestSources(trees, (abs, st) => ctx.hashes.digest(abs, st), false, files);
     } else {
       // Committed snapshots never change: what a selection holds is hashed once per chain.
       const layers = sourceLayers;
       const chain = chainIds(layers.map((l) => l.diffID)).at(-1) ?? "scratch";
       const selection = { sources: request.sources, excludes: request.excludes };
-      const known = await env.treeDigests.get(chain, selection);
+      const known = await ctx.treeDigests.get(chain, selection);
       if (known !== undefined) sources = known;
       else {
         trees = await viewTrees(layers);
         sources = await digestSources(trees, (abs, st) => hashFile(abs, st.size), true);
-        await env.treeDigests.put(chain, selection, sources);
+        await ctx.treeDigests.put(chain, selection, sources);
       }
     }
   } catch (e) {
-    if (e instanceof TbuildError) throw relocated(env, instruction, e);
+    if (e instanceof TbuildError) throw relocated(ctx, instruction, e);
     throw e;
   }
   return {
@@ -119,14 +119,14 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       try {
         trees ??= await viewTrees(sourceLayers ?? []);
         const source = trees;
-        changes = await withView(state.layers, env, (view) =>
+        changes = await withView(state.layers, ctx.snapshots, (view) =>
           planCopy(request, source, { view, scratchDir: scratch, nowNs, ...(sourceLayers === undefined ? {} : { sourceOwner: imageIdsOf }) }),
         );
-        return await layerFromChanges(changes, env);
+        return await layerFromChanges(changes, ctx.output);
       } catch (e) {
         // The layer holds about what is copied (compression aside): that is what the disk lacked room for.
-        if (e instanceof DiskFullError) throw relocated(env, instruction, e.under(env.storeRoot, copiedBytes(changes)));
-        if (e instanceof TbuildError) throw relocated(env, instruction, e);
+        if (e instanceof DiskFullError) throw relocated(ctx, instruction, e.under(ctx.storeRoot, copiedBytes(changes)));
+        if (e instanceof TbuildError) throw relocated(ctx, instruction, e);
         throw e;
       } finally {
         await rm(scratch, { recursive: true, force: true });
@@ -141,12 +141,12 @@ interface LocalArchive {
 }
 
 /** ADD's sources when they are all local archives (to unpack), undefined when none is; a mix is refused. */
-async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, env: StageEnv): Promise<LocalArchive[] | undefined> {
+async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD" }, ctx: CopyStepContext): Promise<LocalArchive[] | undefined> {
   let trees;
   try {
-    trees = await resolveSources(env.contextDir, instruction.args.sources, env.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
+    trees = await resolveSources(ctx.context.dir, instruction.args.sources, ctx.context.rules, (instruction.flags["exclude"] as string[] | undefined) ?? []);
   } catch (e) {
-    if (e instanceof TbuildError) throw relocated(env, instruction, e);
+    if (e instanceof TbuildError) throw relocated(ctx, instruction, e);
     throw e;
   }
   const files = trees.filter((t) => t.kind === "file").map((t) => t.entries[0]!.abs);
@@ -157,20 +157,20 @@ async function localArchives(instruction: Instruction & { keyword: "COPY" | "ADD
   }
   if (archives.length === 0) return undefined;
   if (archives.length !== trees.length || (instruction.args.heredocs ?? []).length > 0) {
-    throw located(env, instruction, "ADD of archives together with other sources is not implemented yet", "give the archives their own ADD line");
+    throw located(ctx, instruction, "ADD of archives together with other sources is not implemented yet", "give the archives their own ADD line");
   }
   return archives;
 }
 
 /** ADD of local tar archives: each is unpacked at dest through the snapshotter's safe applier. */
-async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: LocalArchive[], state: StepState, env: StageEnv): Promise<StepInputs> {
+async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" }, archives: LocalArchive[], state: StepState, ctx: CopyStepContext): Promise<StepInputs> {
   const dest = path.posix.resolve(state.container.WorkingDir ?? "/", instruction.args.dest);
   const digests = [];
-  for (const { file } of archives) digests.push(await env.hashes.digest(file, await lstat(file, { bigint: true })));
+  for (const { file } of archives) digests.push(await ctx.hashes.digest(file, await lstat(file, { bigint: true })));
   return {
     key: { add: instruction.original, dest, archives: digests },
     execute: async (): Promise<Layer | null> => {
-      const { snapshotter, rootfs } = await env.snapshots();
+      const { snapshotter, rootfs } = await ctx.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `add-${randomBytes(8).toString("hex")}`;
       const view = MergedView.fromMounts(await snapshotter.prepare(active, parent));
@@ -178,10 +178,10 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
         // Through the image's symlinks as COPY goes (a merged-/usr /bin is /usr/bin).
         const place = (p: string) => view.canonical(p);
         for (const { file, kind } of archives) await snapshotter.apply(active, await archiveUnder(file, kind, dest, place), { layer: `ADD ${path.basename(file)}` });
-        return await commitStep(snapshotter, active, state.layers, env);
+        return await commitStep(snapshotter, active, state.layers, ctx.output);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
-        if (e instanceof TbuildError) throw relocated(env, instruction, e);
+        if (e instanceof TbuildError) throw relocated(ctx, instruction, e);
         throw e;
       }
     },

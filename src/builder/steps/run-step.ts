@@ -10,20 +10,20 @@ import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } fr
 import { MergedView, type Layer } from "../rootfs.js";
 import type { StepFile } from "../../executor/executor.js";
 import { mountKey, prepareMounts, removeCopiedUpDirs, removeStubs, withLocks } from "../run-mounts.js";
-import type { ImageState, StageEnv } from "../stage.js";
 import { hostsFile, resolvConf, SANDBOX_HOSTNAME } from "../step-files.js";
 import { resolveUser, supplementaryGroups } from "../users.js";
 import { commitStep, located, type StepInputs, type StepState, relocated } from "./common.js";
+import type { RunOptions, RunStepContext, SourceState } from "./context.js";
 
 /** RUN: the command in the step's snapshot, with its mounts, as the image's USER. */
-export async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, env: StageEnv): Promise<StepInputs> {
+export async function runStep(instruction: Instruction & { keyword: "RUN" }, state: StepState, ctx: RunStepContext): Promise<StepInputs> {
   const flags = instruction.flags;
   const host = hostPlatform();
   if (state.platform.os !== host.os || state.platform.architecture !== host.architecture) {
-    throw located(env, instruction, `RUN for ${formatPlatform(state.platform)} on this ${formatPlatform(host)} machine needs CPU emulation, which tbuild does not have`, "build RUN steps for this machine's platform, or build on a machine of the target platform");
+    throw located(ctx, instruction, `RUN for ${formatPlatform(state.platform)} on this ${formatPlatform(host)} machine needs CPU emulation, which tbuild does not have`, "build RUN steps for this machine's platform, or build on a machine of the target platform");
   }
   if (flags["security"] === "insecure") {
-    throw located(env, instruction, "RUN --security=insecure is not allowed: tbuild never grants extra privileges to a build step");
+    throw located(ctx, instruction, "RUN --security=insecure is not allowed: tbuild never grants extra privileges to a build step");
   }
   const shell = state.container.Shell ?? DEFAULT_SHELL;
   const heredocs = instruction.args.heredocs ?? [];
@@ -46,26 +46,23 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
   if (!envMap.has("PATH")) envMap.set("PATH", DEFAULT_PATH);
   const runEnv = [...envMap].map(([k, v]) => `${k}=${v}`);
   const workdir = resolveWorkdir(undefined, state.container.WorkingDir ?? "/");
-  const network = (typeof flags["network"] === "string" ? flags["network"] : env.network) as "default" | "none" | "host";
+  const network = (typeof flags["network"] === "string" ? flags["network"] : ctx.run.network) as "default" | "none" | "host";
   const mountSpecs = (flags["mount"] as string[] | undefined) ?? [];
-  const sourceState = (from: string): Promise<ImageState> => {
-    const index = env.stageIndex(from);
-    return index !== undefined ? env.stageResult(index) : env.imageState(from);
-  };
+  const sourceState = (from: string): Promise<SourceState> => ctx.sources.stage(from) ?? ctx.sources.image(from);
   let mountKeys: unknown[];
   try {
-    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key, (id) => env.cacheMounts.name(id))));
+    mountKeys = await Promise.all(mountSpecs.map((m) => mountKey(m, async (from) => (await sourceState(from)).key, (id) => ctx.cacheMounts.name(id))));
   } catch (e) {
-    if (e instanceof TbuildError) throw relocated(env, instruction, e);
+    if (e instanceof TbuildError) throw relocated(ctx, instruction, e);
     throw e;
   }
   return {
     // --add-host changes what the command sees, so it is part of the key (as in BuildKit's ExecOp); absent, keys stay as they were.
-    key: { run: argv, script: script ?? null, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys, ...(env.addHosts.length > 0 ? { addHosts: env.addHosts } : {}) },
+    key: { run: argv, script: script ?? null, env: runEnv, user: state.container.User ?? "", workdir, network, mounts: mountKeys, ...(ctx.run.addHosts.length > 0 ? { addHosts: ctx.run.addHosts } : {}) },
     execute: async (stageScratch: string): Promise<Layer | null> => {
       // Scratch of this step alone: secret copies and overlay points never meet another step's.
       const scratch = await mkdtemp(path.join(stageScratch, "run-"));
-      const { snapshotter, rootfs, executor } = await env.snapshots();
+      const { snapshotter, rootfs, executor } = await ctx.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `run-${randomBytes(8).toString("hex")}`;
       const mounts = await snapshotter.prepare(active, parent);
@@ -77,7 +74,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         // As a container runtime does: HOME from the user's passwd entry unless the image sets it.
         const stepEnv = runEnv.some((kv) => kv.startsWith("HOME=")) ? runEnv : [...runEnv, `HOME=${who.home ?? "/"}`];
         if (!(await view.isDirectory(workdir))) {
-          throw located(env, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
+          throw located(ctx, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
         }
         const upper = upperDir(mounts);
         const sourceTree = async (from: string) => {
@@ -87,13 +84,13 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
           views.push(key);
           return { view: sourceView, lowerdirs: sourceView.layerDirs, key: source.key };
         };
-        const prepared = await prepareMounts(mountSpecs, { storeRoot: env.storeRoot, contextDir: env.contextDir, rules: env.rules, scratch, secrets: env.secrets, view, sourceTree, seedCacheMount: (id, dir) => env.cacheMounts.seed(id, dir) }).catch(
+        const prepared = await prepareMounts(mountSpecs, { storeRoot: ctx.storeRoot, contextDir: ctx.context.dir, rules: ctx.context.rules, scratch, secrets: ctx.run.secrets, view, sourceTree, seedCacheMount: (id, dir) => ctx.cacheMounts.seed(id, dir) }).catch(
           (e: unknown) => {
-            throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
+            throw e instanceof TbuildError ? relocated(ctx, instruction, e) : e;
           },
         );
         const existing = { proc: await view.isDirectory("/proc"), dev: await view.isDirectory("/dev"), sys: await view.isDirectory("/sys") };
-        const files = [...(await networkFiles(view, network, env.addHosts)), ...prepared.files];
+        const files = [...(await networkFiles(view, network, ctx.run.addHosts)), ...prepared.files];
         if (script !== undefined) files.push({ kind: "file", target: SCRIPT_PATH, mode: 0o755, uid: 0, gid: 0, data: Buffer.from(script, "utf8"), existing: 2 });
         const groups = await supplementaryGroups(who.uid, who.gid, view);
         // Native snapshots diff by metadata: the image's directories our stubs go into keep their mtimes.
@@ -107,10 +104,10 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
               process: { argv, env: stepEnv, cwd: workdir, uid: who.uid, gid: who.gid, groups, network, hostname: SANDBOX_HOSTNAME },
               scratch,
               onOutput: state.output,
-              ...(env.signal === undefined ? {} : { signal: env.signal }),
+              ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
             });
           } catch (e) {
-            throw e instanceof TbuildError ? relocated(env, instruction, e) : e;
+            throw e instanceof TbuildError ? relocated(ctx, instruction, e) : e;
           } finally {
             // Mount points the executor had to create are not part of what the command changed.
             const made = [...prepared.mounts, ...files];
@@ -124,16 +121,16 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         });
         if (code !== 0) {
           // The command met ENOSPC inside its tree: say so, with what it had written by then.
-          if (await diskIsFull(env.storeRoot)) {
+          if (await diskIsFull(ctx.storeRoot)) {
             const written = (await snapshotter.sizes([active]).catch(() => new Map<string, number>())).get(active) ?? 0;
-            throw new DiskFullError(env.storeRoot, written, undefined, `${env.file}:${instruction.lines[0]}: RUN failed with exit code ${code}`);
+            throw new DiskFullError(ctx.storeRoot, written, undefined, `${ctx.file}:${instruction.lines[0]}: RUN failed with exit code ${code}`);
           }
-          throw located(env, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
+          throw located(ctx, instruction, `RUN failed with exit code ${code}: ${instruction.original.replace(/^RUN\s+/i, "")}`);
         }
-        return await commitStep(snapshotter, active, state.layers, env);
+        return await commitStep(snapshotter, active, state.layers, ctx.output);
       } catch (e) {
         await snapshotter.remove(active).catch(() => undefined);
-        if (e instanceof DiskFullError) throw relocated(env, instruction, e);
+        if (e instanceof DiskFullError) throw relocated(ctx, instruction, e);
         throw e;
       } finally {
         for (const key of views) await snapshotter.remove(key).catch(() => undefined);
@@ -160,7 +157,7 @@ const SCRIPT_PATH = "/dev/.tbuild-heredoc";
  * image has and never reach the layer. Where the image has one of them as a symlink
  * or not a plain file, the step keeps the image's (a mount there is refused).
  */
-async function networkFiles(view: MergedView, network: "default" | "none" | "host", addHosts: StageEnv["addHosts"]): Promise<StepFile[]> {
+async function networkFiles(view: MergedView, network: "default" | "none" | "host", addHosts: RunOptions["addHosts"]): Promise<StepFile[]> {
   const wanted: [string, string][] = [
     ["/etc/resolv.conf", await resolvConf(network)],
     ["/etc/hosts", hostsFile(SANDBOX_HOSTNAME, addHosts)],
