@@ -22,7 +22,7 @@ import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
 import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
 import { checkUserNamespaces } from "../snapshotter/namespace.js";
-import type { ContentStore } from "../cache/content-store.js";
+import type { ContentStore } from "../content/content.js";
 import type { Executor } from "../executor/executor.js";
 import type { BuiltImage, OutputSpec, ResolvedExporter } from "../exporter/exporter.js";
 import { annotationsFor, parseAnnotations, type ImageAnnotations } from "../exporter/annotations.js";
@@ -39,6 +39,7 @@ import { Progress } from "./progress.js";
 import { runStage, type ImageState, type StageCache, type StageEnv } from "./stage.js";
 import type { RunGround, Sources, StepServices } from "./steps/context.js";
 import type { ExtraHost } from "./step-files.js";
+import { hasBlob } from "../content/blob-io.js";
 
 export type { BuildEvent } from "../events.js";
 
@@ -150,7 +151,7 @@ async function baseImage(store: ImageStore, lease: Lease, ref: string, o: BuildO
   }
   const step = progress.start({ name: `pulling ${formatReference(parseReference(ref))}`, type: "pull" });
   try {
-    const { pullImage } = await import("../registry/pull.js");
+    const { pullImage } = await import("../store/registry-transfer.js");
     await pullImage(ref, {
       ...(o.registry ?? {}),
       store,
@@ -175,7 +176,7 @@ async function baseImage(store: ImageStore, lease: Lease, ref: string, o: BuildO
 }
 
 function holdImage(store: ImageStore, lease: Lease, image: { manifestDescriptor: Descriptor; manifest: { config: Descriptor; layers: Descriptor[] } }): Promise<boolean> {
-  return lease.holdBlobs([image.manifestDescriptor, image.manifest.config, ...image.manifest.layers], (d) => store.content.has(d));
+  return lease.holdBlobs([image.manifestDescriptor, image.manifest.config, ...image.manifest.layers], (d) => hasBlob(store.content, d));
 }
 
 /** Tags are names to store the result under: a bad one is refused before any step runs, not after the build. */

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
-import type { ContentStore } from "../cache/content-store.js";
+import type { ContentStore } from "../content/content.js";
 import type { Lease } from "../store/lease.js";
 import { errnoCode, isTbuildError, TbuildError } from "../errors.js";
-import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import { isOpaque, isWhiteoutDevice, OPAQUE } from "../snapshotter/changes.js";
 import { readTreeXattrs, readXattrs, type Xattrs } from "../snapshotter/xattrs.js";
 import type { Mount, Snapshotter } from "../snapshotter/snapshotter.js";

@@ -16,6 +16,7 @@ import type { StepServices } from "./steps/context.js";
 import { copyStep } from "./steps/copy-step.js";
 import { runStep } from "./steps/run-step.js";
 import { workdirStep } from "./steps/workdir-step.js";
+import { hasBlob } from "../content/blob-io.js";
 
 /** An image as a stage sees it: its config and layers, and the cache key of its last step. */
 export interface ImageState {
@@ -180,7 +181,7 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             const found = cache.skip ? undefined : await cache.lookup.find(nextKey);
             // The layer is leased before it is used, so a prune running now cannot take it;
             // one pruned just before is a miss.
-            const cached = found?.layer === undefined || found.layer === null || (await cache.lease.holdBlobs([found.layer], (d) => services.output.content.has(d))) ? found : undefined;
+            const cached = found?.layer === undefined || found.layer === null || (await cache.lease.holdBlobs([found.layer], (d) => hasBlob(services.output.content, d))) ? found : undefined;
             const text = shownText(instruction);
             const fingerprints = fingerprint({
               text,

@@ -5,7 +5,7 @@
  */
 import { DiskFullError } from "../disk-full.js";
 import { isTbuildError, type TbuildError } from "../errors.js";
-import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import type { StepRecord } from "./step-cache.js";
 
 /** A place step records can be read from. */

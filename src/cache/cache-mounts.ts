@@ -14,12 +14,14 @@ import { lstat, rename } from "node:fs/promises";
 import path from "node:path";
 import { errnoCode, TbuildError } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
-import { storeLayer, type LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
+import { storeLayer } from "../snapshotter/differ.js";
 import { removeOwnedTree } from "../snapshotter/namespace.js";
 import { applyIsolated, diffIsolated } from "../snapshotter/worker-client.js";
 import type { Lease } from "../store/lease.js";
 import { importFailureIsMiss, type CacheBackend } from "./backend.js";
-import type { ContentStore } from "./content-store.js";
+import { hasBlob } from "../content/blob-io.js";
+import type { ContentStore } from "../content/content.js";
 
 /** The directory holding a cache id's contents. Ids are hashed, never used as paths (CVE-2024-9675). */
 export function cacheMountDir(storeRoot: string, id: string): string {
@@ -68,7 +70,7 @@ export class CacheMounts {
       const tmp = `${dir}.seed-${process.pid}-${randomBytes(4).toString("hex")}`;
       try {
         await backend.ensureLayer(layer);
-        if (!(await this.lease.holdBlobs([layer], (d) => this.content.has(d)))) throw new TbuildError("not-found", `layer ${layer.digest} was removed from the store while in use`);
+        if (!(await this.lease.holdBlobs([layer], (d) => hasBlob(this.content, d)))) throw new TbuildError("not-found", `layer ${layer.digest} was removed from the store while in use`);
         const applied = await applyIsolated(tmp, this.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
         if (applied.diffID !== layer.diffID) {
           throw new TbuildError("failed-precondition", `its layer ${layer.digest} unpacks to ${applied.diffID}, not the recorded ${layer.diffID}`);
@@ -100,7 +102,7 @@ export class CacheMounts {
       const dir = cacheMountDir(this.storeRoot, id);
       if (await exists(dir)) {
         const layer = await withFileLock(cacheMountLock(dir), () => storeLayer(diffIsolated({ driver: "native", upper: dir, sourceDateEpoch: 0 }), this.content, "gzip"), { timeoutMs: 3_600_000 });
-        await this.lease.holdBlobs([layer], (d) => this.content.has(d));
+        await this.lease.holdBlobs([layer], (d) => hasBlob(this.content, d));
         out.set(id, layer);
         continue;
       }
@@ -116,7 +118,7 @@ export class CacheMounts {
       if (layer === undefined) continue;
       try {
         await backend.ensureLayer(layer);
-        if (await this.lease.holdBlobs([layer], (d) => this.content.has(d))) return layer;
+        if (await this.lease.holdBlobs([layer], (d) => hasBlob(this.content, d))) return layer;
       } catch (e) {
         if (!importFailureIsMiss(e)) throw e;
         this.warn(`cache mount '${id}' from ${backend.description} is not exported again: ${e.message}`);

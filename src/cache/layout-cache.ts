@@ -22,11 +22,12 @@ import { digestHex, digestOf, parseDigest } from "../oci/digest.js";
 import { MediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { indexSchema, manifestSchema, type Manifest } from "../oci/schemas.js";
-import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
 import { CACHE_CONFIG_MEDIA_TYPE, configSchema } from "./cache-config.js";
-import type { ContentStore } from "./content-store.js";
+import type { ContentStore } from "../content/content.js";
 import type { StepRecord } from "./step-cache.js";
+import { writeBlob as storeBlob } from "../content/blob-io.js";
 
 /** The `org.opencontainers.image.ref.name` of the cache manifest in index.json. */
 export const LAYOUT_CACHE_NAME = "tbuild-cache";
@@ -130,7 +131,7 @@ export class LayoutCache implements CacheBackend {
     try {
       // Opened first: a missing file is the cache's loss, not a failed write into the store.
       const fh = await open(file, "r");
-      await this.content.ingest(fh.createReadStream(), { digest: layer.digest, size: layer.size });
+      await storeBlob(this.content, fh.createReadStream(), { digest: layer.digest, size: layer.size });
     } catch (e) {
       if (errnoCode(e) === "ENOENT") throw new TbuildError("not-found", `the cache ${this.dir} names layer ${layer.digest}, but the file is gone`);
       if (e instanceof TbuildError && e.category === "failed-precondition") {

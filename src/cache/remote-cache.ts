@@ -21,11 +21,12 @@ import { RegistryError } from "../registry/errors.js";
 import { withRetry } from "../registry/retry.js";
 import { BlobSources } from "../registry/sources.js";
 import { RegistrySession, type RegistryOptions } from "../registry/transport.js";
-import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import type { ImageStore } from "../store/image-store.js";
 import { CACHE_CONFIG_MEDIA_TYPE, configSchema, INLINE_CACHE_FIELD, recordsSchema } from "./cache-config.js";
 import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
 import type { StepRecord } from "./step-cache.js";
+import { readBlob, writeBlob } from "../content/blob-io.js";
 
 export { CACHE_CONFIG_MEDIA_TYPE } from "./cache-config.js";
 
@@ -90,7 +91,7 @@ export class RemoteCache implements CacheBackend {
       throw new TbuildError("failed-precondition", `the cache config of ${name} is ${manifest.config.size} bytes, more than the ${CONFIG_LIMIT} tbuild reads`);
     }
     await client.fetchBlob(o.store.content, manifest.config);
-    const bytes = await o.store.content.readBytes(manifest.config.digest, CONFIG_LIMIT);
+    const bytes = await readBlob(o.store.content, manifest.config.digest, CONFIG_LIMIT);
     const config = inline ? { records: inlineRecords(bytes, manifest, name), mounts: undefined } : parseJson(configSchema, bytes, `cache config of ${name}`);
     const records = new Map(Object.entries(config.records));
     const mounts = new Map(Object.entries(config.mounts ?? {}));
@@ -174,7 +175,7 @@ export async function exportCache(ref: string, records: ReadonlyMap<string, Step
 
   const configBytes = configWithin(kept, mounts, CONFIG_BUDGET);
   // Into the local store first: pushBlob streams what it uploads from there.
-  const config = await content.put(configBytes);
+  const config = await writeBlob(content, configBytes);
   await client.pushBlob(content, config);
   const manifest: Manifest = {
     schemaVersion: 2,

@@ -3,9 +3,11 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { writeAtomic } from "../atomic-write.js";
 import { errnoCode, ioError, TbuildError } from "../errors.js";
-import type { LayerDescriptor as Layer } from "../snapshotter/differ.js";
+import type { LayerDescriptor as Layer } from "../oci/layer.js";
 import type { CacheBackend } from "./backend.js";
-import { ContentStore } from "./content-store.js";
+import type { ContentInfo } from "../content/content.js";
+import { LocalContentStore } from "../content/local.js";
+import { hasBlob } from "../content/blob-io.js";
 
 /** What a cached step produced: its layer (none for a step that changed no file). */
 export interface StepRecord {
@@ -26,12 +28,12 @@ export interface StepRecord {
  */
 export class StepCache implements CacheBackend {
   private readonly dir: string;
-  private readonly content: ContentStore;
+  private readonly content: ContentInfo;
   readonly description: string;
 
   constructor(root: string) {
     this.dir = path.join(root, "cache", "steps");
-    this.content = new ContentStore(root);
+    this.content = new LocalContentStore(root);
     this.description = `the build cache of ${root}`;
   }
 
@@ -52,12 +54,12 @@ export class StepCache implements CacheBackend {
   /** A record is a hit only while its layer is still stored (prune may have dropped it). */
   async lookup(key: string): Promise<StepRecord | undefined> {
     const record = await this.get(key);
-    if (record === undefined || record.layer === null || (await this.content.has(record.layer.digest))) return record;
+    if (record === undefined || record.layer === null || (await hasBlob(this.content, record.layer.digest))) return record;
     return undefined;
   }
 
   async ensureLayer(layer: Layer): Promise<void> {
-    if (!(await this.content.has(layer.digest))) throw new TbuildError("not-found", `layer ${layer.digest} is no longer in ${this.content.root}`);
+    if (!(await hasBlob(this.content, layer.digest))) throw new TbuildError("not-found", `layer ${layer.digest} is no longer in ${this.content.location}`);
   }
 
   async entries(): Promise<[string, StepRecord][]> {

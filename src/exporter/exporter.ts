@@ -8,7 +8,7 @@
 import type { CacheBackend } from "../cache/backend.js";
 import type { StepRecord } from "../cache/step-cache.js";
 import type { Compression } from "../snapshotter/compression.js";
-import type { LayerDescriptor } from "../snapshotter/differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import type { Descriptor, ImageConfig } from "../oci/schemas.js";
 import type { RegistryOptions, RegistrySession } from "../registry/transport.js";
 import type { ImageStore } from "../store/image-store.js";

@@ -27,7 +27,7 @@ function pushing(refs: readonly string[], stored: readonly string[]): ResolvedEx
     kind: "export",
     names: stored,
     async finalize(image, progress) {
-      const { pushImage } = await import("../registry/push.js");
+      const { pushImage } = await import("../store/registry-transfer.js");
       const pushed = [];
       for (const ref of refs) {
         const result = await pushImage(image.store, ref, undefined, {

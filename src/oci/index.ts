@@ -4,3 +4,4 @@ export * from "./digest.js";
 export * from "./schemas.js";
 export * from "./parse-json.js";
 export * from "./reference.js";
+export * from "./layer.js";

@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import type { ContentStore } from "../cache/content-store.js";
+import type { ContentInfo, ContentIngester, ContentReader } from "../content/content.js";
 import { TbuildError } from "../errors.js";
 import { digestOf, isDigest } from "../oci/digest.js";
 import { MediaType, isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
@@ -7,6 +6,7 @@ import { repositoryScope } from "./auth.js";
 import { RegistryError, displayUrl } from "./errors.js";
 import { withRetry } from "./retry.js";
 import type { RegistryTransport, Response } from "./transport.js";
+import { writeBlob } from "../content/blob-io.js";
 
 /** Everything tbuild can read, best first, as the Accept header of manifest requests. */
 const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", ");
@@ -80,13 +80,13 @@ export class RepositoryClient {
    * digest and size while writing; bytes that do not match (a truncated or corrupted
    * transfer) are discarded and the download retried.
    */
-  async fetchBlob(store: ContentStore, desc: { digest: string; size: number }): Promise<"present" | "downloaded"> {
+  async fetchBlob(store: ContentIngester & ContentInfo, desc: { digest: string; size: number }): Promise<"present" | "downloaded"> {
     if ((await store.info(desc.digest))?.size === desc.size) return "present";
     const what = `pull blob ${desc.digest} from ${this.name}`;
     await withRetry(async () => {
       const res = await this.transport.open({ method: "GET", url: `/v2/${this.repository}/blobs/${desc.digest}`, scopes: this.pull, ok: [200], what });
       try {
-        await store.ingest(res.body, { digest: desc.digest, size: desc.size });
+        await writeBlob(store, res.body, { digest: desc.digest, size: desc.size });
       } catch (e) {
         const transfer = res.body.errored;
         res.body.destroy();
@@ -107,7 +107,7 @@ export class RepositoryClient {
    * registry accepted is never sent twice), then a cross-repository mount when a source is
    * known, then a monolithic or chunked upload streamed from disk.
    */
-  async pushBlob(store: ContentStore, desc: { digest: string; size: number }, o: UploadOptions = {}): Promise<PushOutcome> {
+  async pushBlob(store: ContentReader, desc: { digest: string; size: number }, o: UploadOptions = {}): Promise<PushOutcome> {
     return withRetry(async () => {
       if ((await this.blobSize(desc.digest, this.push)) !== undefined) return "exists";
       let location: string | undefined;
@@ -151,7 +151,7 @@ export class RepositoryClient {
     return locationOf(res);
   }
 
-  private async putWhole(store: ContentStore, desc: { digest: string; size: number }, location: string): Promise<Response> {
+  private async putWhole(store: ContentReader, desc: { digest: string; size: number }, location: string): Promise<Response> {
     const url = withDigest(location, desc.digest);
     const res = await this.transport.open({
       method: "PUT",
@@ -166,9 +166,8 @@ export class RepositoryClient {
     return res;
   }
 
-  private async putChunked(store: ContentStore, desc: { digest: string; size: number }, location: string, chunkSize: number): Promise<Response> {
+  private async putChunked(store: ContentReader, desc: { digest: string; size: number }, location: string, chunkSize: number): Promise<Response> {
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new TbuildError("invalid-argument", `chunk size ${chunkSize} must be a positive number of bytes`);
-    const path = store.blobPath(desc.digest);
     let next = location;
     for (let start = 0; start < desc.size; start += chunkSize) {
       const end = Math.min(desc.size, start + chunkSize) - 1;
@@ -179,7 +178,7 @@ export class RepositoryClient {
         ok: [202],
         what: `push blob ${desc.digest} to ${this.name} (bytes ${start}-${end})`,
         headers: { "content-type": "application/octet-stream", "content-length": String(end - start + 1), "content-range": `${start}-${end}` },
-        body: () => createReadStream(path, { start, end }),
+        body: () => store.openRead(desc.digest, { start, end }),
       });
       res.body.resume();
       next = locationOf(res);

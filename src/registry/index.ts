@@ -1,6 +1,6 @@
 // The registry client: OCI distribution pull and push, auth and credentials.
-export { pullImage, type PullOptions, type PullResult, type PullEvent } from "./pull.js";
-export { pushImage, type PushOptions, type PushResult, type PushEvent } from "./push.js";
+export { fetchImage, type FetchOptions, type PullResult, type PullEvent } from "./pull.js";
+export { uploadImage, type PushOptions, type PushImageOptions, type PushSource, type PushResult, type PushEvent } from "./push.js";
 export { RegistrySession, RegistryTransport, type RegistryOptions } from "./transport.js";
 export { RepositoryClient, type RawManifest, type UploadOptions, type PushOutcome } from "./client.js";
 export { RegistryError, type RegistryDiagnostic } from "./errors.js";

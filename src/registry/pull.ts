@@ -1,35 +1,39 @@
 import pLimit from "p-limit";
+import { readBlob, writeBlob } from "../content/blob-io.js";
+import type { ContentIngester, ContentReader } from "../content/content.js";
 import { TbuildError } from "../errors.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { imageConfigSchema, indexSchema, manifestSchema, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from "../oci/schemas.js";
-import type { ImageStore } from "../store/image-store.js";
 import { RepositoryClient, type RawManifest } from "./client.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from "../oci/platform.js";
-import { BlobSources } from "./sources.js";
+import type { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
-import { Lease } from "../store/lease.js";
 
 export type PullEvent =
   | { kind: "manifest"; digest: string; mediaType: string }
   | { kind: "blob"; digest: string; size: number; outcome: "present" | "downloaded" };
 
-export interface PullOptions extends RegistryOptions {
-  store: ImageStore;
+export interface FetchOptions extends RegistryOptions {
+  /** Where the blobs go (the local store's content, or any other ContentStore). */
+  content: ContentIngester & ContentReader;
+  /** Called with the blobs a manifest names before they are fetched (a lease, so a prune cannot take them midway). */
+  holdBlobs?: (blobs: Descriptor[]) => Promise<void>;
+  /** Records which repository each fetched blob came from (cross-repository mounts on push). */
+  sources?: BlobSources;
   /** `linux/arm64` or a Platform; default: the host's. Used to pick from an index. */
   platform?: Platform | string;
   /** Pull every platform of an index, not only the chosen one. */
   allPlatforms?: boolean;
   /** Parallel blob downloads (default 4). */
   concurrency?: number;
-  /** Record the image under its name in the store's index (default true). */
-  tag?: boolean;
   /** Reuse transports and tokens across calls. */
   session?: RegistrySession;
   onProgress?: (e: PullEvent) => void;
 }
 
+/** The image fetched: an image description (top descriptor, the chosen platform's manifest and config). */
 export interface PullResult {
   /** The fully qualified reference pulled. */
   reference: string;
@@ -42,22 +46,13 @@ export interface PullResult {
 }
 
 /**
- * Pulls `ref` into the store: resolves the tag, picks the platform from an index,
+ * Fetches `ref` into `o.content`: resolves the tag, picks the platform from an index,
  * downloads config and layers in parallel (verified while streaming, skipping blobs
- * already present), then writes manifests and tags the image. Blobs are committed
- * before the manifests that name them, so the store never points at missing content.
+ * already present), then writes the manifests. Blobs are committed before the manifests
+ * that name them, so the content never points at missing blobs. Naming the image is the
+ * caller's (store/registry-transfer.ts tags it in the local store).
  */
-export async function pullImage(ref: string | Reference, o: PullOptions): Promise<PullResult> {
-  // Blobs already stored are leased before the pull counts on them, so a prune cannot take them midway.
-  const lease = await Lease.open(o.store.root, "pull");
-  try {
-    return await pullLeased(ref, o, lease);
-  } finally {
-    await lease.release();
-  }
-}
-
-async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease): Promise<PullResult> {
+export async function fetchImage(ref: string | Reference, o: FetchOptions): Promise<PullResult> {
   const parsed = typeof ref === "string" ? parseReference(ref) : ref;
   const explicitPlatform = o.platform !== undefined;
   const want = o.platform === undefined ? hostPlatform() : typeof o.platform === "string" ? parsePlatform(o.platform) : o.platform;
@@ -65,7 +60,7 @@ async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease)
   const client = new RepositoryClient(session.transport(parsed.registry), parsed.repository);
   const name = formatReference(parsed);
   const limit = pLimit(o.concurrency ?? 4);
-  const content = o.store.content;
+  const content = o.content;
 
   const top = await client.getManifest(parsed.digest ?? parsed.tag ?? "latest");
   o.onProgress?.({ kind: "manifest", digest: top.digest, mediaType: top.mediaType });
@@ -76,7 +71,7 @@ async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease)
   const pullManifest = async (raw: RawManifest): Promise<{ manifest: Manifest; config: ImageConfig }> => {
     const manifest = parseJson(manifestSchema, raw.bytes, `manifest of ${name}`);
     const blobs = [manifest.config, ...manifest.layers];
-    await lease.holdBlobs(blobs, async () => true);
+    await o.holdBlobs?.(blobs);
     await Promise.all(
       blobs.map((b) =>
         limit(async () => {
@@ -86,8 +81,8 @@ async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease)
         }),
       ),
     );
-    const config = parseJson(imageConfigSchema, await content.readBytes(manifest.config.digest), `image config of ${name}`);
-    await content.put(raw.bytes, { digest: raw.digest });
+    const config = parseJson(imageConfigSchema, await readBlob(content, manifest.config.digest), `image config of ${name}`);
+    await writeBlob(content, raw.bytes, { digest: raw.digest });
     fetched.add(raw.digest);
     return { manifest, config };
   };
@@ -101,7 +96,7 @@ async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease)
     const [first, ...rest] = await Promise.all([pick, ...others].map((d) => fetchChild(client, d, name)));
     chosen = { digest: pick.digest, ...(await pullManifest(first as RawManifest)) };
     for (const raw of rest) await pullManifest(raw);
-    await content.put(top.bytes, { digest: top.digest });
+    await writeBlob(content, top.bytes, { digest: top.digest });
     fetched.add(top.digest);
   } else if (isManifestMediaType(top.mediaType)) {
     chosen = { digest: top.digest, ...(await pullManifest(top)) };
@@ -116,8 +111,7 @@ async function pullLeased(ref: string | Reference, o: PullOptions, lease: Lease)
     throw new TbuildError("failed-precondition", `${name}: unsupported manifest type ${top.mediaType}`);
   }
 
-  await new BlobSources(o.store.root).record(fetched, parsed.registry, parsed.repository);
-  if (o.tag !== false) await recordInStore(o.store, parsed, topDesc);
+  await o.sources?.record(fetched, parsed.registry, parsed.repository);
   return { reference: name, descriptor: topDesc, manifestDigest: chosen.digest, manifest: chosen.manifest, config: chosen.config };
 }
 
@@ -136,16 +130,5 @@ function noPlatform(name: string, index: Index, want: Platform): TbuildError {
   const have = index.manifests.flatMap((m) => (m.platform === undefined || m.platform.architecture === "unknown" ? [] : [formatPlatform(m.platform)]));
   return new TbuildError("not-found", `${name} has no image for ${formatPlatform(want)} (it has: ${have.join(", ") || "none"})`, {
     hint: "choose one of those with --platform",
-  });
-}
-
-/** Tags by name; a pull by digest alone is kept as an untagged entry, as `docker pull name@sha256:…` does. */
-async function recordInStore(store: ImageStore, ref: Reference, desc: Descriptor): Promise<void> {
-  if (ref.tag !== undefined) {
-    await store.tag(desc, formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag }));
-    return;
-  }
-  await store.updateIndex((index) => {
-    if (!index.manifests.some((m) => m.digest === desc.digest)) index.manifests.push(desc);
   });
 }

@@ -4,11 +4,11 @@ import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatReference, parseReference } from "../oci/reference.js";
 import { indexSchema, manifestSchema, type Descriptor } from "../oci/schemas.js";
-import type { ImageRecord, ImageStore } from "../store/image-store.js";
+import { hasBlob, readBlob } from "../content/blob-io.js";
+import type { ContentReader } from "../content/content.js";
 import { RepositoryClient, type PushOutcome, type UploadOptions } from "./client.js";
-import { BlobSources } from "./sources.js";
+import type { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
-import { Lease } from "../store/lease.js";
 
 export type PushEvent =
   | { kind: "blob"; digest: string; size: number; outcome: PushOutcome }
@@ -20,6 +20,17 @@ export interface PushOptions extends RegistryOptions, Omit<UploadOptions, "mount
   /** Reuse transports and tokens across calls. */
   session?: RegistrySession;
   onProgress?: (e: PushEvent) => void;
+}
+
+export interface PushImageOptions extends PushOptions {
+  /** Which repositories hold which blobs: tried as mount sources, and updated after the push. */
+  sources?: BlobSources;
+}
+
+/** The image to push: its top manifest or index, and the name it is known by (for messages). */
+export interface PushSource {
+  descriptor: Descriptor;
+  name: string;
 }
 
 export interface PushResult {
@@ -37,31 +48,19 @@ interface LocalManifest {
 }
 
 /**
- * Pushes the stored image `name` to `destRef` (default: `name` itself). Order follows the
- * distribution spec's constraints: every blob, then each platform manifest by digest,
- * then the top manifest or index under the tag. Blobs go up in parallel, once per
+ * Pushes the image `image.descriptor` names, read from `content`, to `destRef`. Order
+ * follows the distribution spec's constraints: every blob, then each platform manifest by
+ * digest, then the top manifest or index under the tag. Blobs go up in parallel, once per
  * digest, each skipped if present or mounted from a repository known to hold it.
  */
-export async function pushImage(store: ImageStore, name: string, destRef?: string, o: PushOptions = {}): Promise<PushResult> {
-  const found = await store.find(name);
-  // Leased (with all it names) for the whole push: a prune or rmi meanwhile cannot take a blob from under it.
-  const lease = await Lease.open(store.root, "push");
-  try {
-    if (!(await lease.holdBlobs([found.descriptor], (d) => store.content.has(d)))) throw new TbuildError("not-found", `image '${name}' was removed from ${store.root} while the push began`);
-    return await pushFound(store, name, found, destRef, o);
-  } finally {
-    await lease.release();
-  }
-}
-
-async function pushFound(store: ImageStore, name: string, found: ImageRecord, destRef: string | undefined, o: PushOptions): Promise<PushResult> {
-  const dest = parseReference(destRef ?? found.name ?? name);
+export async function uploadImage(content: ContentReader, image: PushSource, destRef: string, o: PushImageOptions = {}): Promise<PushResult> {
+  const { name } = image;
+  const dest = parseReference(destRef);
   const reference = formatReference(dest);
-  const content = store.content;
-  const topBytes = await content.readBytes(found.descriptor.digest);
-  const topType = mediaTypeOf(topBytes, found.descriptor.mediaType);
-  if (dest.digest !== undefined && dest.digest !== found.descriptor.digest) {
-    throw new TbuildError("invalid-argument", `cannot push ${name} as ${reference}: its digest is ${found.descriptor.digest}`);
+  const topBytes = await readBlob(content, image.descriptor.digest);
+  const topType = mediaTypeOf(topBytes, image.descriptor.mediaType);
+  if (dest.digest !== undefined && dest.digest !== image.descriptor.digest) {
+    throw new TbuildError("invalid-argument", `cannot push ${name} as ${reference}: its digest is ${image.descriptor.digest}`);
   }
 
   const manifests: LocalManifest[] = [];
@@ -74,8 +73,8 @@ async function pushFound(store: ImageStore, name: string, found: ImageRecord, de
     const missing = [];
     for (const child of index.manifests) {
       if (!isManifestMediaType(child.mediaType)) throw new TbuildError("not-implemented", `${name}: nested index ${child.digest} cannot be pushed yet`);
-      if (!(await content.has(child.digest))) missing.push(child);
-      else manifests.push(await readManifest(child, await content.readBytes(child.digest)));
+      if (!(await hasBlob(content, child.digest))) missing.push(child);
+      else manifests.push(await readManifest(child, await readBlob(content, child.digest)));
     }
     if (missing.length > 0) {
       throw new TbuildError("failed-precondition", `${name} is a multi-platform image but ${missing.length} of its ${index.manifests.length} platform manifests are not stored locally`, {
@@ -83,14 +82,13 @@ async function pushFound(store: ImageStore, name: string, found: ImageRecord, de
       });
     }
   } else if (isManifestMediaType(topType)) {
-    manifests.push(await readManifest(found.descriptor, topBytes));
+    manifests.push(await readManifest(image.descriptor, topBytes));
   } else {
     throw new TbuildError("failed-precondition", `${name}: cannot push a ${topType}`);
   }
 
   const session = o.session ?? new RegistrySession(o);
   const client = new RepositoryClient(session.transport(dest.registry), dest.repository);
-  const sources = new BlobSources(store.root);
   const limit = pLimit(o.concurrency ?? 4);
   const uploads = new Map<string, Promise<void>>();
   for (const m of manifests) {
@@ -98,12 +96,12 @@ async function pushFound(store: ImageStore, name: string, found: ImageRecord, de
       if (uploads.has(blob.digest)) continue;
       const info = await content.info(blob.digest);
       if (info === undefined) {
-        throw new TbuildError("not-found", `${name}: blob ${blob.digest} is not in the store ${store.root}`, { hint: "pull or build the image again" });
+        throw new TbuildError("not-found", `${name}: blob ${blob.digest} is not in the store ${content.location}`, { hint: "pull or build the image again" });
       }
       uploads.set(
         blob.digest,
         limit(async () => {
-          const mountFrom = await sources.repositories(blob.digest, dest.registry);
+          const mountFrom = (await o.sources?.repositories(blob.digest, dest.registry)) ?? [];
           const outcome = await client.pushBlob(content, info, { ...o, mountFrom });
           o.onProgress?.({ kind: "blob", digest: blob.digest, size: info.size, outcome });
         }),
@@ -113,13 +111,13 @@ async function pushFound(store: ImageStore, name: string, found: ImageRecord, de
   await Promise.all(uploads.values());
 
   for (const m of manifests) {
-    if (m.desc.digest === found.descriptor.digest) continue;
+    if (m.desc.digest === image.descriptor.digest) continue;
     await client.putManifest(m.desc.digest, m.bytes, mediaTypeOf(m.bytes, m.desc.mediaType));
     o.onProgress?.({ kind: "manifest", digest: m.desc.digest, reference: `${dest.registry}/${dest.repository}@${m.desc.digest}` });
   }
   const topDigest = await client.putManifest(dest.tag ?? dest.digest ?? "latest", topBytes, topType);
   o.onProgress?.({ kind: "manifest", digest: topDigest, reference });
-  await sources.record([...uploads.keys(), ...manifests.map((m) => m.desc.digest), topDigest], dest.registry, dest.repository);
+  await o.sources?.record([...uploads.keys(), ...manifests.map((m) => m.desc.digest), topDigest], dest.registry, dest.repository);
   return { reference, digest: topDigest, mediaType: topType };
 }
 

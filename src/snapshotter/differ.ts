@@ -14,20 +14,12 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
-import { type ContentStore } from "../cache/content-store.js";
+import type { ContentStore } from "../content/content.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
+import type { LayerDescriptor } from "../oci/layer.js";
 import type { Change } from "./changes.js";
 import { compressor, layerMediaType, type Compression } from "./compression.js";
 import { encodeHeader, END_OF_TAR, padding, type TarHeader } from "./tar-header.js";
-
-export interface LayerDescriptor {
-  mediaType: string;
-  /** sha256 of the blob as stored (compressed). */
-  digest: string;
-  size: number;
-  /** sha256 of the uncompressed tar, for the image config's rootfs.diff_ids. */
-  diffID: string;
-}
 
 export interface TarOptions {
   /** Seconds since the epoch; later mtimes are clamped to it (reproducible builds). */
@@ -287,7 +279,7 @@ export async function storeLayer(tarStream: Readable, store: ContentStore, compr
   } catch (e) {
     await w.abort();
     if (e instanceof TbuildError) throw e;
-    throw ioError(e, `writing a layer into ${store.root}`);
+    throw ioError(e, `writing a layer into ${store.location}`);
   }
   const info = await w.commit();
   return { mediaType: layerMediaType(compression), digest: info.digest, size: info.size, diffID: `sha256:${diff.digest("hex")}` };

@@ -4,7 +4,7 @@ export type { Mount, SnapshotInfo, SnapshotKind, Driver, DiffOptions, OpenOption
 export { applyLayer } from "./applier.js";
 export type { ApplyOptions, ApplyResult, WhiteoutMode } from "./applier.js";
 export { storeLayer, writeLayerTar, sourceDateEpochFromEnv } from "./differ.js";
-export type { LayerDescriptor, TarOptions } from "./differ.js";
+export type { TarOptions } from "./differ.js";
 export { compressor, decompressed, sniffCompression, layerMediaType } from "./compression.js";
 export type { Compression } from "./compression.js";
 export { isPrivileged, inUserNamespace, nsArgv, nsSpawn, nsRun } from "./namespace.js";

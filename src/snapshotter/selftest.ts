@@ -10,7 +10,8 @@ import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import tar from "tar-stream";
-import { ContentStore } from "../cache/content-store.js";
+import type { ContentReader } from "../content/content.js";
+import { LocalContentStore } from "../content/local.js";
 import { TbuildError } from "../errors.js";
 import { decompressed } from "./compression.js";
 import { nsRun } from "./namespace.js";
@@ -47,7 +48,7 @@ async function baseLayer(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function entries(store: ContentStore, digest: string): Promise<{ name: string; type: string; uid: number; gid: number; mode: number; linkname?: string }[]> {
+async function entries(store: ContentReader, digest: string): Promise<{ name: string; type: string; uid: number; gid: number; mode: number; linkname?: string }[]> {
   const out: { name: string; type: string; uid: number; gid: number; mode: number; linkname?: string }[] = [];
   const extract = tar.extract();
   const src = await decompressed(store.openRead(digest), digest);
@@ -61,7 +62,7 @@ async function entries(store: ContentStore, digest: string): Promise<{ name: str
 }
 
 async function check(dir: string, driver: Driver, layer: Buffer) {
-  const store = new ContentStore(join(dir, "content"));
+  const store = new LocalContentStore(join(dir, "content"));
   const sn = await openSnapshotter({ root: join(dir, driver), driver });
   await sn.prepare("extract", undefined);
   const applied = await sn.apply("extract", Readable.from([layer]), { layer: "selftest-base" });

@@ -26,13 +26,14 @@ import { chmod, lstat, mkdir, readdir, rename, writeFile, readFile } from "node:
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { ContentStore } from "../cache/content-store.js";
+import type { ContentStore } from "../content/content.js";
 import { asDiskFull } from "../disk-full.js";
 import { TbuildError } from "../errors.js";
 import { ownerAlive, ownerFromTag, ownerTag, selfOwner } from "../pid.js";
 import type { ApplyResult } from "./applier.js";
 import type { Compression } from "./compression.js";
-import { storeLayer, type LayerDescriptor } from "./differ.js";
+import type { LayerDescriptor } from "../oci/layer.js";
+import { storeLayer } from "./differ.js";
 import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
 import { inUserNamespace, isPrivileged, nsRun, overlayMountOptions, removeOwnedTree } from "./namespace.js";
 import { applyIsolated, diffIsolated, measureTrees } from "./worker-client.js";

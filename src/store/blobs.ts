@@ -2,6 +2,7 @@ import { TbuildError } from "../errors.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/schemas.js";
 import type { ImageStore } from "./image-store.js";
+import { hasBlob } from "../content/blob-io.js";
 
 /**
  * Every blob an image needs, children before parents (layers and config, then manifest,
@@ -14,7 +15,7 @@ export async function imageBlobs(store: ImageStore, root: Descriptor): Promise<D
   async function visit(d: Descriptor): Promise<void> {
     if (seen.has(d.digest)) return;
     seen.add(d.digest);
-    if (!(await store.content.has(d.digest))) {
+    if (!(await hasBlob(store.content, d.digest))) {
       throw new TbuildError("not-found", `blob ${d.digest} (${d.mediaType}) is missing from ${store.root}`, {
         hint: "the image is incomplete (a platform that was never pulled?); pull it again or export a single platform",
       });

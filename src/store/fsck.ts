@@ -21,6 +21,7 @@ import { markReachable } from "./gc.js";
 import type { ImageStore } from "./image-store.js";
 import { leasesDir, liveLeases } from "./lease.js";
 import { storeSnapshotter } from "./snapshot-gc.js";
+import { hasBlob } from "../content/blob-io.js";
 
 export interface FsckProblem {
   kind: "corrupt-blob" | "broken-image" | "broken-cache-record" | "orphan-snapshot" | "leftover";
@@ -47,7 +48,7 @@ export async function fsck(store: ImageStore, o: { repair?: boolean } = {}): Pro
 
   // 1. Every blob against its digest.
   let blobs = 0;
-  for await (const blob of store.content.list()) {
+  for await (const blob of store.content.walk()) {
     blobs++;
     const actual = await digestStream(store.content.openRead(blob.digest));
     if (actual.digest === blob.digest) continue;
@@ -72,7 +73,7 @@ export async function fsck(store: ImageStore, o: { repair?: boolean } = {}): Pro
   const cache = new StepCache(store.root);
   const records = await cache.records();
   for (const { key, record } of records) {
-    if (record.layer === null || (await store.content.has(record.layer.digest))) continue;
+    if (record.layer === null || (await hasBlob(store.content, record.layer.digest))) continue;
     note("broken-cache-record", `build cache record ${key} names layer ${record.layer.digest}, which is not stored`);
     if (repair) await cache.delete(key);
   }
@@ -97,7 +98,7 @@ export async function fsck(store: ImageStore, o: { repair?: boolean } = {}): Pro
 
   const reachable = await markReachable(store, [...(await store.readIndex()).manifests, ...live.blobs, ...(await cache.layers()).map(({ mediaType, digest, size }) => ({ mediaType, digest, size }))]);
   let unreferenced = 0;
-  for await (const blob of store.content.list()) if (!reachable.has(blob.digest)) unreferenced++;
+  for await (const blob of store.content.walk()) if (!reachable.has(blob.digest)) unreferenced++;
   return { problems, blobs, images, cacheRecords: records.length, snapshots, unreferenced };
 }
 
@@ -105,7 +106,7 @@ export async function fsck(store: ImageStore, o: { repair?: boolean } = {}): Pro
 async function missingUnder(store: ImageStore, entry: Descriptor): Promise<string[]> {
   const missing: string[] = [];
   const visit = async (d: Descriptor, optional: boolean): Promise<void> => {
-    if (!(await store.content.has(d.digest))) {
+    if (!(await hasBlob(store.content, d.digest))) {
       if (!optional) missing.push(`${d.digest} is missing`);
       return;
     }

@@ -1,5 +1,4 @@
-import { stat } from "node:fs/promises";
-import type { BlobInfo } from "../cache/content-store.js";
+import type { BlobInfo } from "../content/content.js";
 import { isTbuildError } from "../errors.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import type { Descriptor } from "../oci/schemas.js";
@@ -8,6 +7,7 @@ import type { ImageStore } from "./image-store.js";
 import { planReclaim, type Reclaimable } from "./reclaim.js";
 import { liveLeases } from "./lease.js";
 import { measure, removeSnapshots, snapshotCandidates, unusedSnapshots, type SnapshotUsage } from "./snapshot-gc.js";
+import { hasBlob } from "../content/blob-io.js";
 
 /**
  * Something besides index.json that keeps blobs alive (the build cache, an in-progress
@@ -67,11 +67,11 @@ export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcRes
     const since = [opts.protectSince, leases.since].filter((t): t is number => t !== undefined);
     const protectSince = since.length === 0 ? undefined : Math.min(...since);
     const fresh = async (digest: string): Promise<number | undefined> => {
-      const st = await stat(store.content.blobPath(digest)).catch(() => undefined);
-      return st === undefined || (protectSince !== undefined && st.mtimeMs >= protectSince) ? undefined : st.mtimeMs;
+      const st = await store.content.info(digest);
+      return st === undefined || (protectSince !== undefined && st.updatedAt >= protectSince) ? undefined : st.updatedAt;
     };
     const candidates: Candidate[] = snapshotCandidates(snapshots).map((c) => ({ ...c, item: { snapshot: c.item } }));
-    for await (const blob of store.content.list()) {
+    for await (const blob of store.content.walk()) {
       if (reachable.has(blob.digest)) continue;
       const time = await fresh(blob.digest);
       if (time !== undefined) candidates.push({ id: blob.digest, size: blob.size, time, item: { blob } });
@@ -81,7 +81,7 @@ export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcRes
       const skipped = new Set<string>();
       for (const c of plan) {
         if (!("blob" in c.item)) continue;
-        // A writer that found this blob already stored touched it (content-store.ts): it is in use again.
+        // A writer that found this blob already stored touched it (content/local.ts): it is in use again.
         if ((await fresh(c.item.blob.digest)) === undefined) skipped.add(c.id);
         else await store.content.delete(c.item.blob.digest);
       }
@@ -113,7 +113,7 @@ export async function markReachable(store: ImageStore, roots: Descriptor[]): Pro
   const queue = [...roots];
   for (let d = queue.pop(); d !== undefined; d = queue.pop()) {
     if (seen.has(d.digest)) continue;
-    if (!(await store.content.has(d.digest))) continue;
+    if (!(await hasBlob(store.content, d.digest))) continue;
     seen.add(d.digest);
     if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) continue;
     try {
@@ -139,7 +139,7 @@ export async function diskUsage(
   for (const provider of roots) all.push(...(await provider(store)));
   const reachable = await markReachable(store, all);
   const out = { referenced: { count: 0, bytes: 0 }, unreferenced: { count: 0, bytes: 0 } };
-  for await (const blob of store.content.list()) {
+  for await (const blob of store.content.walk()) {
     const bucket = reachable.has(blob.digest) ? out.referenced : out.unreferenced;
     bucket.count++;
     bucket.bytes += blob.size;

@@ -1,6 +1,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ContentStore, type BlobInfo } from "../cache/content-store.js";
+import type { BlobInfo } from "../content/content.js";
+import { LocalContentStore } from "../content/local.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { Annotation, MediaType, isIndexMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
@@ -20,6 +21,7 @@ import {
 import { writeAtomic } from "../atomic-write.js";
 import { withFileLock } from "../file-lock.js";
 import { defaultStoreRoot } from "./root.js";
+import { hasBlob, readBlob, writeBlob } from "../content/blob-io.js";
 
 /** One index.json entry: a tag (or an untagged image) and what it points at. */
 export interface ImageRecord {
@@ -60,10 +62,10 @@ const LAYOUT_FILE = "oci-layout";
  * updated read-modify-write under a lock file and replaced atomically.
  */
 export class ImageStore {
-  readonly content: ContentStore;
+  readonly content: LocalContentStore;
 
   private constructor(readonly root: string) {
-    this.content = new ContentStore(root);
+    this.content = new LocalContentStore(root);
   }
 
   /** Opens (creating if needed) the store at `root`, or the default root. */
@@ -194,7 +196,7 @@ export class ImageStore {
 
   /** A descriptor for a manifest or index blob that is stored but not in index.json. */
   private async describeStored(digest: string, asked: string): Promise<Descriptor> {
-    const bytes = await this.content.readBytes(digest).catch((e: unknown) => {
+    const bytes = await readBlob(this.content, digest).catch((e: unknown) => {
       if (e instanceof TbuildError && e.category === "not-found") {
         throw new TbuildError("not-found", `image '${asked}' not found in ${this.root}`, { hint: "run 'tbuild images' to list stored images" });
       }
@@ -214,21 +216,21 @@ export class ImageStore {
   }
 
   async readManifestOrIndex(desc: Descriptor): Promise<{ kind: "manifest"; manifest: Manifest } | { kind: "index"; index: Index }> {
-    const bytes = await this.content.readBytes(desc.digest);
+    const bytes = await readBlob(this.content, desc.digest);
     const what = `manifest ${desc.digest} in ${this.root}`;
     if (isIndexMediaType(desc.mediaType)) return { kind: "index", index: parseJson(indexSchema, bytes, what) };
     return { kind: "manifest", manifest: parseJson(manifestSchema, bytes, what) };
   }
 
   async readConfig(manifest: Manifest): Promise<ImageConfig> {
-    return parseJson(imageConfigSchema, await this.content.readBytes(manifest.config.digest), `image config ${manifest.config.digest} in ${this.root}`);
+    return parseJson(imageConfigSchema, await readBlob(this.content, manifest.config.digest), `image config ${manifest.config.digest} in ${this.root}`);
   }
 
   private async choosePlatform(index: Index, asked: Partial<Platform>, name: string): Promise<Descriptor> {
     // A partial platform (no os or architecture) means this machine's.
     const want = asked.os !== undefined && asked.architecture !== undefined ? (asked as Platform) : hostPlatform();
     const matches = index.manifests.filter((m) => m.platform !== undefined && platformMatches(want, m.platform));
-    for (const m of matches) if (await this.content.has(m.digest)) return m;
+    for (const m of matches) if (await hasBlob(this.content, m.digest)) return m;
     const have = index.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : "unknown")).join(", ");
     throw new TbuildError("not-found", `image '${name}' has no ${formatPlatform(want)} manifest stored locally (it has: ${have})`, {
       hint: "pull it for your platform, or pass the platform you want",
@@ -240,7 +242,7 @@ export class ImageStore {
     const full = normalizeName(name);
     if (parseReference(full).digest !== undefined) throw new TbuildError("invalid-argument", `cannot tag as '${name}': a tag may not contain a digest`);
     await this.updateIndex(async (index) => {
-      if (!(await this.content.has(desc.digest))) {
+      if (!(await hasBlob(this.content, desc.digest))) {
         throw new TbuildError("not-found", `cannot tag ${desc.digest} as ${name}: the manifest is not in ${this.root}`);
       }
       const { annotations: _old, ...rest } = desc;
@@ -284,13 +286,13 @@ export class ImageStore {
     const names = opts.name === undefined ? [] : Array.isArray(opts.name) ? opts.name : [opts.name];
     const fullNames = names.map(normalizeName);
     return this.updateIndex(async (index) => {
-      manifest.config.digest = (await this.content.put(configBytes)).digest;
+      manifest.config.digest = (await writeBlob(this.content, configBytes)).digest;
       for (const layer of opts.layers) {
-        if (!(await this.content.has(layer.digest))) {
+        if (!(await hasBlob(this.content, layer.digest))) {
           throw new TbuildError("not-found", `layer ${layer.digest} is not in ${this.root}`, { hint: "ingest layers into the content store before writing the image" });
         }
       }
-      const info: BlobInfo = await this.content.put(JSON.stringify(manifest));
+      const info: BlobInfo = await writeBlob(this.content, JSON.stringify(manifest));
       const desc: Descriptor = { mediaType: MediaType.ociManifest, digest: info.digest, size: info.size };
       index.manifests = index.manifests.filter((d) => {
         const n = d.annotations?.[Annotation.refName];
@@ -312,9 +314,9 @@ export class ImageStore {
     const names = (opts.name === undefined ? [] : Array.isArray(opts.name) ? opts.name : [opts.name]).map(normalizeName);
     return this.updateIndex(async (top) => {
       for (const m of opts.manifests) {
-        if (!(await this.content.has(m.digest))) throw new TbuildError("not-found", `manifest ${m.digest} is not in ${this.root}`);
+        if (!(await hasBlob(this.content, m.digest))) throw new TbuildError("not-found", `manifest ${m.digest} is not in ${this.root}`);
       }
-      const info = await this.content.put(JSON.stringify(index));
+      const info = await writeBlob(this.content, JSON.stringify(index));
       const desc: Descriptor = { mediaType: MediaType.ociIndex, digest: info.digest, size: info.size };
       const members = new Set(opts.manifests.map((m) => m.digest));
       top.manifests = top.manifests.filter((d) => {

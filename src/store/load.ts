@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { type BlobInfo } from "../cache/content-store.js";
+import type { BlobInfo, ContentReader } from "../content/content.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { Annotation } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
@@ -14,6 +14,7 @@ import { imageBlobs } from "./blobs.js";
 import type { ImageStore } from "./image-store.js";
 import { compressionOf, layerMediaType } from "../snapshotter/compression.js";
 import { Lease } from "./lease.js";
+import { readBlob, writeBlob } from "../content/blob-io.js";
 
 export interface LoadedImage {
   name: string | undefined;
@@ -79,7 +80,7 @@ async function handleEntry(store: ImageStore, name: string, type: string, size: 
   if (type !== "file") {
     stream.resume();
   } else if (blob !== null) {
-    await store.content.ingest(stream, { digest: `sha256:${blob[1]}`, size });
+    await writeBlob(store.content, stream, { digest: `sha256:${blob[1]}`, size });
   } else if (size <= SMALL) {
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
@@ -92,7 +93,7 @@ async function handleEntry(store: ImageStore, name: string, type: string, size: 
         yield c;
       }
     }
-    const info = await store.content.ingest(tap());
+    const info = await writeBlob(store.content, tap());
     streamed.set(name, { info, head });
   }
 }
@@ -156,13 +157,13 @@ async function layerDescriptor(store: ImageStore, file: string, path: string, sm
   let head: Buffer | undefined;
   if (blob !== null) {
     info = await store.content.info(`sha256:${blob[1]}`);
-    if (info !== undefined) head = await readHead(store.content.blobPath(info.digest));
+    if (info !== undefined) head = await blobHead(store.content, info.digest);
   } else if (streamed.has(path)) {
     ({ info, head } = streamed.get(path)!);
   } else {
     const bytes = small.get(path);
     if (bytes !== undefined) {
-      info = await store.content.put(bytes);
+      info = await writeBlob(store.content, bytes);
       head = bytes.subarray(0, 4);
     }
   }
@@ -174,7 +175,7 @@ async function layerDescriptor(store: ImageStore, file: string, path: string, sm
 async function blobBytes(store: ImageStore, path: string): Promise<Buffer | undefined> {
   const blob = BLOB_PATH.exec(path);
   if (blob === null) return undefined;
-  return store.content.readBytes(`sha256:${blob[1]}`);
+  return readBlob(store.content, `sha256:${blob[1]}`);
 }
 
 async function readHead(path: string): Promise<Buffer> {
@@ -186,6 +187,12 @@ async function readHead(path: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+async function blobHead(content: ContentReader, digest: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of content.openRead(digest, { start: 0, end: 3 })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function missing(file: string, path: string): TbuildError {

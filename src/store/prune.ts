@@ -15,6 +15,7 @@ import { gc, type GcResult } from "./gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { storeSnapshotter } from "./snapshot-gc.js";
+import { hasBlob } from "../content/blob-io.js";
 
 /**
  * A build's scratch directory is `<root>/tmp/build-<pid>.<start>-XXXXXX`: it is abandoned
@@ -52,7 +53,7 @@ export async function prune(store: ImageStore, opts: PruneOptions = {}): Promise
   const dropped = new Set<string>();
   for (const { key, record } of await cache.records()) {
     // A record whose layer blob is gone can only miss, so it goes even without --all.
-    if (opts.all === true || (record.layer !== null && !(await store.content.has(record.layer.digest)))) dropped.add(key);
+    if (opts.all === true || (record.layer !== null && !(await hasBlob(store.content, record.layer.digest)))) dropped.add(key);
   }
   if (opts.dryRun !== true) for (const key of dropped) await cache.delete(key);
   if (opts.all === true && opts.dryRun !== true) await new TreeDigests(store.root).clear();

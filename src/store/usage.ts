@@ -5,6 +5,7 @@ import { buildCacheRoots } from "./gc-roots.js";
 import type { ImageStore } from "./image-store.js";
 import { liveLeases } from "./lease.js";
 import { measure, storeSnapshotter, unusedSnapshots } from "./snapshot-gc.js";
+import { hasBlob } from "../content/blob-io.js";
 
 export interface Tally {
   count: number;
@@ -30,7 +31,7 @@ export async function storeUsage(store: ImageStore): Promise<StoreUsage> {
   const byImages = await markReachable(store, (await store.readIndex()).manifests);
   const layers = new Map<string, number>();
   for (const { record } of records) {
-    if (record.layer !== null && (await store.content.has(record.layer.digest))) layers.set(record.layer.digest, record.layer.size);
+    if (record.layer !== null && (await hasBlob(store.content, record.layer.digest))) layers.set(record.layer.digest, record.layer.size);
   }
   let reclaimableBytes = 0;
   for (const [digest, size] of layers) if (!byImages.has(digest)) reclaimableBytes += size;

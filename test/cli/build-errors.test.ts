@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { pullImage } from "../../src/registry/pull.js";
+import { pullImage } from "../../src/store/registry-transfer.js";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, context, freshRoot } from "../builder/helpers.js";
 import { tbuild } from "./helpers.js";

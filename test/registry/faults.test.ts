@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pullImage } from "../../src/registry/pull.js";
-import { pushImage } from "../../src/registry/push.js";
+import { pullImage } from "../../src/store/registry-transfer.js";
+import { pushImage } from "../../src/store/registry-transfer.js";
 import { openStore } from "../../src/store/image-store.js";
 import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
 import { addToIndex, writeImage } from "./images.js";
@@ -80,7 +80,7 @@ describe("an unreliable network", () => {
       message: expect.stringMatching(/^pull blob sha256:[0-9a-f]{64} from 127\.0\.0\.1:\d+\/faulty\/app: the bytes received from http:\/\/127\.0\.0\.1:\d+\/v2\/faulty\/app\/blobs\/sha256:[0-9a-f]{64} do not match the digest/),
     });
     // Blobs that did arrive intact may stay; nothing damaged is stored, and no image is tagged.
-    for await (const blob of store.content.list()) expect(sha(await readFile(store.content.blobPath(blob.digest)))).toBe(blob.digest);
+    for await (const blob of store.content.walk()) expect(sha(await readFile(store.content.blobPath(blob.digest)))).toBe(blob.digest);
     expect(await store.listImages()).toEqual([]);
   });
 

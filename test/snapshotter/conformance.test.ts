@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ContentStore } from "../../src/cache/content-store.js";
+import { LocalContentStore } from "../../src/content/local.js";
 import { isTbuildError } from "../../src/errors.js";
 import { openSnapshotter, overlaySupported, type Driver, type Snapshotter } from "../../src/snapshotter/index.js";
 import { listing, runStep, tarOf, tmp } from "./helpers.js";
@@ -112,7 +112,7 @@ describe.skipIf(process.geteuid?.() !== 0).each(drivers)("%s snapshotter", (driv
 
 describe.skipIf(!overlayOk || process.geteuid?.() !== 0)("overlay and native", () => {
   it("produce byte-identical layers for the same edits (deletes, opaque replacements, type changes, links, xattrs)", async () => {
-    const store = new ContentStore(join(work, "cs-identical"));
+    const store = new LocalContentStore(join(work, "cs-identical"));
     const digests: Record<string, string> = {};
     for (const driver of drivers) {
       const sn = await layered(driver, `${driver}-ident`);
@@ -126,7 +126,7 @@ describe.skipIf(!overlayOk || process.geteuid?.() !== 0)("overlay and native", (
 
 describe.skipIf(process.geteuid?.() !== 0).each(drivers)("%s diff", (driver) => {
   it("round-trips: applying diff(x) onto the parent gives x", async () => {
-    const store = new ContentStore(join(work, `cs-rt-${driver}`));
+    const store = new LocalContentStore(join(work, `cs-rt-${driver}`));
     const sn = await layered(driver, `${driver}-rt`);
     runStep(await sn.prepare("step", "base"), EDITS);
     const layer = await sn.diff("step", store);

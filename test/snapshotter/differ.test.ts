@@ -9,7 +9,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { ContentStore } from "../../src/cache/content-store.js";
+import { LocalContentStore } from "../../src/content/local.js";
 import { applyLayer, storeLayer } from "../../src/snapshotter/index.js";
 import { listing, tarOf, tmp } from "./helpers.js";
 
@@ -20,7 +20,7 @@ describe.skipIf(process.geteuid?.() !== 0)("storing layers", () => {
   it("gives gzip, zstd and plain blobs of one tar the same diffID, and apply reads each back", async () => {
     const tarBytes = await tarOf([{ name: "etc", type: "directory" }, { name: "etc/hostname", body: "box\n" }, { name: "big", body: "z".repeat(3_000_000) }]);
     const diffID = `sha256:${createHash("sha256").update(tarBytes).digest("hex")}`;
-    const store = new ContentStore(join(work, "cs"));
+    const store = new LocalContentStore(join(work, "cs"));
     const listings: string[][] = [];
     for (const c of ["gzip", "zstd", "none"] as const) {
       const layer = await storeLayer(Readable.from([tarBytes]), store, c);

@@ -6,6 +6,7 @@ import { isTbuildError } from "../../src/errors.js";
 import { gc } from "../../src/store/gc.js";
 import { openStore } from "../../src/store/image-store.js";
 import { makeImage, run, skopeoInspect, tempDir } from "./helpers.js";
+import { hasBlob } from "../../src/content/blob-io.js";
 
 const viteNode = join(import.meta.dirname, "..", "..", "node_modules", ".bin", "vite-node");
 
@@ -62,8 +63,8 @@ describe("image store", () => {
     const result = await gc(store);
     const removed = result.removed.map((b) => b.digest).sort();
     expect(removed).toEqual([drop.descriptor.digest, drop.manifest.config.digest, drop.manifest.layers[1]!.digest].sort());
-    expect(await store.content.has(keep.manifest.layers[0]!.digest)).toBe(true);
-    expect(await store.content.has(drop.manifest.layers[1]!.digest)).toBe(false);
+    expect(await hasBlob(store.content, keep.manifest.layers[0]!.digest)).toBe(true);
+    expect(await hasBlob(store.content, drop.manifest.layers[1]!.digest)).toBe(false);
     expect((await store.resolve("keep")).config.architecture).toBe("amd64");
   });
 

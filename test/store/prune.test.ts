@@ -17,6 +17,7 @@ import { planReclaim } from "../../src/store/reclaim.js";
 import { rootlessEnv } from "../setup/rootless.js";
 import { tarOf } from "../snapshotter/helpers.js";
 import { makeImage, makeLayer, tbuild, tempDir } from "./helpers.js";
+import { hasBlob } from "../../src/content/blob-io.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -85,9 +86,9 @@ describe("prune", () => {
     await s.snapshotter.commit("busy-next", "running-step");
     expect(r.cacheRecords).toEqual([s.keys.dangling]);
     expect(await recordKeys(s.cache)).toEqual([s.keys.cached, s.keys.empty].sort());
-    expect(await s.store.content.has(s.cachedLayer)).toBe(true);
-    expect(await s.store.content.has(s.imageLayer)).toBe(true);
-    expect(await s.store.content.has(s.untaggedLayer)).toBe(false);
+    expect(await hasBlob(s.store.content, s.cachedLayer)).toBe(true);
+    expect(await hasBlob(s.store.content, s.imageLayer)).toBe(true);
+    expect(await hasBlob(s.store.content, s.untaggedLayer)).toBe(false);
     expect(r.removed).toHaveLength(3);
     expect(await readdir(join(s.root, "tmp"))).toEqual(["build-live"]);
     expect(r.snapshotBytes).toBeGreaterThanOrEqual(50_000);
@@ -102,23 +103,23 @@ describe("prune", () => {
     await utimes(s.store.content.blobPath(s.untaggedLayer), longAgo, longAgo);
     // This test process holds the lease, as a running build would.
     const lease = await Lease.open(s.root, "build");
-    expect(await lease.holdBlobs([{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: s.cachedLayer, size: 1 }], (d) => s.store.content.has(d))).toBe(true);
+    expect(await lease.holdBlobs([{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: s.cachedLayer, size: 1 }], (d) => hasBlob(s.store.content, d))).toBe(true);
     await lease.holdSnapshots(["leaf"]);
     const fresh = await makeLayer(s.store, { "written/during/the/lease": "new" });
     // A lease file of a process that is gone (pid 999999999 does not run).
     await writeFile(join(s.root, "leases", "999999999.1-dead.json"), JSON.stringify({ owner: { host: hostname(), pid: 999999999, start: "1" }, purpose: "build", created: 0, blobs: [{ mediaType: "x", digest: old.desc.digest, size: 1 }], snapshots: ["mid"] }));
     const r = await prune(s.store, { all: true });
     expect(r.leases).toBe(1);
-    expect(await s.store.content.has(s.cachedLayer)).toBe(true);
-    expect(await s.store.content.has(fresh.desc.digest)).toBe(true);
-    expect(await s.store.content.has(old.desc.digest)).toBe(false);
-    expect(await s.store.content.has(s.untaggedLayer)).toBe(false);
+    expect(await hasBlob(s.store.content, s.cachedLayer)).toBe(true);
+    expect(await hasBlob(s.store.content, fresh.desc.digest)).toBe(true);
+    expect(await hasBlob(s.store.content, old.desc.digest)).toBe(false);
+    expect(await hasBlob(s.store.content, s.untaggedLayer)).toBe(false);
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "leaf", "mid", "running-step"]);
     expect(await readdir(join(s.root, "leases"))).toEqual([expect.stringMatching(new RegExp(`^${process.pid}\\.`))]);
     await lease.release();
     const after = await prune(s.store, { all: true });
     expect(after.leases).toBe(0);
-    expect(await s.store.content.has(s.cachedLayer)).toBe(false);
+    expect(await hasBlob(s.store.content, s.cachedLayer)).toBe(false);
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "running-step"]);
   });
 
@@ -154,8 +155,8 @@ describe("prune", () => {
     expect(await digests.get("sha256:" + "a".repeat(64), { sources: ["/out"], excludes: [] })).toBeUndefined();
     expect(r.cacheRecords).toEqual(Object.values(s.keys).sort());
     expect(await recordKeys(s.cache)).toEqual([]);
-    expect(await s.store.content.has(s.cachedLayer)).toBe(false);
-    expect(await s.store.content.has(s.imageLayer)).toBe(true);
+    expect(await hasBlob(s.store.content, s.cachedLayer)).toBe(false);
+    expect(await hasBlob(s.store.content, s.imageLayer)).toBe(true);
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "running-step"]);
   });
 
@@ -167,7 +168,7 @@ describe("prune", () => {
     expect(r.snapshots.map((x) => x.key)).toEqual(["leaf", "mid"]);
     expect(r.scratch.paths).toEqual([join(s.root, "tmp", "build-old")]);
     expect(await recordKeys(s.cache)).toHaveLength(3);
-    expect(await s.store.content.has(s.cachedLayer)).toBe(true);
+    expect(await hasBlob(s.store.content, s.cachedLayer)).toBe(true);
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "leaf", "mid", "running-step"]);
     expect((await readdir(join(s.root, "tmp"))).sort()).toEqual(["build-live", "build-old"]);
   });
@@ -188,7 +189,7 @@ describe("prune", () => {
     expect(r.removed.map((b) => b.digest)).toEqual([oldBlob]);
     expect(r.snapshots.map((x) => x.key)).toEqual(["leaf"]);
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "mid", "running-step"]);
-    for (const b of unreferenced) expect(await s.store.content.has(b.digest)).toBe(true);
+    for (const b of unreferenced) expect(await hasBlob(s.store.content, b.digest)).toBe(true);
   });
 
   it("tbuild du shows blobs, snapshots and the build cache; tbuild prune prints what it freed", async () => {

@@ -1,5 +1,5 @@
 import type { CacheMounts } from "../../cache/cache-mounts.js";
-import type { ContentStore } from "../../cache/content-store.js";
+import type { ContentStore } from "../../content/content.js";
 import type { TreeDigests } from "../../cache/tree-digests.js";
 import type { FileHashes } from "../../context/file-hashes.js";
 import type { IgnoreRules } from "../../context/ignore.js";

@@ -1,5 +1,5 @@
 import { shortDigest } from "../../oci/digest.js";
-import { pushImage } from "../../registry/push.js";
+import { pushImage } from "../../store/registry-transfer.js";
 import { openStore } from "../../store/image-store.js";
 import { TbuildError } from "../../errors.js";
 import type { Command } from "../command.js";

@@ -5,6 +5,7 @@ import { imageBlobs } from "../blobs.js";
 import { openStore, type ImageStore, type ResolvedImage } from "../image-store.js";
 import { writeTar } from "./tar-writer.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
+import { hasBlob, writeBlob } from "../../content/blob-io.js";
 
 /**
  * type=oci: an OCI image layout holding just this image, as a tar (`tbuild save`,
@@ -20,7 +21,7 @@ export const ociExporter: Exporter = {
     if (opts.tar === false) {
       const out = await openStore(opts.dest);
       for (const b of blobs) {
-        if (!(await out.content.has(b.digest))) await out.content.ingest(store.content.openRead(b.digest), { digest: b.digest, size: b.size });
+        if (!(await hasBlob(out.content, b.digest))) await writeBlob(out.content, store.content.openRead(b.digest), { digest: b.digest, size: b.size });
       }
       if (name !== undefined) await out.tag(root, name);
       else await out.updateIndex((index) => void index.manifests.push(root));

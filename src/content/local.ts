@@ -2,22 +2,16 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, openSync } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { Digester, digestHex, digestOf, isDigest, parseDigest } from "../oci/digest.js";
+import { Writable, type Readable } from "node:stream";
+import { Digester, digestHex, isDigest, parseDigest } from "../oci/digest.js";
 import { DiskFullError } from "../disk-full.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
 import { pidAlive } from "../pid.js";
-
-export interface BlobInfo {
-  digest: string;
-  size: number;
-}
-
-const DEFAULT_READ_LIMIT = 4 * 1024 * 1024;
+import { blobNotFound } from "./blob-io.js";
+import type { BlobInfo, ByteRange, ContentStore, ContentWriter, StoredBlob } from "./content.js";
 
 /**
- * A containerd-style content-addressed blob store rooted at a directory.
+ * The local content store: blobs in a directory.
  *
  * Committed blobs live at `<root>/blobs/sha256/<hex>`, so the root doubles as an OCI
  * image layout. Writers stream into a uniquely named file under `<root>/ingest/` while
@@ -26,11 +20,15 @@ const DEFAULT_READ_LIMIT = 4 * 1024 * 1024;
  * Several processes may write the same blob at once; whoever renames last replaces an
  * identical file, and anyone who finds the blob already present discards their copy.
  */
-export class ContentStore {
+export class LocalContentStore implements ContentStore {
   readonly root: string;
 
   constructor(root: string) {
     this.root = root;
+  }
+
+  get location(): string {
+    return this.root;
   }
 
   get blobsDir(): string {
@@ -46,84 +44,30 @@ export class ContentStore {
     return join(this.blobsDir, digestHex(parseDigest(digest)));
   }
 
-  async has(digest: string): Promise<boolean> {
-    return (await this.info(digest)) !== undefined;
-  }
-
-  async info(digest: string): Promise<BlobInfo | undefined> {
+  async info(digest: string): Promise<StoredBlob | undefined> {
     try {
       const st = await stat(this.blobPath(digest));
-      return { digest, size: st.size };
+      return { digest, size: st.size, updatedAt: st.mtimeMs };
     } catch (e) {
       if (errnoCode(e) === "ENOENT") return undefined;
       throw ioError(e, `reading blob ${digest} in ${this.root}`);
     }
   }
 
-  /** Streams a committed blob. Throws a not-found TbuildError at once if it is absent. */
-  openRead(digest: string): NodeJS.ReadableStream & Readable {
+  openRead(digest: string, range?: ByteRange): Readable {
     const path = this.blobPath(digest);
     let fd: number;
     try {
       // Opened synchronously so a missing blob is reported here, not as a later stream error.
       fd = openSync(path, "r");
     } catch (e) {
-      if (errnoCode(e) === "ENOENT") throw notFound(digest, this.root);
+      if (errnoCode(e) === "ENOENT") throw blobNotFound(digest, this.root);
       throw ioError(e, `opening blob ${digest} in ${this.root}`);
     }
-    return createReadStream(path, { fd });
+    return createReadStream(path, { fd, ...range });
   }
 
-  /** Reads a small blob (manifest, config) whole, verifying its digest. */
-  async readBytes(digest: string, maxSize = DEFAULT_READ_LIMIT): Promise<Buffer> {
-    const info = await this.info(digest);
-    if (info === undefined) throw notFound(digest, this.root);
-    if (info.size > maxSize) {
-      throw new TbuildError("failed-precondition", `blob ${digest} in ${this.root} is ${info.size} bytes, more than the ${maxSize} allowed for a manifest or config`, {
-        hint: "stream large blobs with openRead instead",
-      });
-    }
-    const chunks: Buffer[] = [];
-    for await (const chunk of this.openRead(digest)) chunks.push(chunk as Buffer);
-    const bytes = Buffer.concat(chunks);
-    if (digestOf(bytes) !== digest) {
-      throw new TbuildError("failed-precondition", `blob ${digest} in ${this.root} is corrupt: its content no longer matches its digest`, {
-        hint: "remove it (tbuild prune cannot repair it) and pull or build the image again",
-      });
-    }
-    return bytes;
-  }
-
-  /** Stores a small in-memory blob. */
-  async put(bytes: Uint8Array | string, expected?: Partial<BlobInfo>): Promise<BlobInfo> {
-    const w = await this.writer(expected);
-    try {
-      await new Promise<void>((resolve, reject) => w.write(typeof bytes === "string" ? Buffer.from(bytes) : bytes, (e) => (e ? reject(e) : resolve())));
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
-    return w.commit(expected);
-  }
-
-  /** Streams `source` into the store, verifying `expected` digest and size when given. */
-  async ingest(source: AsyncIterable<Uint8Array> | Readable, expected?: Partial<BlobInfo>): Promise<BlobInfo> {
-    const w = await this.writer(expected);
-    try {
-      await pipeline(source instanceof Readable ? source : Readable.from(source, { objectMode: false }), w);
-    } catch (e) {
-      await w.abort();
-      throw e instanceof TbuildError ? e : ioError(e, `writing a blob into ${this.root}`);
-    }
-    return w.commit(expected);
-  }
-
-  /**
-   * A Writable for producers that push bytes (the layer differ). Call `commit()` when
-   * done (it ends the stream if needed) or `abort()` on failure; `expected.size`, when
-   * given here, makes an oversized stream fail as soon as it overruns.
-   */
-  async writer(expected?: Partial<BlobInfo>): Promise<BlobWriter> {
+  async writer(expected?: Partial<BlobInfo>): Promise<ContentWriter> {
     if (expected?.digest !== undefined) parseDigest(expected.digest);
     await mkdir(this.ingestDir, { recursive: true });
     await mkdir(this.blobsDir, { recursive: true });
@@ -140,7 +84,7 @@ export class ContentStore {
     await rm(this.blobPath(digest), { force: true });
   }
 
-  async *list(): AsyncIterable<BlobInfo> {
+  async *walk(): AsyncIterable<StoredBlob> {
     let names: string[];
     try {
       names = await readdir(this.blobsDir);
@@ -185,13 +129,13 @@ export class ContentStore {
   }
 }
 
-/** Streams bytes into one ingest file, hashing as it goes; see ContentStore.writer. */
-export class BlobWriter extends Writable {
+/** Streams bytes into one ingest file, hashing as it goes; see LocalContentStore.writer. */
+class BlobWriter extends Writable implements ContentWriter {
   private readonly digester = new Digester();
   private done = false;
 
   constructor(
-    private readonly store: ContentStore,
+    private readonly store: LocalContentStore,
     private readonly fh: FileHandle,
     private readonly tempPath: string,
     private readonly sizeLimit: number | undefined,
@@ -252,7 +196,7 @@ export class BlobWriter extends Writable {
     }
     const final = this.store.blobPath(info.digest);
     try {
-      if (await this.store.has(info.digest)) {
+      if ((await this.store.info(info.digest)) !== undefined) {
         await unlink(this.tempPath);
         // Written again now: garbage collection keeps blobs written since a live lease began (store/gc.ts).
         const now = new Date();
@@ -294,10 +238,3 @@ async function syncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
-
-function notFound(digest: string, root: string): TbuildError {
-  return new TbuildError("not-found", `blob ${digest} not found in ${root}`, {
-    hint: "the image may be incomplete; pull or build it again",
-  });
-}
-
