@@ -269,7 +269,8 @@ async function buildFor(platform: string, parsed: BuildPlan, shared: Shared, lab
     if (p === undefined) {
       const stage = byIndex.get(index);
       if (stage === undefined) throw new TbuildError("internal", `stage ${index} is not part of this build`);
-      const stageEnv = stage.name !== null && (o.noCacheFilter ?? []).includes(stage.name) ? { ...env, noCache: true } : env;
+      // --no-cache-filter: this stage's steps are not taken from the cache (still recorded).
+      const stageEnv: StageEnv = stage.name !== null && (o.noCacheFilter ?? []).includes(stage.name) ? { ...env, cache: { ...env.cache, skip: true } } : env;
       p = startingState(stage).then((start) => limit(() => runStage(stage, start, stageEnv)));
       results.set(index, p);
     }
