@@ -13,6 +13,7 @@ import { cacheMountDir } from "../../src/cache/cache-mounts.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "../builder/helpers.js";
 import { tbuild } from "../cli/helpers.js";
 import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { chownTree, rootlessEnv } from "../setup/rootless.js";
 import type { BuildEvent } from "../../src/events.js";
 
 vi.setConfig({ testTimeout: 300_000 });
@@ -196,5 +197,37 @@ describe("a damaged or missing blob in an imported cache", () => {
     const text = warnings(r.events).join("\n");
     expect(text).toMatch(/not taken from the registry cache .*do not match the digest/);
     expect(text).toMatch(/cache mount 'm' not seeded from the registry cache/);
+  });
+});
+
+const rootless = rootlessEnv();
+
+describe.skipIf(rootless === undefined)("cache-mounts=true as a non-root user", () => {
+  it("exports image owners (not the subordinate ids on the host) and seeds them back on a fresh root", async () => {
+    const env = rootless!;
+    const work = env.workDir();
+    const cacheDir = path.join(work, "cache");
+    const cli = (args: string[], ctx: string) => env.run(process.execPath, [path.join(env.app, "dist/cli/main.js"), "build", "--progress", "plain", ...args, ctx]);
+    const mount = "type=cache,target=/c,id=rl,uid=1000,gid=1000";
+    const first = context({ Dockerfile: BUSYBOX_BASE + STEP("one", mount) }, work);
+    chownTree(first, env.uid, env.gid);
+    const a = cli(["--root", path.join(work, "store-a"), "--cache-to", `type=local,dest=${cacheDir},cache-mounts=true`], first);
+    expect(a.stderr).toContain("one found:nothing owner: top:755:1000:1000");
+    expect(a.status).toBe(0);
+
+    const index = JSON.parse(readFileSync(path.join(cacheDir, "index.json"), "utf8")) as { manifests: { digest: string }[] };
+    const blob = (d: string): string => path.join(cacheDir, "blobs", "sha256", d.slice("sha256:".length));
+    const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), "utf8")) as { config: { digest: string } };
+    const config = JSON.parse(readFileSync(blob(manifest.config.digest), "utf8")) as { mounts: Record<string, { digest: string }> };
+    const listing = (await exec("tar", ["--numeric-owner", "-tvzf", blob(config.mounts["rl"]!.digest)])).stdout;
+    // Inside the cache the step made "hard" (and its link "owned") 1000's and the rest root's: so they travel.
+    expect(listing).toMatch(/^-rw-r--r-- 1000\/1000 .* hard$/m);
+    expect(listing).toMatch(/^-rw-r--r-- 0\/0 .* seen$/m);
+
+    const second = context({ Dockerfile: BUSYBOX_BASE + STEP("two", mount) }, work);
+    chownTree(second, env.uid, env.gid);
+    const b = cli(["--root", path.join(work, "store-b"), "--cache-from", `type=local,src=${cacheDir}`], second);
+    expect(b.status).toBe(0);
+    expect(b.stderr).toContain("two found:one owner:1000 top:755:1000:1000");
   });
 });
