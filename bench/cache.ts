@@ -83,3 +83,15 @@ export async function benchCache(): Promise<void> {
     await removeTree(work);
   }
 }
+
+/** `npm run bench -- cache-mounts`: the cache mount half alone. */
+export async function benchCacheMountsOnly(): Promise<void> {
+  const work = await tempDir("cache-mounts");
+  const registry = await startRegistry();
+  try {
+    await benchCacheMounts(work, registry);
+  } finally {
+    await registry.stop();
+    await removeTree(work);
+  }
+}
