@@ -54,7 +54,10 @@ Options:
                           type=local,dest=DIR[,mode=min|max][,max-size=2g][,max-age=7d],
                           or type=inline (records in the image's config);
                           mode=min (default): the final image's steps, max: all stages'
-                          ignore-error=true makes a failed export a warning
+                          ignore-error=true makes a failed export a warning;
+                          cache-mounts=true (registry, local) also exports the
+                          contents of RUN --mount=type=cache ids, which --cache-from
+                          seeds on a root that has not used them yet
       --explain-cache     for each step that missed, say which input differs from
                           the nearest record of any cache (file, build arg, ENV,
                           instruction, base image or parent step)
