@@ -160,6 +160,7 @@ async function baseImage(store: ImageStore, lease: Lease, ref: string, o: BuildO
       onProgress: (e) => {
         if (e.kind === "blob") step.status(e.digest, e.outcome === "present" ? `${e.digest} already stored` : e.digest, { current: e.size, total: e.size, done: true });
       },
+      onBytes: (e) => step.status(e.digest, e.digest, { current: Math.min(e.bytes, e.size), total: e.size }),
     }).catch((e: unknown) => {
       throw e instanceof TbuildError ? new TbuildError(e.category, `pulling ${ref}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint }) : e;
     });

@@ -37,6 +37,7 @@ function pushing(refs: readonly string[], stored: readonly string[]): ResolvedEx
           onProgress: (e) => {
             if (e.kind === "blob") progress.status(e.digest, `${e.outcome === "uploaded" ? "pushed" : e.outcome} ${e.digest}`, { current: e.size, total: e.size, done: true });
           },
+          onBytes: (e) => progress.status(e.digest, `pushing ${e.digest}`, { current: Math.min(e.bytes, e.size), total: e.size }),
         });
         progress.status(`manifest ${result.reference}`, `pushing manifest for ${result.reference}@${result.digest}`, { done: true });
         pushed.push({ reference: result.reference, digest: result.digest });

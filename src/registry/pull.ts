@@ -6,6 +6,7 @@ import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
 import { formatReference, parseReference, type Reference } from "../oci/reference.js";
 import { imageConfigSchema, indexSchema, manifestSchema, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from "../oci/schemas.js";
+import { ingestReporting, type BytesListener } from "./byte-progress.js";
 import { RepositoryClient, type RawManifest } from "./client.js";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from "../oci/platform.js";
 import type { BlobSources } from "./sources.js";
@@ -31,6 +32,8 @@ export interface FetchOptions extends RegistryOptions {
   /** Reuse transports and tokens across calls. */
   session?: RegistrySession;
   onProgress?: (e: PullEvent) => void;
+  /** Bytes of each blob while it downloads (bytes and speed in progress views). */
+  onBytes?: BytesListener;
 }
 
 /** The image fetched: an image description (top descriptor, the chosen platform's manifest and config). */
@@ -75,7 +78,8 @@ export async function fetchImage(ref: string | Reference, o: FetchOptions): Prom
     await Promise.all(
       blobs.map((b) =>
         limit(async () => {
-          const outcome = await client.fetchBlob(content, b);
+          const onBytes = o.onBytes;
+          const outcome = onBytes === undefined ? await client.fetchBlob(content, b) : await ingestReporting(content, b, onBytes, (c) => client.fetchBlob(c, b));
           fetched.add(b.digest);
           o.onProgress?.({ kind: "blob", digest: b.digest, size: b.size, outcome });
         }),

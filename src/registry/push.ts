@@ -6,6 +6,7 @@ import { formatReference, parseReference } from "../oci/reference.js";
 import { indexSchema, manifestSchema, type Descriptor } from "../oci/schemas.js";
 import { hasBlob, readBlob } from "../content/blob-io.js";
 import type { ContentReader } from "../content/content.js";
+import { reportingReader, type BytesListener } from "./byte-progress.js";
 import { RepositoryClient, type PushOutcome, type UploadOptions } from "./client.js";
 import type { BlobSources } from "./sources.js";
 import { RegistrySession, type RegistryOptions } from "./transport.js";
@@ -20,6 +21,8 @@ export interface PushOptions extends RegistryOptions, Omit<UploadOptions, "mount
   /** Reuse transports and tokens across calls. */
   session?: RegistrySession;
   onProgress?: (e: PushEvent) => void;
+  /** Bytes of each blob while it uploads (bytes and speed in progress views). */
+  onBytes?: BytesListener;
 }
 
 export interface PushImageOptions extends PushOptions {
@@ -91,6 +94,8 @@ export async function uploadImage(content: ContentReader, image: PushSource, des
   const client = new RepositoryClient(session.transport(dest.registry), dest.repository);
   const limit = pLimit(o.concurrency ?? 4);
   const uploads = new Map<string, Promise<void>>();
+  const sizes = new Map(manifests.flatMap((m) => m.blobs.map((b) => [b.digest, b.size] as const)));
+  const reader = o.onBytes === undefined ? content : reportingReader(content, sizes, o.onBytes);
   for (const m of manifests) {
     for (const blob of m.blobs) {
       if (uploads.has(blob.digest)) continue;
@@ -102,7 +107,7 @@ export async function uploadImage(content: ContentReader, image: PushSource, des
         blob.digest,
         limit(async () => {
           const mountFrom = (await o.sources?.repositories(blob.digest, dest.registry)) ?? [];
-          const outcome = await client.pushBlob(content, info, { ...o, mountFrom });
+          const outcome = await client.pushBlob(reader, info, { ...o, mountFrom });
           o.onProgress?.({ kind: "blob", digest: blob.digest, size: info.size, outcome });
         }),
       );
