@@ -12,9 +12,15 @@ const benches: Record<string, () => Promise<void>> = { parser: benchParser, laye
 const parts: Record<string, () => Promise<void>> = { "cache-mounts": benchCacheMountsOnly };
 
 const only = process.argv.slice(2);
-for (const name of only) if (!(name in benches) && !(name in parts)) throw new Error(`unknown benchmark '${name}'; known: ${[...Object.keys(benches), ...Object.keys(parts)].join(", ")}`);
-for (const name of only) await parts[name]?.();
-for (const [name, run] of Object.entries(benches)) {
-  if (only.length > 0 && !only.includes(name)) continue;
-  await run();
+try {
+  for (const name of only) if (!(name in benches) && !(name in parts)) throw new Error(`unknown benchmark '${name}'; known: ${[...Object.keys(benches), ...Object.keys(parts)].join(", ")}`);
+  for (const name of only) await parts[name]?.();
+  for (const [name, run] of Object.entries(benches)) {
+    if (only.length > 0 && !only.includes(name)) continue;
+    await run();
+  }
+} catch (e) {
+  // What went wrong and what to do, not a stack trace (the harness's own errors say both).
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
 }
