@@ -95,7 +95,7 @@ export class RemoteCache implements CacheBackend {
     const config = inline ? { records: inlineRecords(bytes, manifest, name), mounts: undefined } : parseJson(configSchema, bytes, `cache config of ${name}`);
     const records = new Map(Object.entries(config.records));
     const mounts = new Map(Object.entries(config.mounts ?? {}));
-    checkLayersListed(new Map([...records, ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`cache mount ${id}`, { layer }])]), manifest, name);
+    checkLayersListed(new Map([...[...records].map(([key, r]): [string, { layer: LayerDescriptor | null }] => [`step ${key}`, r]), ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`cache mount '${id}'`, { layer }])]), manifest, name);
     return new RemoteCache(reference, records, mounts, client, o.store);
   }
 
@@ -267,14 +267,17 @@ function distinctLayers(records: ReadonlyMap<string, Pick<StepRecord, "layer">>)
   return [...byDigest.values()];
 }
 
-/** A record naming a layer the manifest does not list points at a blob the registry may have deleted. */
-function checkLayersListed(records: ReadonlyMap<string, Pick<StepRecord, "layer">>, manifest: Manifest, name: string): void {
+/**
+ * A record naming a layer the manifest does not list points at a blob the registry may
+ * have deleted. `named`: what names each layer ("step sha256:…", "cache mount 'id'").
+ */
+function checkLayersListed(named: ReadonlyMap<string, Pick<StepRecord, "layer">>, manifest: Manifest, name: string): void {
   const listed = new Map(manifest.layers.map((l) => [l.digest, l]));
-  for (const [key, { layer }] of records) {
+  for (const [key, { layer }] of named) {
     if (layer === null) continue;
     const entry = listed.get(layer.digest);
     if (entry === undefined || entry.size !== layer.size || entry.mediaType !== layer.mediaType) {
-      throw new TbuildError("failed-precondition", `the cache ${name} is damaged: step ${key} names layer ${layer.digest}, which its manifest does not list`, {
+      throw new TbuildError("failed-precondition", `the cache ${name} is damaged: ${key} names layer ${layer.digest}, which its manifest does not list`, {
         hint: "export the cache again (or delete the tag) to replace it",
       });
     }
