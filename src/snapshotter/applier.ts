@@ -29,6 +29,11 @@ export interface ApplyOptions {
   /** Names the layer in errors and warnings (a digest or file name). */
   layer: string;
   whiteouts: WhiteoutMode;
+  /**
+   * For "overlay": the layer directories below the target, topmost first. Entries are
+   * checked against what they show, so a layer is refused or accepted as on a full tree.
+   */
+  lowers?: string[];
 }
 
 export interface ApplyResult {

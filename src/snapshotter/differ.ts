@@ -14,7 +14,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { open, readlink } from "node:fs/promises";
 import { Transform, type Readable, type Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
-import type { ContentStore } from "../content/content.js";
+import type { ContentInfo, ContentIngester } from "../content/content.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
 import type { LayerDescriptor } from "../oci/layer.js";
 import type { Change } from "./changes.js";
@@ -265,7 +265,7 @@ export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writabl
  * Compresses a tar stream into the content store. Returns the layer descriptor; on any
  * failure the partial blob is discarded.
  */
-export async function storeLayer(tarStream: Readable, store: ContentStore, compression: Compression = "gzip"): Promise<LayerDescriptor> {
+export async function storeLayer(tarStream: Readable, store: ContentIngester & ContentInfo, compression: Compression = "gzip"): Promise<LayerDescriptor> {
   const diff = createHash("sha256");
   const hashTar = new Transform({
     transform(chunk: Buffer, _e, cb) {

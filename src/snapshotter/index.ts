@@ -1,5 +1,7 @@
 // The snapshotter's public surface, for the builder and the library entry.
-export { Snapshotter, openSnapshotter, overlaySupported } from "./snapshotter.js";
+export { LocalSnapshotter, openSnapshotter } from "./snapshotter.js";
+export { chooseDriver, overlaySupported, snapshotDriver } from "./drivers/index.js";
+export type { Snapshotter } from "./snapshotter.js";
 export type { Mount, SnapshotInfo, SnapshotKind, Driver, DiffOptions, OpenOptions } from "./snapshotter.js";
 export { applyLayer } from "./applier.js";
 export type { ApplyOptions, ApplyResult, WhiteoutMode } from "./applier.js";

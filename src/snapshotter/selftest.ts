@@ -15,7 +15,8 @@ import { LocalContentStore } from "../content/local.js";
 import { TbuildError } from "../errors.js";
 import { decompressed } from "./compression.js";
 import { nsRun } from "./namespace.js";
-import { openSnapshotter, overlaySupported, type Driver } from "./snapshotter.js";
+import { overlaySupported } from "./drivers/index.js";
+import { openSnapshotter, type Driver } from "./snapshotter.js";
 
 const EDIT = [
   "cd \"$1\"",

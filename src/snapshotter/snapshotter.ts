@@ -16,17 +16,14 @@
  * directories are built under `<root>/tmp/` and renamed into place, so a crash never
  * leaves a half-made snapshot under `snapshots/`.
  *
- * Drivers: "overlay" keeps each committed layer as an extracted directory (whiteouts as
- * 0/0 char devices, opaque xattrs) used as an overlay lowerdir, and an active snapshot is
- * an upperdir + workdir; its diff is read from the upperdir. "native" copies the parent
- * tree on prepare and diffs by walking both trees; it works wherever overlay cannot mount.
+ * Drivers (drivers/): what differs between overlay and native is a `SnapshotDriver`
+ * chosen by name in the driver registry; everything here is the same for both.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, rename, writeFile, readFile } from "node:fs/promises";
-import { release } from "node:os";
+import { chmod, lstat, mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { ContentStore } from "../content/content.js";
+import type { ContentInfo, ContentIngester } from "../content/content.js";
 import { asDiskFull } from "../disk-full.js";
 import { TbuildError } from "../errors.js";
 import { ownerAlive, ownerFromTag, ownerTag, selfOwner } from "../pid.js";
@@ -34,18 +31,14 @@ import type { ApplyResult } from "./applier.js";
 import type { Compression } from "./compression.js";
 import type { LayerDescriptor } from "../oci/layer.js";
 import { storeLayer } from "./differ.js";
+import { chooseDriver, recordedDriver, snapshotDriver, type Driver, type Mount, type SnapshotDriver } from "./drivers/index.js";
+import { MergedView } from "./merged-view.js";
 import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
-import { inUserNamespace, isPrivileged, nsRun, overlayMountOptions, removeOwnedTree } from "./namespace.js";
+import { removeOwnedTree } from "./namespace.js";
 import { applyIsolated, diffIsolated, measureTrees } from "./worker-client.js";
 
 export type { SnapshotKind } from "./metadata.js";
-
-/** A mount for the caller to perform, as data (containerd's mount.Mount). */
-export interface Mount {
-  type: "overlay" | "bind";
-  source: string;
-  options: string[];
-}
+export type { Driver, Mount } from "./drivers/index.js";
 
 export interface SnapshotInfo {
   key: string;
@@ -54,8 +47,6 @@ export interface SnapshotInfo {
   created: string;
   labels: Record<string, string>;
 }
-
-export type Driver = "overlay" | "native";
 
 export interface DiffOptions {
   compression?: Compression;
@@ -73,14 +64,61 @@ function notFound(key: string): TbuildError {
   return new TbuildError("not-found", `snapshot '${key}' does not exist`);
 }
 
-export class Snapshotter {
+/**
+ * containerd's Snapshotter, with the builder's extras: applying a layer into an active
+ * snapshot, diffing one into content, and reading what mounts show without mounting them.
+ */
+export interface Snapshotter {
+  readonly root: string;
+  readonly driver: Driver;
+  /** How a RUN's changes show up (see SnapshotDriver.tracking). */
+  readonly tracking: SnapshotDriver["tracking"];
+  stat(key: string): Promise<SnapshotInfo>;
+  /** Every snapshot, by key. */
+  walk(): Promise<SnapshotInfo[]>;
+  prepare(key: string, parent?: string, o?: { labels?: Record<string, string> }): Promise<Mount[]>;
+  view(key: string, parent?: string, o?: { labels?: Record<string, string> }): Promise<Mount[]>;
+  mounts(key: string): Promise<Mount[]>;
+  commit(name: string, key: string, o?: { labels?: Record<string, string> }): Promise<void>;
+  remove(key: string, o?: { leased?: () => Promise<ReadonlySet<string>> }): Promise<void>;
+  usage(key: string): Promise<{ size: number; inodes: number }>;
+  sizes(keys: readonly string[]): Promise<Map<string, number>>;
+  reclaimOrphans(o?: { dryRun?: boolean }): Promise<{ paths: string[]; bytes: number }>;
+  apply(key: string, layer: Readable, o: { layer: string }): Promise<ApplyResult>;
+  diffTar(key: string, o?: { sourceDateEpoch?: number }): Promise<Readable>;
+  diff(key: string, store: ContentIngester & ContentInfo, o?: DiffOptions): Promise<LayerDescriptor>;
+  /** The merged tree `mounts` (from prepare or view) show, read without mounting. */
+  tree(mounts: readonly Mount[]): MergedView;
+  /** The directory an active snapshot's `mounts` write into. */
+  writableDir(mounts: readonly Mount[]): string;
+}
+
+/** The one Snapshotter implementation: metadata and trees under a root, a driver for the layout. */
+export class LocalSnapshotter implements Snapshotter {
   private readonly meta: Metadata;
+  private readonly impl: SnapshotDriver;
 
   constructor(
     readonly root: string,
     readonly driver: Driver,
   ) {
     this.meta = new Metadata(root);
+    this.impl = snapshotDriver(driver);
+  }
+
+  get tracking(): SnapshotDriver["tracking"] {
+    return this.impl.tracking;
+  }
+
+  tree(mounts: readonly Mount[]): MergedView {
+    const { layers, writable } = this.impl.layersOf(mounts);
+    return new MergedView(layers, new Set(writable === undefined ? [] : [writable]));
+  }
+
+  writableDir(mounts: readonly Mount[]): string {
+    const { writable } = this.impl.layersOf(mounts);
+    if (writable === undefined) throw new TbuildError("internal", "the snapshot is not writable");
+    return writable;
   }
 
   private dir(id: string): string {
@@ -97,7 +135,7 @@ export class Snapshotter {
     return info(key, rec);
   }
 
-  async list(): Promise<SnapshotInfo[]> {
+  async walk(): Promise<SnapshotInfo[]> {
     const m = await this.meta.read();
     return Object.entries(m.snapshots)
       .map(([k, r]) => info(k, r))
@@ -242,9 +280,12 @@ export class Snapshotter {
    * (see applier.ts). Returns the diffID and warnings about entries not reproducible here.
    */
   async apply(key: string, layer: Readable, o: { layer: string }): Promise<ApplyResult> {
-    const rec = await this.activeRecord(key);
+    const m = await this.meta.read();
+    const rec = this.activeRecord(m.snapshots, key);
+    const tree = this.fs(rec.id);
+    const lowers = this.impl.applyLowers(tree, this.chain(m.snapshots, rec.parent).map((r) => this.fs(r.id)));
     try {
-      return await applyIsolated(this.fs(rec.id), layer, { layer: o.layer, whiteouts: this.driver === "overlay" ? "overlay" : "remove" });
+      return await applyIsolated(tree, layer, { layer: o.layer, whiteouts: this.impl.whiteouts, lowers });
     } catch (e) {
       throw await asDiskFull(e, this.root, async () => (await this.sizes([key])).get(key) ?? 0);
     }
@@ -257,21 +298,16 @@ export class Snapshotter {
     if (rec === undefined) throw notFound(key);
     if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; only an active snapshot has changes`);
     const lowers = this.chain(m.snapshots, rec.parent).map((r) => this.fs(r.id));
-    const epoch = o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch };
-    return diffIsolated(
-      this.driver === "overlay"
-        ? { driver: "overlay", upper: this.fs(rec.id), lowers, ...epoch }
-        : { driver: "native", upper: this.fs(rec.id), ...(lowers[0] === undefined ? {} : { lower: lowers[0] }), ...epoch },
-    );
+    return diffIsolated({ driver: this.driver, upper: this.fs(rec.id), lowers, ...(o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }) });
   }
 
   /** The changes in active snapshot `key` as a compressed layer blob in `store`. */
-  async diff(key: string, store: ContentStore, o: DiffOptions = {}): Promise<LayerDescriptor> {
+  async diff(key: string, store: ContentIngester & ContentInfo, o: DiffOptions = {}): Promise<LayerDescriptor> {
     return storeLayer(await this.diffTar(key, o.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: o.sourceDateEpoch }), store, o.compression ?? "gzip");
   }
 
-  private async activeRecord(key: string): Promise<SnapshotRecord> {
-    const rec = (await this.meta.read()).snapshots[key];
+  private activeRecord(all: Record<string, SnapshotRecord>, key: string): SnapshotRecord {
+    const rec = all[key];
     if (rec === undefined) throw notFound(key);
     if (rec.kind !== "active") throw new TbuildError("failed-precondition", `snapshot '${key}' is ${rec.kind}; layers can only be applied to an active snapshot`);
     return rec;
@@ -314,16 +350,9 @@ export class Snapshotter {
       // so it cannot change meanwhile, and the checks are repeated under the lock.
       const chain = check(await this.meta.read());
       await mkdir(tmp, { mode: 0o700 });
-      const below = chain[0];
-      if (this.driver === "native" && below !== undefined && kind === "active") {
-        // Ownership, modes, xattrs and hard links must survive, so cp -a (inside the namespace when unprivileged).
-        await nsRun("cp", ["-a", "--reflink=auto", this.fs(below.id), join(tmp, "fs")], `copying snapshot '${parent}'`).catch(async (e: unknown) => {
-          throw await asDiskFull(e, this.root, async () => (await this.sizes([parent!])).get(parent!) ?? 0);
-        });
-      } else {
-        await mkdir(join(tmp, "fs"), { mode: 0o755 });
-      }
-      if (this.driver === "overlay" && kind === "active") await mkdir(join(tmp, "work"));
+      await this.impl.create(kind, { fs: join(tmp, "fs"), work: join(tmp, "work") }, chain.map((r) => this.fs(r.id)), `copying snapshot '${parent}'`).catch(async (e: unknown) => {
+        throw parent === undefined ? e : await asDiskFull(e, this.root, async () => (await this.sizes([parent])).get(parent) ?? 0);
+      });
       let placed: string | undefined;
       try {
         return await this.meta.update(async (m) => {
@@ -349,20 +378,7 @@ export class Snapshotter {
   }
 
   private mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[] {
-    const ro = rec.kind === "view";
-    const bind = (source: string): Mount[] => [{ type: "bind", source, options: [ro ? "ro" : "rw", "rbind"] }];
-    // A native view is its parent's tree itself, read-only: no copy, and paths read from
-    // it stay valid as long as the committed parent does (COPY --from reads them later).
-    if (this.driver === "native" && ro && chain[0] !== undefined) return bind(this.fs(chain[0].id));
-    if (this.driver === "native" || chain.length === 0) return bind(this.fs(rec.id));
-    const lowerdir = `lowerdir=${chain.map((r) => this.fs(r.id)).join(":")}`;
-    const userxattr = overlayMountOptions();
-    if (ro) {
-      // overlay needs two lowers to mount without an upper; one parent is just a read-only bind.
-      if (chain.length === 1) return bind(this.fs((chain[0] as SnapshotRecord).id));
-      return [{ type: "overlay", source: "overlay", options: [lowerdir, ...userxattr] }];
-    }
-    return [{ type: "overlay", source: "overlay", options: [lowerdir, `upperdir=${this.fs(rec.id)}`, `workdir=${join(this.dir(rec.id), "work")}`, ...userxattr] }];
+    return this.impl.mounts(rec.kind, { fs: this.fs(rec.id), work: join(this.dir(rec.id), "work") }, chain.map((r) => this.fs(r.id)));
   }
 
 }
@@ -396,74 +412,6 @@ function info(key: string, r: SnapshotRecord): SnapshotInfo {
   return { key, kind: r.kind, created: r.created, labels: r.labels, ...(r.parent === undefined ? {} : { parent: r.parent }) };
 }
 
-const probes = new Map<string, Promise<boolean>>();
-
-/**
- * Whether overlay can be mounted under `root` by this user, found by mounting one
- * (lowerdirs, upperdir, whiteout by deleting a lower file) in a private mount namespace.
- * The answer is cached per process and in `<root>/overlay-probe.json` for this kernel.
- */
-export function overlaySupported(root: string): Promise<boolean> {
-  let p = probes.get(root);
-  if (p === undefined) {
-    p = probe(root);
-    probes.set(root, p);
-  }
-  return p;
-}
-
-async function probe(root: string): Promise<boolean> {
-  const who = isPrivileged() && !inUserNamespace() ? "root" : "userns";
-  const cacheFile = join(root, "overlay-probe.json");
-  const cached = await readFile(cacheFile, "utf8").then((t) => JSON.parse(t) as { kernel: string; who: string; ok: boolean }, () => undefined);
-  if (cached !== undefined && cached.kernel === release() && cached.who === who) return cached.ok;
-  await mkdir(join(root, "tmp"), { recursive: true });
-  const dir = join(root, "tmp", `probe-${ownerTag()}-${randomBytes(6).toString("hex")}`);
-  let ok = false;
-  try {
-    for (const d of ["l1", "l2", "u", "w", "m"]) await mkdir(join(dir, d), { recursive: true });
-    await writeFile(join(dir, "l1", "f"), "x");
-    const opts = `lowerdir=${dir}/l2:${dir}/l1,upperdir=${dir}/u,workdir=${dir}/w${who === "userns" ? ",userxattr" : ""}`;
-    await nsRun("sh", ["-c", 'mount -t overlay overlay -o "$1" "$2" && rm "$2/f" && umount "$2"', "probe", opts, `${dir}/m`], "probing overlay", { mount: true });
-    ok = true;
-  } catch {
-    ok = false;
-  } finally {
-    await removeOwnedTree(dir).catch(() => undefined);
-  }
-  await writeFile(cacheFile, JSON.stringify({ kernel: release(), who, ok })).catch(() => undefined);
-  return ok;
-}
-
-/**
- * The driver a snapshotter at `root` uses, without opening it: the one recorded there,
- * else the one asked for, else ("auto") overlay if it mounts here, else native.
- * `recorded` says whether the root already holds snapshots of that driver.
- */
-export async function chooseDriver(root: string, asked: Driver | "auto" = "auto"): Promise<{ driver: Driver; recorded: boolean }> {
-  // The two drivers keep committed snapshots differently (one layer each, or whole
-  // trees): a root made by one cannot serve the other, so it records its driver.
-  const recorded = await readFile(join(root, "driver"), "utf8").then(
-    (t) => t.trim() as Driver,
-    () => undefined,
-  );
-  const wanted = asked === "auto" ? (recorded ?? "auto") : asked;
-  if (recorded !== undefined && wanted !== recorded) {
-    throw new TbuildError("failed-precondition", `${root} holds snapshots made by the ${recorded} snapshotter, not ${wanted}`, {
-      hint: `use --snapshotter ${recorded}, or another --root`,
-    });
-  }
-  let driver: Driver;
-  if (wanted === "native") driver = "native";
-  else if (await overlaySupported(root)) driver = "overlay";
-  else if (wanted === "overlay") {
-    throw new TbuildError("failed-precondition", `overlay cannot be mounted under ${root} on this machine`, {
-      hint: "use --snapshotter native (slower, copies each layer) or run where overlayfs in user namespaces is allowed (kernel >= 5.11)",
-    });
-  } else driver = "native";
-  return { driver, recorded: recorded !== undefined };
-}
-
 /** Opens a snapshotter at `root`, choosing the driver ("auto": overlay if it mounts here). */
 export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
   await mkdir(o.root, { recursive: true, mode: 0o700 });
@@ -473,5 +421,13 @@ export async function openSnapshotter(o: OpenOptions): Promise<Snapshotter> {
   await chmod(o.root, 0o700).catch(() => undefined);
   const { driver, recorded } = await chooseDriver(o.root, o.driver ?? "auto");
   if (!recorded) await writeFile(join(o.root, "driver"), driver + "\n");
-  return new Snapshotter(o.root, driver);
+  return new LocalSnapshotter(o.root, driver);
+}
+
+/**
+ * The snapshotter already at `root`, with the driver recorded there (native when none
+ * is): listing, measuring and removing need no probe, which would mount overlay for nothing.
+ */
+export async function openExistingSnapshotter(root: string): Promise<Snapshotter> {
+  return new LocalSnapshotter(root, (await recordedDriver(root)) ?? "native");
 }

@@ -7,7 +7,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { waitExit } from "../child-process.js";
 import { isTbuildError, TbuildError, type ErrorCategory } from "../errors.js";
 import { missingTool } from "../os-tools.js";
-import { applyLayer, type ApplyResult, type WhiteoutMode } from "./applier.js";
+import { applyLayer, type ApplyOptions, type ApplyResult } from "./applier.js";
 import { diskUsage, type DiskUsage, type UsageOptions } from "./disk-usage.js";
 import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
 import { diffTo, type DiffSpec } from "./worker.js";
@@ -41,10 +41,10 @@ function startWorker(args: string[], doing: string) {
 }
 
 /** Extracts `layer` into `dir` (see applier.ts), in a namespace when unprivileged. */
-export async function applyIsolated(dir: string, layer: Readable, o: { layer: string; whiteouts: WhiteoutMode }): Promise<ApplyResult> {
+export async function applyIsolated(dir: string, layer: Readable, o: ApplyOptions): Promise<ApplyResult> {
   if (isPrivileged()) return applyLayer(dir, layer, o);
   const doing = `applying layer ${o.layer}`;
-  const { child, exited } = startWorker(["apply", dir, o.whiteouts, o.layer], doing);
+  const { child, exited } = startWorker(["apply", dir, JSON.stringify(o)], doing);
   const out: Buffer[] = [];
   child.stdout?.on("data", (c: Buffer) => out.push(c));
   // If the worker fails early, stdin breaks (EPIPE): the worker's own error is the one

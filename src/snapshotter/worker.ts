@@ -2,7 +2,7 @@
  * The worker: runs tree operations inside the namespace helper for unprivileged callers
  * (see namespace.ts). Not a user command; spawned by worker-client.ts.
  *
- *   worker.js apply DIR remove|overlay LAYER-NAME   layer bytes on stdin, ApplyResult JSON on stdout
+ *   worker.js apply DIR JSON-OPTIONS                layer bytes on stdin, ApplyResult JSON on stdout
  *   worker.js diff JSON-SPEC                        layer tar on stdout
  *   worker.js du JSON-SPEC                          DiskUsage[] JSON on stdout (disk-usage.ts)
  *
@@ -10,25 +10,30 @@
  * TbuildError (category, message, hint) instead of a bare exit code.
  */
 import { TbuildError } from "../errors.js";
-import { applyLayer, type WhiteoutMode } from "./applier.js";
-import { nativeChanges, overlayChanges } from "./changes.js";
+import { applyLayer, type ApplyOptions } from "./applier.js";
 import { diskUsage, type UsageOptions } from "./disk-usage.js";
 import { writeLayerTar } from "./differ.js";
+import { snapshotDriver, type Driver } from "./drivers/index.js";
 
-export type DiffSpec =
-  | { driver: "overlay"; upper: string; lowers: string[]; sourceDateEpoch?: number }
-  | { driver: "native"; upper: string; lower?: string; sourceDateEpoch?: number };
+/** A snapshot's changes to write as a layer: its tree and its ancestors' (nearest first). */
+export interface DiffSpec {
+  driver: Driver;
+  upper: string;
+  /** None: the whole tree is the layer. */
+  lowers?: string[];
+  sourceDateEpoch?: number;
+}
 
 export async function diffTo(spec: DiffSpec, out: NodeJS.WritableStream): Promise<void> {
-  const changes = spec.driver === "overlay" ? overlayChanges(spec.upper, spec.lowers) : nativeChanges(spec.lower, spec.upper);
+  const changes = snapshotDriver(spec.driver).changes(spec.upper, spec.lowers ?? []);
   await writeLayerTar(changes, out as import("node:stream").Writable, spec.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: spec.sourceDateEpoch });
 }
 
 async function main(argv: string[]): Promise<void> {
   const [op, ...args] = argv;
   if (op === "apply") {
-    const [dir, mode, layer] = args as [string, WhiteoutMode, string];
-    const result = await applyLayer(dir, process.stdin, { layer, whiteouts: mode });
+    const [dir, options] = args as [string, string];
+    const result = await applyLayer(dir, process.stdin, JSON.parse(options) as ApplyOptions);
     process.stdout.write(JSON.stringify(result));
     return;
   }

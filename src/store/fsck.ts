@@ -82,7 +82,7 @@ export async function fsck(store: ImageStore, o: { repair?: boolean } = {}): Pro
   const snapshotter = await storeSnapshotter(store.root);
   let snapshots = 0;
   if (snapshotter !== undefined) {
-    snapshots = (await snapshotter.list()).length;
+    snapshots = (await snapshotter.walk()).length;
     const orphans = await snapshotter.reclaimOrphans(repair ? {} : { dryRun: true });
     for (const path of orphans.paths) note("orphan-snapshot", `${path} is a snapshot directory no metadata lists, a broken one, or a half-made one of a dead process`);
   }

@@ -58,7 +58,7 @@ type Candidate = Reclaimable<{ blob: BlobInfo } | { snapshot: SnapshotUsage }>;
 export async function gc(store: ImageStore, opts: GcOptions = {}): Promise<GcResult> {
   const snapshotter = opts.snapshotter;
   const leasedSnapshots = async (): Promise<ReadonlySet<string>> => (await liveLeases(store.root, { dryRun: true })).snapshots;
-  const snapshots = snapshotter === undefined ? [] : await measure(snapshotter, unusedSnapshots(await snapshotter.list(), await leasedSnapshots()));
+  const snapshots = snapshotter === undefined ? [] : await measure(snapshotter, unusedSnapshots(await snapshotter.walk(), await leasedSnapshots()));
   const { plan, kept, ingest, leases } = await store.withLock(async () => {
     const leases = await liveLeases(store.root, opts.dryRun === true ? { dryRun: true } : {});
     const roots = [...(await store.readIndex()).manifests, ...leases.blobs];

@@ -7,7 +7,7 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { isTbuildError } from "../errors.js";
-import { abandonedWork, Snapshotter, type SnapshotInfo } from "../snapshotter/snapshotter.js";
+import { abandonedWork, openExistingSnapshotter, type Snapshotter, type SnapshotInfo } from "../snapshotter/snapshotter.js";
 import type { Reclaimable } from "./reclaim.js";
 
 export interface SnapshotUsage {
@@ -25,7 +25,7 @@ export interface SnapshotUsage {
 export async function storeSnapshotter(storeRoot: string): Promise<Snapshotter | undefined> {
   const root = join(storeRoot, "snapshotter");
   const made = await access(join(root, "metadata.json")).then(() => true, () => false);
-  return made ? new Snapshotter(root, "native") : undefined;
+  return made ? openExistingSnapshotter(root) : undefined;
 }
 
 /**

@@ -38,7 +38,7 @@ export async function storeUsage(store: ImageStore): Promise<StoreUsage> {
   const sum = (xs: Iterable<number>): number => [...xs].reduce((n, x) => n + x, 0);
 
   const snapshotter = await storeSnapshotter(store.root);
-  const all = snapshotter === undefined ? [] : await snapshotter.list();
+  const all = snapshotter === undefined ? [] : await snapshotter.walk();
   const sizes = snapshotter === undefined ? [] : await measure(snapshotter, all);
   const unused = new Set(unusedSnapshots(all, (await liveLeases(store.root, { dryRun: true })).snapshots).map((s) => s.key));
   const reclaimable = sizes.filter((s) => unused.has(s.key));

@@ -50,7 +50,7 @@ async function abortedBuild(ctx: string, root: string, when: (e: BuildEvent) => 
 async function expectCleanStore(root: string): Promise<void> {
   expect(readdirSync(path.join(root, "tmp"))).toEqual([]);
   const snapshotter = await openSnapshotter({ root: path.join(root, "snapshotter"), driver: "auto" });
-  expect((await snapshotter.list()).filter((s) => s.kind !== "committed").map((s) => s.key)).toEqual([]);
+  expect((await snapshotter.walk()).filter((s) => s.kind !== "committed").map((s) => s.key)).toEqual([]);
   expect(leftoverSteps()).toEqual([]);
 }
 

@@ -73,7 +73,7 @@ async function state(): Promise<State> {
   return { root, store, snapshotter, cache, keys, cachedLayer: cached.desc.digest, untaggedLayer, imageLayer: image.manifest.layers[0]!.digest };
 }
 
-const keysOf = async (s: Snapshotter): Promise<string[]> => (await s.list()).map((x) => x.key).sort();
+const keysOf = async (s: Snapshotter): Promise<string[]> => (await s.walk()).map((x) => x.key).sort();
 const recordKeys = async (c: StepCache): Promise<string[]> => (await c.records()).map((r) => r.key).sort();
 
 describe("prune", () => {
@@ -141,7 +141,7 @@ describe("prune", () => {
     expect(r.snapshots.map((x) => x.key)).toEqual(expect.arrayContaining(["run-killed", "leaf", "mid"]));
     expect(r.scratch.paths).toEqual(expect.arrayContaining([join(snapshots, "9999"), join(s.root, "snapshotter", "tmp", "new-999999999.1-abc")]));
     expect(await keysOf(s.snapshotter)).toEqual(["base", "busy", "running-step"]);
-    const listed = (await s.snapshotter.list()).length;
+    const listed = (await s.snapshotter.walk()).length;
     expect((await readdir(snapshots)).length).toBe(listed);
     expect(await readdir(join(s.root, "snapshotter", "tmp"))).toEqual([]);
   });
@@ -228,7 +228,7 @@ describe.skipIf(env === undefined)("prune as a normal user", () => {
       await s.apply("x", createReadStream(${JSON.stringify(layer)}), { layer: "test" });
       await s.commit("owned-by-999", "x");
       const r = await prune(store);
-      process.stdout.write(JSON.stringify({ removed: r.snapshots.map((x) => x.key), left: (await s.list()).length }));`;
+      process.stdout.write(JSON.stringify({ removed: r.snapshots.map((x) => x.key), left: (await s.walk()).length }));`;
     const r = e.run(process.execPath, ["--input-type=module", "-e", script]);
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({ removed: ["owned-by-999"], left: 0 });

@@ -73,7 +73,7 @@ export async function withView<T>(layers: Layer[], snapshots: RunGround, fn: (vi
   const key = `view-${randomBytes(6).toString("hex")}`;
   const mounts = await snapshotter.view(key, top);
   try {
-    return await fn(MergedView.fromMounts(mounts));
+    return await fn(snapshotter.tree(mounts));
   } finally {
     await snapshotter.remove(key);
   }

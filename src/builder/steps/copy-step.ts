@@ -11,7 +11,7 @@ import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
 import { heredocSources, planCopy } from "../copy.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
-import { chainIds, MergedView, type Layer } from "../rootfs.js";
+import { chainIds, type Layer } from "../rootfs.js";
 import { digestSources } from "../source-digest.js";
 import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
@@ -173,7 +173,7 @@ async function archiveStep(instruction: Instruction & { keyword: "COPY" | "ADD" 
       const { snapshotter, rootfs } = await ctx.snapshots();
       const parent = await rootfs.ensure(state.layers);
       const active = `add-${randomBytes(8).toString("hex")}`;
-      const view = MergedView.fromMounts(await snapshotter.prepare(active, parent));
+      const view = snapshotter.tree(await snapshotter.prepare(active, parent));
       try {
         // Through the image's symlinks as COPY goes (a merged-/usr /bin is /usr/bin).
         const place = (p: string) => view.canonical(p);

@@ -7,7 +7,7 @@ import { TbuildError } from "../../errors.js";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
 import { heredocMarker, type Instruction } from "../../parser/index.js";
 import { commandArgv, DEFAULT_PATH, DEFAULT_SHELL, envToMap, resolveWorkdir } from "../image-config.js";
-import { MergedView, type Layer } from "../rootfs.js";
+import type { Layer, MergedView } from "../rootfs.js";
 import type { StepFile } from "../../executor/executor.js";
 import { mountKey, prepareMounts, removeCopiedUpDirs, removeStubs, withLocks } from "../run-mounts.js";
 import { hostsFile, resolvConf, SANDBOX_HOSTNAME } from "../step-files.js";
@@ -68,7 +68,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
       const mounts = await snapshotter.prepare(active, parent);
       const views: string[] = [];
       try {
-        const view = MergedView.fromMounts(mounts);
+        const view = snapshotter.tree(mounts);
         const user = state.container.User;
         const who = user === undefined || user === "" ? await resolveUser("0", view, "USER", "root-group") : await resolveUser(user, view, `USER ${user}`, "root-group");
         // As a container runtime does: HOME from the user's passwd entry unless the image sets it.
@@ -76,11 +76,11 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         if (!(await view.isDirectory(workdir))) {
           throw located(ctx, instruction, `the working directory ${workdir} does not exist in the image`, "add a WORKDIR instruction, which creates it");
         }
-        const upper = upperDir(mounts);
+        const upper = snapshotter.writableDir(mounts);
         const sourceTree = async (from: string) => {
           const source = await sourceState(from);
           const key = `view-${randomBytes(6).toString("hex")}`;
-          const sourceView = MergedView.fromMounts(await snapshotter.view(key, await rootfs.ensure(source.layers)));
+          const sourceView = snapshotter.tree(await snapshotter.view(key, await rootfs.ensure(source.layers)));
           views.push(key);
           return { view: sourceView, lowerdirs: sourceView.layerDirs, key: source.key };
         };
@@ -94,7 +94,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
         if (script !== undefined) files.push({ kind: "file", target: SCRIPT_PATH, mode: 0o755, uid: 0, gid: 0, data: Buffer.from(script, "utf8"), existing: 2 });
         const groups = await supplementaryGroups(who.uid, who.gid, view);
         // Native snapshots diff by metadata: the image's directories our stubs go into keep their mtimes.
-        const stubParents = mounts[0]?.type === "bind" ? await mtimesOf(upper, [...prepared.mounts, ...files]) : new Map<string, bigint>();
+        const stubParents = snapshotter.tracking === "compare" ? await mtimesOf(upper, [...prepared.mounts, ...files]) : new Map<string, bigint>();
         const code = await withLocks(prepared.locks, async () => {
           try {
             return await executor.run({
@@ -112,7 +112,7 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
             // Mount points the executor had to create are not part of what the command changed.
             const made = [...prepared.mounts, ...files];
             await removeStubs(upper, made);
-            if (mounts[0]?.type === "overlay") await removeCopiedUpDirs(upper, new MergedView(view.layerDirs.slice(1)), made);
+            if (snapshotter.tracking === "upper") await removeCopiedUpDirs(upper, view.beneath(), made);
             for (const d of ["proc", "dev", "sys"] as const) {
               if (!existing[d]) await rmdir(path.join(upper, d)).catch(() => undefined);
             }
@@ -138,14 +138,6 @@ export async function runStep(instruction: Instruction & { keyword: "RUN" }, sta
       }
     },
   };
-}
-
-function upperDir(mounts: { type: string; source: string; options: string[] }[]): string {
-  const m = mounts[0]!;
-  if (m.type === "bind") return m.source;
-  const upper = m.options.find((o) => o.startsWith("upperdir="));
-  if (upper === undefined) throw new TbuildError("internal", "RUN: the snapshot is not writable");
-  return upper.slice("upperdir=".length);
 }
 
 /** Where a heredoc script appears in the step: on the step's own /dev tmpfs, never in a layer. */
