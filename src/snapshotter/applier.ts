@@ -5,20 +5,27 @@
  *    `.wh..wh..opq` empties the directory except what this layer already put there.
  *  - "overlay": the target is an empty directory that becomes an overlay lowerdir;
  *    `.wh.x` becomes a 0/0 character device and `.wh..wh..opq` an `overlay.opaque=y`
- *    xattr, which is what overlayfs itself writes into an upperdir.
+ *    xattr, which is what overlayfs itself writes into an upperdir. Entries are checked
+ *    against the layers below (`lowers`), so a layer sequence is refused or accepted, and
+ *    shows the same tree, as in "remove" mode: a path through a lower symlink or file is
+ *    refused, a hard link to a lower file copies that file up (as the kernel does), a
+ *    directory made implicitly keeps the lower one's owner and mode, and a name whited
+ *    out earlier in the layer comes back as an opaque directory.
  *
  * Must run privileged (root, or root of the namespace helper) for ownership; see
  * `applyLayerIsolated` for the entry point that arranges that.
  */
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { link, lstat, lchown, lutimes, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
+import { chmod, chown, link, lstat, lchown, lutimes, mkdir, open, readdir, rm, symlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
 import type tar from "tar-stream";
 import { TbuildError, errnoCode } from "../errors.js";
+import { isWhiteoutDevice } from "./changes.js";
 import { decompressed } from "./compression.js";
+import { MergedView } from "./merged-view.js";
 import { nsRun, overlayXattrPrefix } from "./namespace.js";
 import { UnsafeEntryError, entryComponents, existingDir, safeDir } from "./tar-path.js";
 import { writeXattrs, isOverlayPrivate, type XattrRecord } from "./xattrs.js";
@@ -119,11 +126,74 @@ class Extractor {
   /** Directory metadata is set last: writing inside a directory changes its mtime. */
   private readonly dirs: { rel: string; mode: number; mtime: Date }[] = [];
   private readonly xattrs: { rel: string; attrs: [string, Buffer][] }[] = [];
+  /** "overlay": the layers below, and the paths of theirs this layer has hidden (whiteouts, non-directories, opaque directories' children). */
+  private readonly below: MergedView | undefined;
+  private readonly hidden = new Set<string>();
+  private readonly opaqueDirs = new Set<string>();
 
   constructor(
     private readonly root: string,
     private readonly o: ApplyOptions,
-  ) {}
+  ) {
+    this.below = o.whiteouts === "overlay" && o.lowers !== undefined && o.lowers.length > 0 ? new MergedView(o.lowers) : undefined;
+  }
+
+  /** Whether the layers below still show `rel` through this layer. */
+  private lowerVisible(rel: string): boolean {
+    if (this.opaqueDirs.has("")) return false;
+    const comps = rel.split("/");
+    for (let i = 1; i <= comps.length; i++) {
+      const a = comps.slice(0, i).join("/");
+      if (this.hidden.has(a) || (i < comps.length && this.opaqueDirs.has(a))) return false;
+    }
+    return true;
+  }
+
+  private async lower(rel: string): Promise<{ host: string; kind: "dir" | "symlink" | "other" } | undefined> {
+    return this.below !== undefined && this.lowerVisible(rel) ? this.below.lookup(rel) : undefined;
+  }
+
+  private makeOpaque(rel: string): void {
+    this.opaqueDirs.add(rel);
+    this.xattrs.push({ rel, attrs: [[`${overlayXattrPrefix()}opaque`, Buffer.from("y")]] });
+  }
+
+  /**
+   * The directory `comps` in the target, made where missing. With no layers below this is
+   * safeDir; with them, a missing component is looked up below: refused as safeDir refuses
+   * a symlink or non-directory there, and copied up (owner, mode, times) when a directory.
+   */
+  private async dir(comps: readonly string[], fail: (reason: string) => Error): Promise<string> {
+    if (this.below === undefined) return safeDir(this.root, comps, this.known, fail);
+    let abs = this.root;
+    let rel = "";
+    for (const c of comps) {
+      abs = join(abs, c);
+      rel = rel === "" ? c : `${rel}/${c}`;
+      if (this.known.has(rel)) continue;
+      const st = await lstat(abs).catch((e: unknown) => {
+        if (errnoCode(e) === "ENOENT") return undefined;
+        throw e;
+      });
+      if (st !== undefined && isWhiteoutDevice(st)) {
+        // Deleted earlier in this layer: it comes back empty, hiding the layers below.
+        await rm(abs);
+        await mkdir(abs, { mode: 0o755 });
+        this.makeOpaque(rel);
+      } else if (st !== undefined) {
+        if (st.isSymbolicLink()) throw fail(`goes through the symlink '${rel}'`);
+        if (!st.isDirectory()) throw fail(`goes through '${rel}', which is not a directory`);
+      } else {
+        const below = await this.lower(rel);
+        if (below?.kind === "symlink") throw fail(`goes through the symlink '${rel}'`);
+        if (below !== undefined && below.kind !== "dir") throw fail(`goes through '${rel}', which is not a directory`);
+        await mkdir(abs, { mode: 0o755 });
+        if (below !== undefined) await copyUpDir(below.host, abs);
+      }
+      this.known.add(rel);
+    }
+    return abs;
+  }
 
   private unsafe(name: string, reason: string): UnsafeEntryError {
     return new UnsafeEntryError(this.o.layer, name, reason);
@@ -155,7 +225,7 @@ class Extractor {
     if (comps.length === 0) return; // the root itself: its metadata belongs to the snapshot
     const base = comps[comps.length - 1] as string;
     const parentComps = comps.slice(0, -1);
-    const parent = await safeDir(this.root, parentComps, this.known, (r) => this.unsafe(h.name, r));
+    const parent = await this.dir(parentComps, (r) => this.unsafe(h.name, r));
     const parentRel = parentComps.join("/");
     const rel = comps.join("/");
 
@@ -164,6 +234,7 @@ class Extractor {
       // Checked before any join: path.join would turn ".." or "." into a parent directory.
       const hidden = base.slice(4);
       if (hidden === "" || hidden === "." || hidden === "..") throw this.unsafe(h.name, "is a whiteout for an invalid name");
+      this.hidden.add(parentRel === "" ? hidden : `${parentRel}/${hidden}`);
       return this.whiteout(join(parent, hidden));
     }
 
@@ -171,6 +242,11 @@ class Extractor {
     const existing = await lstat(abs).catch(() => undefined);
     if (existing !== undefined && !(h.type === "directory" && existing.isDirectory())) await this.removePath(abs);
     this.touch(rel);
+    if (this.below !== undefined) {
+      // A directory where this layer deleted the name starts empty; a non-directory hides all below it.
+      if (h.type === "directory" && existing !== undefined && isWhiteoutDevice(existing)) this.makeOpaque(rel);
+      if (h.type !== "directory") this.hidden.add(rel);
+    }
     const mode = (h.mode ?? 0o644) & 0o7777;
     const mtime = h.mtime ?? new Date(0);
     const uid = h.uid ?? 0;
@@ -205,10 +281,18 @@ class Extractor {
       case "link": {
         const target = this.components(h.linkname ?? "");
         if (target.length === 0) throw this.unsafe(h.name, "is a hard link to the root directory");
-        const dir = await safeDir(this.root, target.slice(0, -1), this.known, (r) => this.unsafe(h.name, `links to '${h.linkname}', which ${r}`));
+        const dir = await this.dir(target.slice(0, -1), (r) => this.unsafe(h.name, `links to '${h.linkname}', which ${r}`));
         const targetAbs = join(dir, target[target.length - 1] as string);
-        const st = await lstat(targetAbs).catch(() => undefined);
-        if (st === undefined) throw this.unsafe(h.name, `is a hard link to '${h.linkname}', which does not exist (yet)`);
+        let st = await lstat(targetAbs).catch(() => undefined);
+        if (st === undefined) {
+          // Linking a lower layer's file copies it up into this layer first, as overlayfs does.
+          const below = await this.lower(target.join("/"));
+          if (below !== undefined && below.kind !== "dir") {
+            await nsRun("cp", ["-a", "--reflink=auto", below.host, targetAbs], `copying up '${h.linkname}' for the hard link '${h.name}'`);
+            st = await lstat(targetAbs);
+          }
+        }
+        if (st === undefined || isWhiteoutDevice(st)) throw this.unsafe(h.name, `is a hard link to '${h.linkname}', which does not exist (yet)`);
         if (st.isDirectory()) throw this.unsafe(h.name, `is a hard link to the directory '${h.linkname}'`);
         await link(targetAbs, abs);
         break;
@@ -254,7 +338,7 @@ class Extractor {
   private async opaque(dir: string, rel: string): Promise<void> {
     if (this.o.whiteouts === "overlay") {
       // Written with the layer's other xattrs in finish(): one helper process for the whole layer.
-      this.xattrs.push({ rel, attrs: [[`${overlayXattrPrefix()}opaque`, Buffer.from("y")]] });
+      this.makeOpaque(rel);
       return;
     }
     for (const name of await readdir(dir)) {
@@ -297,6 +381,14 @@ class Extractor {
       }
     }
   }
+}
+
+/** overlayfs's copy-up of a directory: owner, mode and times of the lower one (its entries stay below). */
+async function copyUpDir(lower: string, upper: string): Promise<void> {
+  const st = await lstat(lower);
+  await chown(upper, st.uid, st.gid);
+  await chmod(upper, st.mode & 0o7777);
+  await utimes(upper, st.atime, st.mtime);
 }
 
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {

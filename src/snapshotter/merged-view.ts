@@ -51,6 +51,23 @@ export class MergedView {
     return new MergedView(this.dirs.filter((d) => !this.writable.has(d)));
   }
 
+  /**
+   * What is at `p`, following no symlink: the topmost layer's copy, or undefined when a
+   * component on the way is missing or not a directory (it hides what lies under it).
+   */
+  async lookup(p: string): Promise<{ host: string; kind: "dir" | "symlink" | "other" } | undefined> {
+    const comps = path.posix.normalize("/" + p).split("/").filter((c) => c !== "");
+    let here = [...this.dirs];
+    for (let i = 0; i < comps.length; i++) {
+      const { entry, below } = await this.child(here, comps[i]!);
+      if (entry === undefined) return undefined;
+      if (i === comps.length - 1) return { host: entry.host, kind: entry.isDir ? "dir" : entry.link !== undefined ? "symlink" : "other" };
+      if (!entry.isDir) return undefined;
+      here = below;
+    }
+    return undefined;
+  }
+
   /** Host path of the topmost layer's copy of `p` (symlinks followed inside the root), or undefined. */
   async resolve(p: string, depth = 0): Promise<{ host: string; isDir: boolean; path: string } | undefined> {
     if (depth > 40) return undefined;

@@ -8,8 +8,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LocalContentStore } from "../../src/content/local.js";
-import { isTbuildError } from "../../src/errors.js";
 import { openSnapshotter, overlaySupported, type Driver, type Snapshotter } from "../../src/snapshotter/index.js";
+import { MODES } from "../builder/modes.js";
+import { layerSequenceConformance, snapshotterConformance } from "./conformance.js";
 import { listing, runStep, tarOf, tmp } from "./helpers.js";
 import { rmSync } from "node:fs";
 
@@ -62,8 +63,10 @@ const EDITS = [
   "mkfifo home/fifo",
 ].join(" && ");
 
-async function layered(driver: Driver, name: string): Promise<Snapshotter> {
-  const sn = await openSnapshotter({ root: join(work, name), driver });
+async function layered(driver: Driver, name: string): Promise<Snapshotter>;
+async function layered(sn: Snapshotter): Promise<Snapshotter>;
+async function layered(driverOrSn: Driver | Snapshotter, name?: string): Promise<Snapshotter> {
+  const sn = typeof driverOrSn === "string" ? await openSnapshotter({ root: join(work, name!), driver: driverOrSn }) : driverOrSn;
   await sn.prepare("extract");
   await sn.apply("extract", Readable.from([base]), { layer: "base" });
   await sn.commit("base", "extract");
@@ -74,40 +77,12 @@ const drivers: Driver[] = overlayOk ? ["overlay", "native"] : ["native"];
 
 // In-process application with arbitrary owners needs root; rootless.test.ts covers a normal user.
 describe.skipIf(process.geteuid?.() !== 0).each(drivers)("%s snapshotter", (driver) => {
-  it("follows the lifecycle rules: only committed parents, commits of active snapshots, no removal under children", async () => {
-    const sn = await openSnapshotter({ root: join(work, `${driver}-life`), driver });
-    expect(sn.driver).toBe(driver);
-    const m = await sn.prepare("a");
-    expect(m).toEqual([{ type: "bind", source: expect.stringMatching(/snapshots\/1\/fs$/), options: ["rw", "rbind"] }]);
-    await expect(sn.prepare("b", "a")).rejects.toThrow(/only committed snapshots can be parents/);
-    await expect(sn.prepare("a")).rejects.toSatisfy((e) => isTbuildError(e, "already-exists"));
-    await sn.commit("layer1", "a");
-    await expect(sn.stat("a")).rejects.toSatisfy((e) => isTbuildError(e, "not-found"));
-    expect((await sn.stat("layer1")).kind).toBe("committed");
-    await sn.view("v", "layer1");
-    await expect(sn.commit("x", "v")).rejects.toThrow(/view; only active snapshots can be committed/);
-    const child = await sn.prepare("c", "layer1");
-    if (driver === "overlay") {
-      expect(child[0]!.type).toBe("overlay");
-      expect(child[0]!.options.some((o) => o.startsWith("upperdir="))).toBe(true);
-    }
-    await expect(sn.remove("layer1")).rejects.toThrow(/'c', 'v' are based on it/);
-    await sn.remove("c");
-    await sn.remove("v");
-    await sn.remove("layer1");
-    expect(await sn.walk()).toEqual([]);
-  });
+  snapshotterConformance(driver, async (name) => openSnapshotter({ root: join(work, `${driver}-${name}`), driver }), (sn) => layered(sn));
+});
 
-  it("applies a layer with owners, modes, links and xattrs, reported by usage", async () => {
-    const sn = await layered(driver, `${driver}-apply`);
-    const fs = join(sn.root, "snapshots", "1", "fs");
-    const lines = listing(fs);
-    expect(lines).toContainEqual(expect.stringMatching(/^home\/www d 750 33:33/));
-    expect(lines).toContainEqual(expect.stringMatching(/^etc\/shadow f:\w+ 0 0:0/));
-    expect(lines).toContainEqual(expect.stringMatching(/^usr\/bin\/tool-hardlink f:\w+ 755 0:0 n=2/));
-    expect(lines).toContainEqual(expect.stringMatching(/^etc\/alt l->\.\.\/usr\/bin\/tool /));
-    expect((await sn.usage("base")).inodes).toBeGreaterThan(20);
-  });
+// Run by the compiled code as root and as the rootless test user, every driver in each mode.
+describe.skipIf(process.geteuid?.() !== 0).each(MODES)("layer sequences (%s)", (mode) => {
+  layerSequenceConformance(mode);
 });
 
 describe.skipIf(!overlayOk || process.geteuid?.() !== 0)("overlay and native", () => {
