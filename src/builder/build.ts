@@ -21,7 +21,7 @@ import { formatReference, parseReference } from "../oci/reference.js";
 import type { Compression } from "../snapshotter/compression.js";
 import { sourceDateEpochFromEnv } from "../snapshotter/differ.js";
 import { openSnapshotter, type Driver, type Snapshotter } from "../snapshotter/snapshotter.js";
-import { checkUserNamespaces } from "../snapshotter/namespace.js";
+import { checkUserNamespaces } from "../userns/namespace.js";
 import type { ContentStore } from "../content/content.js";
 import type { Executor } from "../executor/executor.js";
 import type { BuiltImage, OutputSpec, ResolvedExporter } from "../exporter/exporter.js";

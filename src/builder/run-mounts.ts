@@ -8,7 +8,7 @@ import { withFileLock } from "../file-lock.js";
 import { cacheMountDir, cacheMountLock } from "../cache/cache-mounts.js";
 import type { MergedView } from "./rootfs.js";
 import type { PreparedMount, StepFile } from "../executor/executor.js";
-import { overlayMountOptions } from "../snapshotter/namespace.js";
+import { overlayMountOptions } from "../userns/namespace.js";
 import { readXattrs } from "../snapshotter/xattrs.js";
 
 /** What a RUN step's mounts need from the build. */

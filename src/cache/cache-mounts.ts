@@ -16,7 +16,7 @@ import { errnoCode, TbuildError } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
 import type { LayerDescriptor } from "../oci/layer.js";
 import { storeLayer } from "../snapshotter/differ.js";
-import { removeOwnedTree } from "../snapshotter/namespace.js";
+import { removeOwnedTree } from "../userns/namespace.js";
 import { applyIsolated, diffIsolated } from "../snapshotter/worker-client.js";
 import type { Lease } from "../store/lease.js";
 import { importFailureIsMiss, type CacheBackend } from "./backend.js";

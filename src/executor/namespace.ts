@@ -7,7 +7,7 @@ import { waitExit } from "../child-process.js";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { nativeHelper } from "../native/binaries.js";
 import { missingTool } from "../os-tools.js";
-import { namespaceFailure, nsSpawn } from "../snapshotter/namespace.js";
+import { namespaceFailure, nsSpawn } from "../userns/namespace.js";
 import type { Mount } from "../snapshotter/snapshotter.js";
 import type { ExecRequest, Executor, PreparedMount } from "./executor.js";
 

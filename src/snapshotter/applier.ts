@@ -26,7 +26,7 @@ import { TbuildError, errnoCode } from "../errors.js";
 import { isWhiteoutDevice } from "./changes.js";
 import { decompressed } from "./compression.js";
 import { MergedView } from "./merged-view.js";
-import { nsRun, overlayXattrPrefix } from "./namespace.js";
+import { nsRun, overlayXattrPrefix } from "../userns/namespace.js";
 import { UnsafeEntryError, entryComponents, existingDir, safeDir } from "./tar-path.js";
 import { writeXattrs, isOverlayPrivate, type XattrRecord } from "./xattrs.js";
 

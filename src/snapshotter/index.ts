@@ -9,6 +9,6 @@ export { storeLayer, writeLayerTar, sourceDateEpochFromEnv } from "./differ.js";
 export type { TarOptions } from "./differ.js";
 export { compressor, decompressed, sniffCompression, layerMediaType } from "./compression.js";
 export type { Compression } from "./compression.js";
-export { isPrivileged, inUserNamespace, nsArgv, nsSpawn, nsRun } from "./namespace.js";
-export type { NsOptions } from "./namespace.js";
+export { isPrivileged, inUserNamespace, nsArgv, nsSpawn, nsRun } from "../userns/namespace.js";
+export type { NsOptions } from "../userns/namespace.js";
 export { UnsafeEntryError } from "./tar-path.js";

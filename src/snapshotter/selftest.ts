@@ -14,7 +14,7 @@ import type { ContentReader } from "../content/content.js";
 import { LocalContentStore } from "../content/local.js";
 import { TbuildError } from "../errors.js";
 import { decompressed } from "./compression.js";
-import { nsRun } from "./namespace.js";
+import { nsRun } from "../userns/namespace.js";
 import { overlaySupported } from "./drivers/index.js";
 import { openSnapshotter, type Driver } from "./snapshotter.js";
 

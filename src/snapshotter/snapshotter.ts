@@ -34,7 +34,7 @@ import { storeLayer } from "./differ.js";
 import { chooseDriver, recordedDriver, snapshotDriver, type Driver, type Mount, type SnapshotDriver } from "./drivers/index.js";
 import { MergedView } from "./merged-view.js";
 import { Metadata, type MetadataFile, type SnapshotKind, type SnapshotRecord } from "./metadata.js";
-import { removeOwnedTree } from "./namespace.js";
+import { removeOwnedTree } from "../userns/namespace.js";
 import { applyIsolated, diffIsolated, measureTrees } from "./worker-client.js";
 
 export type { SnapshotKind } from "./metadata.js";

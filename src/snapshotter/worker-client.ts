@@ -4,13 +4,23 @@
  * bytes streamed over pipes.
  */
 import { PassThrough, type Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { waitExit } from "../child-process.js";
 import { isTbuildError, TbuildError, type ErrorCategory } from "../errors.js";
 import { missingTool } from "../os-tools.js";
 import { applyLayer, type ApplyOptions, type ApplyResult } from "./applier.js";
 import { diskUsage, type DiskUsage, type UsageOptions } from "./disk-usage.js";
-import { isPrivileged, namespaceFailure, nsSpawn, workerScript } from "./namespace.js";
+import { isPrivileged, namespaceFailure, nsSpawn } from "../userns/namespace.js";
 import { diffTo, type DiffSpec } from "./worker.js";
+
+/**
+ * Path of the compiled worker script (`worker.js`). Under vitest the sources run from
+ * `src/`; the worker then is the compiled twin in `dist/` (`npm test` builds first).
+ */
+function workerScript(): string {
+  const here = fileURLToPath(new URL("./worker.js", import.meta.url));
+  return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/snapshotter\/worker\.js$/, "/dist/snapshotter/worker.js") : here;
+}
 
 function workerError(stderr: string, code: number | null, doing: string): TbuildError {
   const last = stderr.trim().split("\n").pop() ?? "";

@@ -9,7 +9,7 @@ import { waitExit } from "../child-process.js";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { nativeHelper } from "../native/binaries.js";
 import { missingTool } from "../os-tools.js";
-import { namespaceFailure, nsSpawn } from "./namespace.js";
+import { namespaceFailure, nsSpawn } from "../userns/namespace.js";
 
 export type Xattrs = Map<string, Buffer>;
 

@@ -4,11 +4,6 @@ export type { ImageRecord, ResolvedImage, PutImageOptions } from "./image-store.
 export { defaultStoreRoot } from "./root.js";
 export { gc, markReachable, diskUsage } from "./gc.js";
 export type { GcOptions, GcResult, GcRootProvider } from "./gc.js";
-export { buildCacheRoots } from "./gc-roots.js";
-export { prune } from "./prune.js";
-export type { PruneOptions, PruneResult } from "./prune.js";
-export { storeUsage } from "./usage.js";
-export type { StoreUsage, Tally } from "./usage.js";
 export { imageBlobs } from "./blobs.js";
 export { exportImage, exporters } from "./export/index.js";
 export type { Exporter, ExportOptions, ExportResult } from "./export/index.js";

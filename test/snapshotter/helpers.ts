@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, lstatSync, readlinkSync, mkdtempSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tar from "tar-stream";
-import { nsArgv } from "../../src/snapshotter/namespace.js";
+import { nsArgv } from "../../src/userns/namespace.js";
 import type { Mount } from "../../src/snapshotter/index.js";
 
 export type TarEntry = Partial<tar.Header> & { name: string; body?: string; pax?: Record<string, string> };

@@ -12,7 +12,7 @@ import { TreeDigests } from "../../src/cache/tree-digests.js";
 import { openSnapshotter, type Snapshotter } from "../../src/snapshotter/snapshotter.js";
 import { openStore, type ImageStore } from "../../src/store/image-store.js";
 import { Lease } from "../../src/store/lease.js";
-import { prune } from "../../src/store/prune.js";
+import { prune } from "../../src/maintenance/prune.js";
 import { planReclaim } from "../../src/store/reclaim.js";
 import { rootlessEnv } from "../setup/rootless.js";
 import { tarOf } from "../snapshotter/helpers.js";
@@ -219,7 +219,8 @@ describe.skipIf(env === undefined)("prune as a normal user", () => {
     const layer = join(work, "layer.tar");
     await writeFile(layer, await tarOf([{ name: "var/", type: "directory", mode: 0o700, uid: 999, gid: 999 }, { name: "var/db", body: "x", uid: 999, gid: 999 }]));
     const script = `import { createReadStream } from "node:fs";
-      import { openStore, prune } from ${JSON.stringify(join(e.app, "dist/store/index.js"))};
+      import { openStore } from ${JSON.stringify(join(e.app, "dist/store/index.js"))};
+      import { prune } from ${JSON.stringify(join(e.app, "dist/maintenance/prune.js"))};
       import { openSnapshotter } from ${JSON.stringify(join(e.app, "dist/snapshotter/index.js"))};
       const root = ${JSON.stringify(join(work, "store"))};
       const store = await openStore(root);

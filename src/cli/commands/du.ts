@@ -1,4 +1,4 @@
-import { storeUsage } from "../../store/usage.js";
+import { storeUsage } from "../../maintenance/usage.js";
 import type { Command } from "../command.js";
 import { parseFlags } from "../args.js";
 import { formatSize, table } from "../format.js";

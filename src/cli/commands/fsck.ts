@@ -1,4 +1,4 @@
-import { fsck } from "../../store/fsck.js";
+import { fsck } from "../../maintenance/fsck.js";
 import type { Command } from "../command.js";
 import { parseFlags } from "../args.js";
 import { printUsage, storeFromFlags, storeOptions } from "../store-flags.js";

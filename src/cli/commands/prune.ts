@@ -1,4 +1,4 @@
-import { prune } from "../../store/prune.js";
+import { prune } from "../../maintenance/prune.js";
 import type { Command } from "../command.js";
 import { parseFlags, parseSize } from "../args.js";
 import { formatSize } from "../format.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { formatPlatform, hostPlatform } from "../../oci/platform.js";
-import { inUserNamespace, isPrivileged } from "../../snapshotter/namespace.js";
+import { inUserNamespace, isPrivileged } from "../../userns/namespace.js";
 import { chooseDriver } from "../../snapshotter/drivers/index.js";
 import { defaultStoreRoot } from "../../store/root.js";
 import type { Command } from "../command.js";

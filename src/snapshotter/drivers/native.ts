@@ -6,7 +6,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { nativeChanges } from "../changes.js";
-import { nsRun } from "../namespace.js";
+import { nsRun } from "../../userns/namespace.js";
 import type { Mount, SnapshotDriver, TreeLayers } from "./driver.js";
 
 export const nativeDriver: SnapshotDriver = {

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import { ownerTag } from "../../pid.js";
-import { inUserNamespace, isPrivileged, nsRun, removeOwnedTree } from "../namespace.js";
+import { inUserNamespace, isPrivileged, nsRun, removeOwnedTree } from "../../userns/namespace.js";
 
 const probes = new Map<string, Promise<boolean>>();
 

@@ -5,7 +5,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { overlayChanges } from "../changes.js";
-import { overlayMountOptions } from "../namespace.js";
+import { overlayMountOptions } from "../../userns/namespace.js";
 import { overlaySupported } from "./overlay-probe.js";
 import type { Mount, SnapshotDriver, TreeLayers } from "./driver.js";
 

@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 
 import { TbuildError, errnoCode, ioError } from "../../errors.js";
 import type { Descriptor } from "../../oci/schemas.js";
-import { isPrivileged, nsRun, removeOwnedTree } from "../../snapshotter/namespace.js";
+import { isPrivileged, nsRun, removeOwnedTree } from "../../userns/namespace.js";
 import { applyIsolated } from "../../snapshotter/worker-client.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
 import { platformTrees } from "./platform-trees.js";

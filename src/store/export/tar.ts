@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 
-import { removeOwnedTree } from "../../snapshotter/namespace.js";
+import { removeOwnedTree } from "../../userns/namespace.js";
 import { applyIsolated, diffIsolated } from "../../snapshotter/worker-client.js";
 import type { Descriptor } from "../../oci/schemas.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";

@@ -15,7 +15,6 @@ import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawnGroup, waitExit } from "../child-process.js";
 import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { isTbuildError, TbuildError } from "../errors.js";
 import { installHint, missingTool } from "../os-tools.js";
 import { diagnoseNamespaces } from "./namespace-diagnosis.js";
@@ -71,15 +70,6 @@ export function nsSpawn(cmd: string, args: readonly string[], o: NsOptions & Spa
   const [bin, ...rest] = nsArgv(cmd, args, o);
   // A process group of its own: waitExit kills it whole, with the helper unshare may leave blocked.
   return spawnGroup(bin as string, rest, { stdio: o.stdio ?? ["ignore", "pipe", "pipe"], cwd: o.cwd, env: o.env ?? process.env });
-}
-
-/**
- * Path of the compiled worker script (`worker.js`). Under vitest the sources run from
- * `src/`; the worker then is the compiled twin in `dist/` (`npm test` builds first).
- */
-export function workerScript(): string {
-  const here = fileURLToPath(new URL("./worker.js", import.meta.url));
-  return import.meta.url.endsWith(".ts") ? here.replace(/\/src\/snapshotter\/worker\.js$/, "/dist/snapshotter/worker.js") : here;
 }
 
 /** What a failed command printed, as the tail a person needs. */

@@ -1,5 +1,5 @@
 import { StepCache } from "../cache/step-cache.js";
-import type { GcRootProvider } from "./gc.js";
+import type { GcRootProvider } from "../store/gc.js";
 
 /**
  * Besides index.json, the build cache holds blobs: its layers stay until their

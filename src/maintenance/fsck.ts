@@ -16,11 +16,11 @@ import { Annotation, isIndexMediaType, isManifestMediaType } from "../oci/media-
 import { digestStream } from "../oci/digest.js";
 import type { Descriptor } from "../oci/schemas.js";
 import { ownerAlive, ownerFromTag } from "../pid.js";
-import { removeOwnedTree } from "../snapshotter/namespace.js";
-import { markReachable } from "./gc.js";
-import type { ImageStore } from "./image-store.js";
-import { leasesDir, liveLeases } from "./lease.js";
-import { storeSnapshotter } from "./snapshot-gc.js";
+import { removeOwnedTree } from "../userns/namespace.js";
+import { markReachable } from "../store/gc.js";
+import type { ImageStore } from "../store/image-store.js";
+import { leasesDir, liveLeases } from "../store/lease.js";
+import { storeSnapshotter } from "../store/snapshot-gc.js";
 import { hasBlob } from "../content/blob-io.js";
 
 export interface FsckProblem {

@@ -1,10 +1,10 @@
 /** `tbuild du`: what the store holds and what `tbuild prune` (or `prune --all`) would free. */
 import { StepCache } from "../cache/step-cache.js";
-import { diskUsage, markReachable } from "./gc.js";
+import { diskUsage, markReachable } from "../store/gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
-import type { ImageStore } from "./image-store.js";
-import { liveLeases } from "./lease.js";
-import { measure, storeSnapshotter, unusedSnapshots } from "./snapshot-gc.js";
+import type { ImageStore } from "../store/image-store.js";
+import { liveLeases } from "../store/lease.js";
+import { measure, storeSnapshotter, unusedSnapshots } from "../store/snapshot-gc.js";
 import { hasBlob } from "../content/blob-io.js";
 
 export interface Tally {

@@ -9,12 +9,12 @@ import { StepCache } from "../cache/step-cache.js";
 import { TreeDigests } from "../cache/tree-digests.js";
 import { errnoCode } from "../errors.js";
 import { ownerAlive, ownerFromTag, pidAlive } from "../pid.js";
-import { removeOwnedTree } from "../snapshotter/namespace.js";
+import { removeOwnedTree } from "../userns/namespace.js";
 import { measureTrees } from "../snapshotter/worker-client.js";
-import { gc, type GcResult } from "./gc.js";
+import { gc, type GcResult } from "../store/gc.js";
 import { buildCacheRoots } from "./gc-roots.js";
-import type { ImageStore } from "./image-store.js";
-import { storeSnapshotter } from "./snapshot-gc.js";
+import type { ImageStore } from "../store/image-store.js";
+import { storeSnapshotter } from "../store/snapshot-gc.js";
 import { hasBlob } from "../content/blob-io.js";
 
 /**
