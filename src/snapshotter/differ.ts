@@ -109,12 +109,20 @@ class ChunkedOut {
     if (this.length >= CHUNK) await this.flush();
   }
 
+  private closedEarly(): Error {
+    return this.out.errored ?? new Error("the layer's output closed early");
+  }
+
   async flush(): Promise<void> {
     if (this.length === 0) return;
     const chunk = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
     this.parts = [];
     this.length = 0;
+    // A consumer that failed (a full disk, a dead compressor) destroys the stream: its 'close' has
+    // been and gone, so waiting for 'drain' would wait forever.
+    if (this.out.destroyed) throw this.closedEarly();
     if (this.out.write(chunk)) return;
+    if (this.out.destroyed) throw this.closedEarly();
     await new Promise<void>((resolve, reject) => {
       const done = (e?: Error): void => {
         this.out.off("drain", onDrain).off("error", done).off("close", onClose);
@@ -122,7 +130,7 @@ class ChunkedOut {
         else reject(e);
       };
       const onDrain = (): void => done();
-      const onClose = (): void => done(this.out.errored ?? new Error("the layer's output closed early"));
+      const onClose = (): void => done(this.closedEarly());
       this.out.on("drain", onDrain).on("error", done).on("close", onClose);
     });
   }

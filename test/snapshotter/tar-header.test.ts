@@ -125,3 +125,17 @@ describe("writeLayerTar on a file that goes away", () => {
     expect(out.destroyed).toBe(true);
   });
 });
+
+describe("writeLayerTar when its reader goes away", () => {
+  it("stops with an error instead of waiting forever", async () => {
+    const file = join(work, "large.bin");
+    writeFileSync(file, Buffer.alloc(5 * 1024 * 1024, 1));
+    const change: Change = { kind: "add", path: "large.bin", abs: file, st: lstatSync(file, { bigint: true }), xattrs: [] };
+    // Room for the whole layer, so the writer is never waiting when the reader leaves (between chunks).
+    const out = new PassThrough({ highWaterMark: 64 * 1024 * 1024 });
+    out.once("data", () => setImmediate(() => out.destroy()));
+    await expect(writeLayerTar((async function* () {
+      yield change;
+    })(), out)).rejects.toThrow();
+  }, 20_000);
+});
