@@ -1,5 +1,5 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { BlobInfo } from "../content/content.js";
 import { LocalContentStore } from "../content/local.js";
 import { TbuildError, errnoCode, ioError } from "../errors.js";
@@ -70,7 +70,8 @@ export class ImageStore {
 
   /** Opens (creating if needed) the store at `root`, or the default root. */
   static async open(root: string = defaultStoreRoot()): Promise<ImageStore> {
-    const store = new ImageStore(root);
+    // Absolute from here on: RUN's helpers mount and chdir under it, elsewhere than the caller's cwd.
+    const store = new ImageStore(resolve(root));
     await store.init();
     return store;
   }

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
+import { BUSYBOX_BASE, context } from "../builder/helpers.js";
 import { makeImage, tempDir } from "../store/helpers.js";
 import { tbuild } from "./helpers.js";
 
@@ -36,5 +37,14 @@ describe("store commands", () => {
     const real = await tbuild(["prune", "--root", root]);
     expect(real.stdout.match(/^Deleted: sha256:[0-9a-f]{64}$/gm)).toHaveLength(5);
     expect((await tbuild(["du", "--root", root])).stdout).toMatch(/^unreferenced\s+0\s/m);
+  }, 300_000);
+  it("a relative --root works for builds with RUN steps (helpers that chdir elsewhere get it absolute)", async () => {
+    const work = await tempDir();
+    const ctx = context({ Dockerfile: `${BUSYBOX_BASE}RUN echo ran > /ran\n` }, work);
+    const r = await tbuild(["build", "--root", "store", "-q", "-t", "rel:1", path.basename(ctx)], { cwd: work });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const listed = await tbuild(["images", "--root", path.join(work, "store"), "--format", "{{.Repository}}:{{.Tag}}"]);
+    expect(listed.stdout).toBe("rel:1\n");
   }, 300_000);
 });
