@@ -6,7 +6,7 @@
 import { DiskFullError } from "../disk-full.js";
 import { isTbuildError, type TbuildError } from "../errors.js";
 import type { LayerDescriptor } from "../oci/layer.js";
-import type { StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
 
 /** A place step records can be read from. */
 export interface CacheBackend {

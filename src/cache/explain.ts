@@ -7,7 +7,7 @@
  * value, and secrets never reach a step key at all.
  */
 import { createHash } from "node:crypto";
-import type { StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
 
 /** Files listed one by one up to this many; beyond it, one entry per top-level directory. */
 const MAX_FILE_ENTRIES = 50;

@@ -26,7 +26,7 @@ import type { LayerDescriptor } from "../oci/layer.js";
 import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
 import { CACHE_CONFIG_MEDIA_TYPE, configSchema } from "./cache-config.js";
 import type { ContentStore } from "../content/content.js";
-import type { StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
 import { writeBlob as storeBlob } from "../content/blob-io.js";
 
 /** The `org.opencontainers.image.ref.name` of the cache manifest in index.json. */

@@ -1,6 +1,7 @@
 import { importFailureIsMiss, type CacheBackend } from "./backend.js";
 import { explainMiss, type Miss } from "./explain.js";
-import type { StepCache, StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
+import type { StepCache } from "./step-cache.js";
 
 /**
  * The one cache lookup policy: the store's own step cache first (a hit only while its

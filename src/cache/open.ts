@@ -9,7 +9,7 @@ import type { ImageStore } from "../store/image-store.js";
 import type { CacheBackend, CacheExporter } from "./backend.js";
 import type { RemoteCache as RemoteCacheType } from "./remote-cache.js";
 import type { CacheExportSpec, CacheImportSpec, CacheMode } from "./spec.js";
-import type { StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
 
 export interface OpenContext {
   store: ImageStore;

@@ -25,7 +25,7 @@ import type { LayerDescriptor } from "../oci/layer.js";
 import type { ImageStore } from "../store/image-store.js";
 import { CACHE_CONFIG_MEDIA_TYPE, configSchema, INLINE_CACHE_FIELD, recordsSchema } from "./cache-config.js";
 import type { CacheBackend, CacheExporter, ExportSummary } from "./backend.js";
-import type { StepRecord } from "./step-cache.js";
+import type { StepRecord } from "./record.js";
 import { readBlob, writeBlob } from "../content/blob-io.js";
 
 export { CACHE_CONFIG_MEDIA_TYPE } from "./cache-config.js";

@@ -5,20 +5,10 @@ import { writeAtomic } from "../atomic-write.js";
 import { errnoCode, ioError, TbuildError } from "../errors.js";
 import type { LayerDescriptor as Layer } from "../oci/layer.js";
 import type { CacheBackend } from "./backend.js";
+import type { StepRecord } from "./record.js";
 import type { ContentInfo } from "../content/content.js";
 import { LocalContentStore } from "../content/local.js";
 import { hasBlob } from "../content/blob-io.js";
-
-/** What a cached step produced: its layer (none for a step that changed no file). */
-export interface StepRecord {
-  layer: Layer | null;
-  /** When the step first ran (ISO 8601): the image's history keeps it on every cache hit. */
-  created?: string;
-  /** The key of the step before it: a miss is explained against records with the same parent. */
-  parent?: string;
-  /** Fingerprints of the key's inputs (see cache/explain.ts), to name what changed on a miss. */
-  inputs?: Record<string, string>;
-}
 
 /**
  * The build cache index: step key → the layer it produced. A key is a digest over

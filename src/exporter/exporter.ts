@@ -6,7 +6,7 @@
  * is listed in ./table.ts; the builder knows only these interfaces.
  */
 import type { CacheBackend } from "../cache/backend.js";
-import type { StepRecord } from "../cache/step-cache.js";
+import type { StepRecord } from "../cache/record.js";
 import type { Compression } from "../snapshotter/compression.js";
 import type { LayerDescriptor } from "../oci/layer.js";
 import type { Descriptor, ImageConfig } from "../oci/schemas.js";

@@ -10,7 +10,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import tar from "tar-stream";
 import { CACHE_CONFIG_MEDIA_TYPE, MAX_CACHE_RECORDS, RemoteCache, exportCache } from "../../src/cache/remote-cache.js";
-import type { StepRecord } from "../../src/cache/step-cache.js";
+import type { StepRecord } from "../../src/cache/record.js";
 import { digestOf, digestStream } from "../../src/oci/digest.js";
 import type { PushEvent } from "../../src/registry/push.js";
 import { pushImage } from "../../src/store/registry-transfer.js";
