@@ -19,9 +19,8 @@ import { join, resolve } from "node:path";
 import { TbuildError, errnoCode, ioError } from "../../errors.js";
 import type { Descriptor } from "../../oci/schemas.js";
 import { isPrivileged, nsRun, removeOwnedTree } from "../../userns/namespace.js";
-import { applyIsolated } from "../../snapshotter/worker-client.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
-import { platformTrees } from "./platform-trees.js";
+import { unpackPlatformTrees } from "./platform-trees.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
 export const localExporter: Exporter = {
@@ -32,16 +31,9 @@ export const localExporter: Exporter = {
     }
     const dest = resolve(opts.dest);
     const staging = await makeStaging(dest);
-    const warnings: string[] = [];
+    let warnings: string[];
     try {
-      for (const tree of await platformTrees(store, image, opts.splitPlatforms === true)) {
-        const dir = join(staging, tree.dir);
-        await mkdir(dir, { recursive: true });
-        for (const layer of tree.layers) {
-          const applied = await applyIsolated(dir, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
-          warnings.push(...applied.warnings);
-        }
-      }
+      warnings = await unpackPlatformTrees(store, image, opts.splitPlatforms === true, staging);
       if (!isPrivileged()) await ownByUser(staging);
       await merge(staging, dest);
     } finally {

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 
 import { removeOwnedTree } from "../../userns/namespace.js";
-import { applyIsolated, diffIsolated } from "../../snapshotter/worker-client.js";
+import { diffIsolated } from "../../snapshotter/worker-client.js";
 import type { Descriptor } from "../../oci/schemas.js";
 import type { ImageStore, ResolvedImage } from "../image-store.js";
-import { platformTrees } from "./platform-trees.js";
+import { unpackPlatformTrees } from "./platform-trees.js";
 import { writeStream } from "./tar-writer.js";
 import type { Exporter, ExportOptions, ExportResult } from "./types.js";
 
@@ -23,16 +23,9 @@ export const tarExporter: Exporter = {
     const scratch = join(store.root, "tmp");
     await mkdir(scratch, { recursive: true, mode: 0o700 });
     const staging = await mkdtemp(join(scratch, "export-tar-"));
-    const warnings: string[] = [];
+    let warnings: string[];
     try {
-      for (const tree of await platformTrees(store, image, opts.splitPlatforms === true)) {
-        const dir = join(staging, tree.dir);
-        await mkdir(dir, { recursive: true });
-        for (const layer of tree.layers) {
-          const applied = await applyIsolated(dir, store.content.openRead(layer.digest), { layer: layer.digest, whiteouts: "remove" });
-          warnings.push(...applied.warnings);
-        }
-      }
+      warnings = await unpackPlatformTrees(store, image, opts.splitPlatforms === true, staging);
       await writeStream(opts.dest, diffIsolated({ driver: "native", upper: staging }));
     } finally {
       await removeOwnedTree(staging);
