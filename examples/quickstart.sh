@@ -18,8 +18,9 @@ esac
 # the example and looking at its result
 example=(busybox-static skopeo umoci)
 # the tests: the reference registry with TLS and htpasswd, xattr and compression tools,
-# and the unprivileged CI container test/ci-container/ runs tbuild in (runc, setcap)
-tests=(docker-registry openssl apache2-utils attr pigz zstd xz-utils ca-certificates runc libcap2-bin)
+# the unprivileged CI container test/ci-container/ runs tbuild in (runc, setcap), and a
+# real Debian base image made by debootstrap (test/builder/debian-base.test.ts)
+tests=(docker-registry openssl apache2-utils attr pigz zstd xz-utils ca-certificates runc libcap2-bin debootstrap)
 packages=("${runtime[@]}" "${build[@]}" "${pack[@]}" "${example[@]}" "${tests[@]}")
 # `npm test` asks for the list (scripts/check-os-packages.mjs), so there is one list.
 if [ "${1:-}" = --packages ]; then echo "${packages[@]}"; exit 0; fi
