@@ -31,7 +31,7 @@ export async function resolveViewSources(view: MergedView, patterns: string[], e
         for (const child of await view.list(dir)) {
           const childRel = rel === "" ? child.name : `${rel}/${child.name}`;
           if (exclude.ignores(childRel)) continue;
-          entries.push({ rel: childRel, abs: child.host, stats: await lstat(child.host, { bigint: true }) });
+          entries.push({ rel: childRel, abs: child.host, stats: child.stats });
           if (child.isDir) await walk(path.posix.join(dir, child.name), childRel);
         }
       };
