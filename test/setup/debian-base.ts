@@ -26,6 +26,9 @@ function mirror(): string {
 export async function debianRootfsTar(): Promise<string> {
   if (existsSync(CACHED)) return CACHED;
   const dir = mkdtempSync("/var/tmp/tbuild-debootstrap-");
+  // On a tmpfs of its own: debootstrap writes to device nodes it makes, which a nodev
+  // filesystem refuses (a sandbox's bind-mounted root, such as the fresh-machine check's).
+  await run("mount", ["-t", "tmpfs", "-o", "mode=0755", "tbuild-debootstrap", dir]);
   try {
     await run("debootstrap", ["--variant=minbase", "bookworm", join(dir, "rootfs"), mirror()], { maxBuffer: 64 * 1024 * 1024 });
     const partial = `${CACHED}.${process.pid}.tmp`;
@@ -33,6 +36,7 @@ export async function debianRootfsTar(): Promise<string> {
     renameSync(partial, CACHED);
     return CACHED;
   } finally {
+    await run("umount", [dir]).catch(() => run("umount", ["-l", dir]));
     rmSync(dir, { recursive: true, force: true });
   }
 }
