@@ -10,13 +10,10 @@
  * index no longer names deleted. A crash at any point leaves the old index, whose
  * blobs are all still there.
  */
-import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { writeAtomic } from "../atomic-write.js";
+import { writeAtomic, writeStreamAtomic } from "../atomic-write.js";
 import { errnoCode, ioError, TbuildError } from "../errors.js";
 import { digestHex, digestOf, parseDigest } from "../oci/digest.js";
 import { MediaType } from "../oci/media-types.js";
@@ -163,7 +160,7 @@ export function layoutExporter(dir: string, content: ContentStore, pruning: Layo
       const layers = distinctLayers(new Map([...kept.records, ...[...mounts].map(([id, layer]): [string, { layer: LayerDescriptor }] => [`mount:${id}`, { layer }])]));
       for (const layer of layers) {
         if ((await stat(blobFile(dir, layer.digest)).catch(() => undefined))?.size === layer.size) continue;
-        await copyBlob(content, layer.digest, blobFile(dir, layer.digest));
+        await writeStreamAtomic(blobFile(dir, layer.digest), content.openRead(layer.digest));
       }
       const config: LayoutConfig = { version: 1, records: Object.fromEntries(kept.records), used: Object.fromEntries(kept.used), ...(mounts.size === 0 ? {} : { mounts: Object.fromEntries(mounts) }) };
       const configBytes = Buffer.from(JSON.stringify(config));
@@ -229,29 +226,6 @@ function distinctLayers(records: ReadonlyMap<string, Pick<StepRecord, "layer">>)
   const byDigest = new Map<string, LayerDescriptor>();
   for (const { layer } of records.values()) if (layer !== null && !byDigest.has(layer.digest)) byDigest.set(layer.digest, layer);
   return [...byDigest.values()];
-}
-
-/** A temporary name beside `file`; renamed over it once fully written and synced. */
-function tempBeside(file: string): string {
-  return `${file}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`;
-}
-
-async function copyBlob(content: ContentStore, digest: string, file: string): Promise<void> {
-  const tmp = tempBeside(file);
-  try {
-    await pipeline(content.openRead(digest), createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
-    const fh = await open(tmp, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    if (e instanceof TbuildError) throw e;
-    throw ioError(e, `writing ${file}`);
-  }
 }
 
 async function writeBlob(dir: string, digest: string, bytes: Buffer): Promise<void> {

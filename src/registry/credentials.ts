@@ -1,5 +1,6 @@
 import { spawnGroup, waitExit } from "../child-process.js";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { writeAtomic } from "../atomic-write.js";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { TbuildError, errnoCode } from "../errors.js";
@@ -135,9 +136,7 @@ export function dockerCredentials(configPath: string = dockerConfigPath()): Cred
 /** Writes the config atomically with mode 0600: it holds secrets. */
 async function saveConfig(path: string, config: DockerConfig): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(config, null, "\t") + "\n", { mode: 0o600 });
-  await rename(tmp, path);
+  await writeAtomic(path, JSON.stringify(config, null, "\t") + "\n", 0o600);
 }
 
 /** Stores a login the way `docker login` does, in a helper when one is configured. */

@@ -1,6 +1,6 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { writeAtomic } from "../atomic-write.js";
 import { errnoCode } from "../errors.js";
 
 /**
@@ -47,8 +47,6 @@ export class BlobSources {
       const prev = Array.isArray(all[d]) ? all[d].filter((s) => s !== source) : [];
       all[d] = [source, ...prev].slice(0, BlobSources.MAX_PER_BLOB);
     }
-    const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, JSON.stringify(all));
-    await rename(tmp, this.path);
+    await writeAtomic(this.path, JSON.stringify(all));
   }
 }
