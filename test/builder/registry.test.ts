@@ -1,19 +1,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
-import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
-let registry: RegistryServer;
-
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry.stop();
-});
+const registry = registryForFile();
 
 describe("builds with a registry", () => {
   it("pulls a FROM image it does not have, expands against its ENV, and pushes the result with --push", async () => {

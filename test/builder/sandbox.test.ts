@@ -5,8 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { describe, expect, it } from "vitest";
+import { registryForFile } from "../setup/registry.js";
 import { skopeoInspect, umociUnpack } from "./helpers.js";
 import { cliBuild, MODES, workspace } from "./modes.js";
 
@@ -19,13 +19,7 @@ function withProbe(ctx: string): void {
   execFileSync("cc", ["-static", "-O2", "-o", path.join(ctx, "probe"), path.join(import.meta.dirname, "fixtures/probe.c")]);
 }
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry.stop();
-});
+const registry = registryForFile();
 
 describe.each(MODES)("a RUN step (%s)", (mode) => {
   it("gets resolv.conf, hosts (with --add-host), its own hostname, a pty, /dev/shm and docker's open-files limit, none of which reach the layer", async () => {

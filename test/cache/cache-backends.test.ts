@@ -6,26 +6,20 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { layoutExporter, LayoutCache, LAYOUT_CACHE_NAME } from "../../src/cache/layout-cache.js";
 import { digestOf } from "../../src/oci/digest.js";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "../builder/helpers.js";
 import { tbuild } from "../cli/helpers.js";
-import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { exec, registryForFile, tempDir } from "../setup/registry.js";
 import type { BuildEvent } from "../../src/events.js";
 import { hasBlob } from "../../src/content/blob-io.js";
 
 // Several real builds per test on a shared, busy machine.
 vi.setConfig({ testTimeout: 300_000 });
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const registry = registryForFile();
 
 const cached = (events: BuildEvent[]): boolean[] => instructionSteps(events).map((s) => s.cached);
 const stepsOf = (events: BuildEvent[], stage: string): { instruction: string; cached: boolean }[] => instructionSteps(events).filter((s) => s.stage === stage);

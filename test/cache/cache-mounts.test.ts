@@ -8,23 +8,17 @@
  */
 import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { cacheMountDir } from "../../src/cache/cache-mounts.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "../builder/helpers.js";
 import { tbuild } from "../cli/helpers.js";
-import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { exec, registryForFile, tempDir } from "../setup/registry.js";
 import { chownTree, rootlessEnv } from "../setup/rootless.js";
 import type { BuildEvent } from "../../src/events.js";
 
 vi.setConfig({ testTimeout: 300_000 });
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const registry = registryForFile();
 
 const warnings = (events: BuildEvent[]): string[] => events.flatMap((e) => (e.kind === "warning" ? [e.message] : []));
 const runSteps = (events: BuildEvent[]): boolean[] => instructionSteps(events).filter((s) => s.instruction.startsWith("RUN --mount")).map((s) => s.cached);

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import tar from "tar-stream";
 import { CACHE_CONFIG_MEDIA_TYPE, MAX_CACHE_RECORDS, RemoteCache, exportCache } from "../../src/cache/remote-cache.js";
 import type { StepRecord } from "../../src/cache/record.js";
@@ -18,18 +18,12 @@ import type { LayerDescriptor } from "../../src/oci/layer.js";
 import { storeLayer } from "../../src/snapshotter/differ.js";
 import { openStore, type ImageStore } from "../../src/store/image-store.js";
 import { makeImage } from "../store/helpers.js";
-import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { exec, registryForFile, tempDir } from "../setup/registry.js";
 import { hasBlob } from "../../src/content/blob-io.js";
 
 const registryOptions = { credentials: async () => undefined };
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const registry = registryForFile();
 
 const freshStore = async (): Promise<ImageStore> => openStore(await tempDir("tbuild-rcache-"));
 const key = (name: string): string => digestOf(`step ${name}`);

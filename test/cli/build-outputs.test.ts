@@ -3,20 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { context, freshRoot } from "../builder/helpers.js";
-import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry.js";
 import { tbuild } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry.stop();
-});
+const registry = registryForFile();
 
 function skopeoRaw(ref: string): { annotations?: Record<string, string>; manifests?: { digest: string; platform: { architecture: string }; annotations?: Record<string, string> }[] } {
   const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", ref], { encoding: "utf8" });

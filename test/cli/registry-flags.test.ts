@@ -3,18 +3,12 @@ import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context, freshRoot } from "../builder/helpers.js";
-import { makeHtpasswd, makeTls, startRegistry, type RegistryServer } from "../setup/registry.js";
+import { makeHtpasswd, makeTls, registryForFile, startRegistry } from "../setup/registry.js";
 import { tbuild } from "./helpers.js";
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const registry = registryForFile();
 
 async function built(args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   const r = await tbuild(["build", "-q", ...args], o);

@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { build, type BuildEvent } from "../../src/builder/build.js";
 import { context, freshRoot } from "../builder/helpers.js";
-import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry.js";
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry.stop();
-});
+const registry = registryForFile();
 
 type Status = Extract<BuildEvent, { kind: "step-status" }>;
 

@@ -6,13 +6,13 @@
 import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../src/oci/media-types.js";
 import { pullImage } from "../../src/store/registry-transfer.js";
 import type { PushEvent } from "../../src/registry/push.js";
 import { pushImage } from "../../src/store/registry-transfer.js";
 import { openStore } from "../../src/store/image-store.js";
-import { exec, startRegistry, tempDir, type RegistryServer } from "../setup/registry.js";
+import { exec, registryForFile, tempDir } from "../setup/registry.js";
 import { pullCommand } from "../../src/cli/commands/pull.js";
 import { pushCommand } from "../../src/cli/commands/push.js";
 import { cli } from "./cli.js";
@@ -22,13 +22,7 @@ import { hasBlob } from "../../src/content/blob-io.js";
 const anonymous = { credentials: async () => undefined };
 const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const registry = registryForFile();
 
 async function skopeoRaw(ref: string): Promise<string> {
   const { stdout } = await exec("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${ref}`]);

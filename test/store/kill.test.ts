@@ -8,10 +8,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context } from "../builder/helpers.js";
 import { MODES, type Mode } from "../builder/modes.js";
-import { startRegistry, type RegistryServer } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry.js";
 import { chownTree, rootlessEnv, TEST_USER } from "../setup/rootless.js";
 
 const cli = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
@@ -59,13 +59,7 @@ function entries(dir: string): string[] {
   }
 }
 
-let registry: RegistryServer;
-beforeAll(async () => {
-  registry = await startRegistry();
-});
-afterAll(async () => {
-  await registry.stop();
-});
+const registry = registryForFile();
 
 describe.each(MODES)("kills (%s)", (mode) => {
   it("after builds, pulls and prunes killed at random points, one prune leaves nothing unreclaimable, fsck is clean and a rebuild is right", async () => {
