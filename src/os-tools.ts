@@ -10,7 +10,6 @@ const DEBIAN_PACKAGE: Record<string, string> = {
   umount: "mount",
   newuidmap: "uidmap",
   newgidmap: "uidmap",
-  pigz: "pigz",
   zstd: "zstd",
   xz: "xz-utils",
   bzip2: "bzip2",

@@ -1,16 +1,17 @@
 /**
- * Layer (de)compression as streams. gzip goes through `pigz` when it is installed
- * (multi-threaded, as containerd does) and node:zlib otherwise; zstd needs the
- * `zstd` CLI. Child processes are wrapped as Duplex streams whose failure (non-zero
+ * Layer (de)compression as streams. gzip is compressed in this process (block-gzip.ts,
+ * on every core, the same bytes whatever programs are installed) and decompressed by
+ * node:zlib; zstd needs the `zstd` CLI. Child processes are wrapped as Duplex streams whose failure (non-zero
  * exit) surfaces as a stream error, so a broken compressor can never yield a
  * truncated blob that looks fine.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { Duplex, PassThrough, type Readable } from "node:stream";
-import { createGunzip, createGzip } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { TbuildError } from "../errors.js";
 import { installHint, missingTool } from "../os-tools.js";
 import { MediaType } from "../oci/media-types.js";
+import { blockGzip } from "./block-gzip.js";
 
 export type Compression = "gzip" | "zstd" | "none";
 
@@ -66,8 +67,7 @@ export function toolStream(cmd: string, args: string[], doing: string): Duplex {
 export function compressor(c: Compression): Duplex {
   switch (c) {
     case "gzip":
-      // -n: no name or timestamp in the gzip header, so equal tars give equal blobs.
-      return hasTool("pigz") ? toolStream("pigz", ["-n", "-c", "-6"], "compressing a layer with pigz") : createGzip({ level: 6 });
+      return blockGzip();
     case "zstd":
       if (!hasTool("zstd")) {
         throw new TbuildError("unavailable", "zstd compression needs the zstd command, which is not installed", {

@@ -1,0 +1,147 @@
+/**
+ * gzip for layers, in this process: the tar is cut into BLOCK-sized blocks at fixed stream
+ * offsets, each deflated on libuv's thread pool (several at once, so every core works, with
+ * no compressor process and no pipes to feed), and written out in order as one gzip member.
+ * Data that will not compress (random bytes, files already compressed) is stored as it is:
+ * deflate spends ~10x the CPU on such data to save nothing (250 MB of random data: 5.3 s of
+ * CPU in pigz -6, against 0.6 s for as much text).
+ *
+ * The output depends on the input bytes alone (block and piece boundaries are stream
+ * offsets, not chunk boundaries), so equal tars give equal blobs, with this Node's zlib.
+ */
+import { availableParallelism } from "node:os";
+import { Transform, type TransformCallback } from "node:stream";
+import { promisify } from "node:util";
+import { constants, crc32, deflateRaw } from "node:zlib";
+
+const deflateRawAsync = promisify(deflateRaw);
+
+/** Bytes deflated per thread-pool job; each block restarts the window, which costs well under 1% of size. */
+const BLOCK = 1 << 20;
+/** The unit of the stored-or-deflated choice. */
+const PIECE = 64 * 1024;
+/** One byte in SAMPLE_STRIDE is looked at to estimate a piece's entropy. */
+const SAMPLE_STRIDE = 16;
+/**
+ * Order-0 entropy (bits per byte) above which a piece is stored. Uniformly random bytes
+ * measure ~7.95 on PIECE / SAMPLE_STRIDE samples; text ~4.5, machine code ~6, an already
+ * compressed file ~7.95.
+ */
+const STORED_ABOVE = 7.8;
+/** The largest stored deflate block. */
+const STORED_MAX = 65535;
+/** Blocks being deflated at once. */
+const IN_FLIGHT = Math.max(2, availableParallelism());
+
+/** 1f 8b, deflate, no flags, mtime 0, no extra flags, OS unix: as `gzip -n` / `pigz -n`. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
+/** A final, empty fixed-Huffman block: ends the deflate stream after a sync flush. */
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+
+const LOG2 = new Float64Array(PIECE / SAMPLE_STRIDE + 1).map((_, i) => (i === 0 ? 0 : Math.log2(i)));
+
+/** Whether `piece` looks incompressible, from the byte histogram of a sample. */
+function incompressible(piece: Buffer): boolean {
+  const counts = new Uint32Array(256);
+  let n = 0;
+  for (let i = 0; i < piece.length; i += SAMPLE_STRIDE, n++) counts[piece[i]!]!++;
+  if (n < 1024) return false; // too few samples to tell: deflate it
+  // H = log2 n - (1/n) * sum c log2 c
+  let sum = 0;
+  for (let b = 0; b < 256; b++) {
+    const c = counts[b]!;
+    if (c > 1) sum += c * LOG2[c]!;
+  }
+  return LOG2[n]! - sum / n > STORED_ABOVE;
+}
+
+/** `data` as stored (uncompressed) deflate blocks, none of them final. */
+function stored(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < data.length; off += STORED_MAX) {
+    const len = Math.min(STORED_MAX, data.length - off);
+    const head = Buffer.allocUnsafe(5);
+    head[0] = 0x00; // BFINAL 0, BTYPE 00, padded to the byte
+    head.writeUInt16LE(len, 1);
+    head.writeUInt16LE(~len & 0xffff, 3);
+    out.push(head, data.subarray(off, off + len));
+  }
+  return out;
+}
+
+/**
+ * One block as deflate blocks that end on a byte boundary and are not final: runs of
+ * compressible pieces deflated (ending with a sync flush), runs of incompressible ones stored.
+ */
+async function encodeBlock(block: Buffer): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let runStart = 0;
+  let runStored = false;
+  const endRun = async (end: number): Promise<void> => {
+    if (end === runStart) return;
+    const run = block.subarray(runStart, end);
+    if (runStored) parts.push(...stored(run));
+    else parts.push(await deflateRawAsync(run, { level: 6, finishFlush: constants.Z_SYNC_FLUSH }));
+    runStart = end;
+  };
+  for (let off = 0; off < block.length; off += PIECE) {
+    const s = incompressible(block.subarray(off, off + PIECE));
+    if (s !== runStored) {
+      await endRun(off);
+      runStored = s;
+    }
+  }
+  await endRun(block.length);
+  return Buffer.concat(parts);
+}
+
+/** A transform from bytes to one gzip member (see the module comment). */
+export function blockGzip(): Transform {
+  let pending: Buffer[] = [];
+  let pendingLength = 0;
+  let crc = 0;
+  let total = 0;
+  const inFlight: Promise<Buffer>[] = [];
+  let headerSent = false;
+
+  const cutBlocks = (all: boolean): void => {
+    while (pendingLength >= BLOCK || (all && pendingLength > 0)) {
+      const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLength);
+      const block = joined.subarray(0, Math.min(BLOCK, joined.length));
+      const rest = joined.subarray(block.length);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingLength = rest.length;
+      const encoding = encodeBlock(block);
+      encoding.catch(() => undefined); // awaited in order later; not an unhandled rejection meanwhile
+      inFlight.push(encoding);
+    }
+  };
+
+  return new Transform({
+    transform(this: Transform, chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+      if (!headerSent) {
+        this.push(GZIP_HEADER);
+        headerSent = true;
+      }
+      crc = crc32(chunk, crc);
+      total += chunk.length;
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      cutBlocks(false);
+      void (async () => {
+        while (inFlight.length >= IN_FLIGHT) this.push(await inFlight.shift()!);
+      })().then(() => cb(), cb);
+    },
+    flush(this: Transform, cb: TransformCallback): void {
+      if (!headerSent) this.push(GZIP_HEADER);
+      cutBlocks(true);
+      void (async () => {
+        while (inFlight.length > 0) this.push(await inFlight.shift()!);
+        const trailer = Buffer.allocUnsafe(8);
+        trailer.writeUInt32LE(crc >>> 0, 0);
+        trailer.writeUInt32LE(total % 2 ** 32, 4);
+        this.push(Buffer.concat([FINAL_BLOCK, trailer]));
+      })().then(() => cb(), cb);
+    },
+  });
+}
