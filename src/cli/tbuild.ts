@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { existsSync } from "node:fs";
-import module from "node:module";
 import { TbuildError } from "../errors.js";
 import { nearest } from "../parser/suggest.js";
 import { commands } from "./commands/index.js";
@@ -38,10 +37,6 @@ async function main(argv: string[]): Promise<number> {
   throw unknownCommand(first);
 }
 
-// Node 22+ keeps the compiled code of the modules loaded from here on (each command's,
-// imported on demand) in its compile cache, so later runs skip most of compiling them.
-// Node 20 has no such cache; there this does nothing.
-(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 installSignalHandlers();
 
 main(process.argv.slice(2)).then(
