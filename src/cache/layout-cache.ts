@@ -12,7 +12,7 @@
  */
 import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "../oci/zod.js";
 import { writeAtomic, writeStreamAtomic } from "../atomic-write.js";
 import { errnoCode, ioError, TbuildError } from "../errors.js";
 import { digestHex, digestOf, parseDigest } from "../oci/digest.js";
@@ -36,7 +36,7 @@ const CONFIG_LIMIT = 64 * 1024 * 1024;
 const STALE_TEMP_MS = 3600 * 1000;
 
 /** The layout config: the registry cache's, plus when each record was last exported (for max-age). */
-const layoutConfigSchema = configSchema.extend({ used: z.record(z.string(), z.string()).optional() });
+const layoutConfigSchema = z.extend(configSchema, { used: z.optional(z.record(z.string(), z.string())) });
 interface LayoutConfig {
   version: 1;
   records: Record<string, StepRecord>;

@@ -10,7 +10,7 @@
  * a record written on one runner is a valid hit on another.
  */
 import pLimit from "p-limit";
-import { z } from "zod";
+import * as z from "../oci/zod.js";
 import { TbuildError } from "../errors.js";
 import { MediaType, isIndexMediaType } from "../oci/media-types.js";
 import { parseJson } from "../oci/parse-json.js";
@@ -222,7 +222,7 @@ function checkIsCache(manifest: Manifest, name: string): void {
 
 /** The records an image built with `--cache-to type=inline` carries in its config. */
 function inlineRecords(configBytes: Buffer, manifest: Manifest, name: string): Record<string, StepRecord> {
-  const config = parseJson(z.looseObject({ [INLINE_CACHE_FIELD]: recordsSchema.optional() }), configBytes, `image config of ${name}`);
+  const config = parseJson(z.looseObject({ [INLINE_CACHE_FIELD]: z.optional(recordsSchema) }), configBytes, `image config of ${name}`);
   const records = config[INLINE_CACHE_FIELD];
   if (records === undefined) {
     throw new TbuildError("failed-precondition", `${name} is not a tbuild cache: it holds an image whose config is ${manifest.config.mediaType}, with no inline cache records`, {

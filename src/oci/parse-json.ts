@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "./zod.js";
 import { TbuildError } from "../errors.js";
 
 /**
@@ -6,7 +6,7 @@ import { TbuildError } from "../errors.js";
  * that names what was being read and where the first problems are, e.g.
  * "index.json in /root/x: manifests[0].digest: invalid digest".
  */
-export function parseJson<S extends z.ZodType>(schema: S, bytes: Uint8Array | string, what: string): z.infer<S> {
+export function parseJson<S extends z.ZodMiniType>(schema: S, bytes: Uint8Array | string, what: string): z.infer<S> {
   let value: unknown;
   try {
     value = JSON.parse(typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8"));

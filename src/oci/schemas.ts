@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "./zod.js";
 import { isSpecDigest } from "./digest.js";
 import { MediaType } from "./media-types.js";
 
@@ -8,101 +8,101 @@ import { MediaType } from "./media-types.js";
  * read-modify-write. Docker config fields keep their capitalised names.
  */
 
-export const digestSchema = z.string().refine(isSpecDigest, { message: "invalid digest" });
+export const digestSchema = z.string().check(z.refine(isSpecDigest, { message: "invalid digest" }));
 const annotations = z.record(z.string(), z.string());
 
 export const platformSchema = z.looseObject({
   architecture: z.string(),
   os: z.string(),
-  "os.version": z.string().optional(),
-  "os.features": z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  features: z.array(z.string()).optional(),
+  "os.version": z.optional(z.string()),
+  "os.features": z.optional(z.array(z.string())),
+  variant: z.optional(z.string()),
+  features: z.optional(z.array(z.string())),
 });
 
 export const descriptorSchema = z.looseObject({
   mediaType: z.string(),
   digest: digestSchema,
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
-  annotations: annotations.optional(),
-  data: z.string().optional(),
-  platform: platformSchema.optional(),
-  artifactType: z.string().optional(),
+  size: z.int().check(z.nonnegative()),
+  urls: z.optional(z.array(z.string())),
+  annotations: z.optional(annotations),
+  data: z.optional(z.string()),
+  platform: z.optional(platformSchema),
+  artifactType: z.optional(z.string()),
 });
 
 /** An image manifest, OCI or Docker schema2 (they share this shape). */
 export const manifestSchema = z.looseObject({
   schemaVersion: z.literal(2),
-  mediaType: z.enum([MediaType.ociManifest, MediaType.dockerManifest]).optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.enum([MediaType.ociManifest, MediaType.dockerManifest])),
+  artifactType: z.optional(z.string()),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: annotations.optional(),
+  subject: z.optional(descriptorSchema),
+  annotations: z.optional(annotations),
 });
 
 /** An image index, OCI or Docker manifest list. */
 export const indexSchema = z.looseObject({
   schemaVersion: z.literal(2),
-  mediaType: z.enum([MediaType.ociIndex, MediaType.dockerManifestList]).optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.enum([MediaType.ociIndex, MediaType.dockerManifestList])),
+  artifactType: z.optional(z.string()),
   manifests: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: annotations.optional(),
+  subject: z.optional(descriptorSchema),
+  annotations: z.optional(annotations),
 });
 
 /** Docker and the image-spec encode sets as objects with empty-object values. */
 const emptySet = z.record(z.string(), z.looseObject({}));
 
 export const healthcheckSchema = z.looseObject({
-  Test: z.array(z.string()).optional(),
-  Interval: z.number().optional(),
-  Timeout: z.number().optional(),
-  StartPeriod: z.number().optional(),
-  StartInterval: z.number().optional(),
-  Retries: z.number().optional(),
+  Test: z.optional(z.array(z.string())),
+  Interval: z.optional(z.number()),
+  Timeout: z.optional(z.number()),
+  StartPeriod: z.optional(z.number()),
+  StartInterval: z.optional(z.number()),
+  Retries: z.optional(z.number()),
 });
 
 /** The runtime part of an image config, with Docker's capitalised field names. */
 export const containerConfigSchema = z.looseObject({
-  User: z.string().optional(),
-  ExposedPorts: emptySet.nullish(),
-  Env: z.array(z.string()).nullish(),
-  Entrypoint: z.array(z.string()).nullish(),
-  Cmd: z.array(z.string()).nullish(),
-  Volumes: emptySet.nullish(),
-  WorkingDir: z.string().optional(),
-  Labels: z.record(z.string(), z.string()).nullish(),
-  StopSignal: z.string().optional(),
-  ArgsEscaped: z.boolean().optional(),
-  Shell: z.array(z.string()).nullish(),
-  Healthcheck: healthcheckSchema.nullish(),
-  OnBuild: z.array(z.string()).nullish(),
+  User: z.optional(z.string()),
+  ExposedPorts: z.nullish(emptySet),
+  Env: z.nullish(z.array(z.string())),
+  Entrypoint: z.nullish(z.array(z.string())),
+  Cmd: z.nullish(z.array(z.string())),
+  Volumes: z.nullish(emptySet),
+  WorkingDir: z.optional(z.string()),
+  Labels: z.nullish(z.record(z.string(), z.string())),
+  StopSignal: z.optional(z.string()),
+  ArgsEscaped: z.optional(z.boolean()),
+  Shell: z.nullish(z.array(z.string())),
+  Healthcheck: z.nullish(healthcheckSchema),
+  OnBuild: z.nullish(z.array(z.string())),
 });
 
 export const historySchema = z.looseObject({
-  created: z.string().optional(),
-  author: z.string().optional(),
-  created_by: z.string().optional(),
-  comment: z.string().optional(),
-  empty_layer: z.boolean().optional(),
+  created: z.optional(z.string()),
+  author: z.optional(z.string()),
+  created_by: z.optional(z.string()),
+  comment: z.optional(z.string()),
+  empty_layer: z.optional(z.boolean()),
 });
 
 export const imageConfigSchema = z.looseObject({
-  created: z.string().optional(),
-  author: z.string().optional(),
+  created: z.optional(z.string()),
+  author: z.optional(z.string()),
   architecture: z.string(),
   os: z.string(),
-  "os.version": z.string().optional(),
-  "os.features": z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  config: containerConfigSchema.optional(),
+  "os.version": z.optional(z.string()),
+  "os.features": z.optional(z.array(z.string())),
+  variant: z.optional(z.string()),
+  config: z.optional(containerConfigSchema),
   rootfs: z.looseObject({
     type: z.literal("layers"),
     diff_ids: z.array(digestSchema),
   }),
-  history: z.array(historySchema).optional(),
+  history: z.optional(z.array(historySchema)),
 });
 
 /** The `oci-layout` file at the root of an image layout. */
@@ -114,9 +114,9 @@ export const layoutFileSchema = z.looseObject({
 export const dockerArchiveManifestSchema = z.array(
   z.looseObject({
     Config: z.string(),
-    RepoTags: z.array(z.string()).nullish(),
+    RepoTags: z.nullish(z.array(z.string())),
     Layers: z.array(z.string()),
-    LayerSources: z.record(z.string(), descriptorSchema).optional(),
+    LayerSources: z.optional(z.record(z.string(), descriptorSchema)),
   }),
 );
 
