@@ -180,7 +180,7 @@ export class MergedView {
     let entry: Entry | undefined;
     const below: string[] = [];
     for (const dir of dirs) {
-      if (await exists(path.join(dir, `.wh.${name}`))) break;
+      if (exists(path.join(dir, `.wh.${name}`))) break;
       const here = await this.entry(dir, name);
       if (here === "whiteout") break;
       if (here !== undefined) {
@@ -228,7 +228,7 @@ export class MergedView {
     let known = memo.get(dir);
     if (known === undefined) {
       known = (async () => {
-        if (await exists(path.join(dir, OPAQUE))) return true;
+        if (exists(path.join(dir, OPAQUE))) return true;
         const tree = layer === undefined ? undefined : await this.layerXattrs.get(layer);
         return isOpaque(tree !== undefined ? tree.get(dir) : (await readXattrs([dir])).get(dir));
       })();
@@ -251,10 +251,14 @@ export class MergedView {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/**
+ * Synchronous, as entry()'s lstat: a lookup asks this once per layer and path component
+ * (a 27-layer stack, dozens of times per RUN step), and a thread-pool round trip each, queued
+ * behind the pool's fsyncs, cost more than the calls.
+ */
+function exists(p: string): boolean {
   try {
-    await lstat(p);
-    return true;
+    return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
