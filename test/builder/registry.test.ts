@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
-import { registryForFile } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");

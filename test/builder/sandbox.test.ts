@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { registryForFile } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { skopeoInspect, umociUnpack } from "./helpers.js";
 import { cliBuild, MODES, workspace } from "./modes.js";
 

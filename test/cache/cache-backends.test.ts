@@ -12,7 +12,8 @@ import { digestOf } from "../../src/oci/digest.js";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "../builder/helpers.js";
 import { tbuild } from "../cli/helpers.js";
-import { exec, registryForFile, tempDir } from "../setup/registry.js";
+import { exec, tempDir } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import type { BuildEvent } from "../../src/events.js";
 import { hasBlob } from "../../src/content/blob-io.js";
 

@@ -12,7 +12,8 @@ import { describe, expect, it, vi } from "vitest";
 import { cacheMountDir } from "../../src/cache/cache-mounts.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "../builder/helpers.js";
 import { tbuild } from "../cli/helpers.js";
-import { exec, registryForFile, tempDir } from "../setup/registry.js";
+import { exec, tempDir } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { chownTree, rootlessEnv } from "../setup/rootless.js";
 import type { BuildEvent } from "../../src/events.js";
 

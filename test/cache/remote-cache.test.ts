@@ -18,7 +18,8 @@ import type { LayerDescriptor } from "../../src/oci/layer.js";
 import { storeLayer } from "../../src/snapshotter/differ.js";
 import { openStore, type ImageStore } from "../../src/store/image-store.js";
 import { makeImage } from "../store/helpers.js";
-import { exec, registryForFile, tempDir } from "../setup/registry.js";
+import { exec, tempDir } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { hasBlob } from "../../src/content/blob-io.js";
 
 const registryOptions = { credentials: async () => undefined };

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { context, freshRoot } from "../builder/helpers.js";
-import { registryForFile } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { tbuild } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");

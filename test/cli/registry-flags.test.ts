@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context, freshRoot } from "../builder/helpers.js";
-import { makeHtpasswd, makeTls, registryForFile, startRegistry } from "../setup/registry.js";
+import { makeHtpasswd, makeTls, startRegistry } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { tbuild } from "./helpers.js";
 
 const registry = registryForFile();

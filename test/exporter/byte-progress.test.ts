@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { build, type BuildEvent } from "../../src/builder/build.js";
 import { context, freshRoot } from "../builder/helpers.js";
-import { registryForFile } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 
 const registry = registryForFile();
 

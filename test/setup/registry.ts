@@ -13,7 +13,6 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll } from "vitest";
 
 export const exec = promisify(execFile);
 
@@ -79,21 +78,6 @@ export interface RegistryConfig {
   tls?: Tls;
   htpasswd?: string;
   token?: TokenAuthConfig;
-}
-
-/**
- * One registry for the calling test file: started before its first test, stopped after
- * its last. The returned object is filled in when the registry has started.
- */
-export function registryForFile(config: RegistryConfig = {}): RegistryServer {
-  const registry = {} as RegistryServer;
-  beforeAll(async () => {
-    Object.assign(registry, await startRegistry(config));
-  });
-  afterAll(async () => {
-    await registry.stop?.();
-  });
-  return registry;
 }
 
 /** Starts `docker-registry serve` with a generated config and waits until `/v2/` answers. */

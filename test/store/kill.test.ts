@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context } from "../builder/helpers.js";
 import { MODES, type Mode } from "../builder/modes.js";
-import { registryForFile } from "../setup/registry.js";
+import { registryForFile } from "../setup/registry-per-file.js";
 import { chownTree, rootlessEnv, TEST_USER } from "../setup/rootless.js";
 
 const cli = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
