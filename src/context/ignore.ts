@@ -43,6 +43,9 @@ export function rulesFromText(text: string, source: string | undefined): IgnoreR
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
+  // No patterns (no --exclude, an empty file): nothing to ask the matcher for each of a
+  // large context's paths.
+  if (patterns.length === 0) return { ignores: () => false, source };
   const matcher = ignore({}).add(patterns);
   return { ignores: (rel) => rel !== "" && rel !== "." && matcher.ignores(rel), source };
 }
