@@ -17,7 +17,10 @@ export async function digestSources(
   trees: readonly SourceTree[],
   fileDigest: (abs: string, st: BigIntStats) => Promise<string>,
   withOwners: boolean,
-  /** Filled with each entry's part of the digest (short), by its path in the context: what --explain-cache compares. */
+  /**
+   * Filled with each entry's part of the digest, by its path in the context: what
+   * --explain-cache compares (hashed only when a step misses, see cache/explain.ts).
+   */
   perFile?: Map<string, string>,
 ): Promise<string> {
   const h = createHash("sha256");
@@ -36,7 +39,7 @@ export async function digestSources(
       );
       for (const [j, p] of parts.entries()) {
         h.update(p);
-        perFile?.set(path.posix.join(tree.contextPath, batch[j]!.rel), createHash("sha256").update(p).digest("hex").slice(0, 16));
+        perFile?.set(path.posix.join(tree.contextPath, batch[j]!.rel), p);
       }
     }
   }

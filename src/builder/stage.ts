@@ -183,19 +183,20 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
             // The layer is leased before it is used, so a prune running now cannot take it;
             // one pruned just before is a miss.
             const cached = found?.layer === undefined || found.layer === null || (await cache.lease.holdBlobs([found.layer], (d) => hasBlob(services.output.content, d))) ? found : undefined;
-            const text = shownText(instruction);
-            const fingerprints = fingerprint({
-              text,
-              key: inputs.key,
-              argNames: new Set(args.keys()),
-              envNames: new Set(envToMap(container.Env).keys()),
-              ...(inputs.files === undefined ? {} : { files: inputs.files }),
-            });
             let result: StepRecord;
             if (cached !== undefined) {
               step.cached();
               result = cached;
             } else {
+              // Only a miss stores or compares fingerprints: a hit (every step of a
+              // no-change build) skips hashing a COPY's entries one by one.
+              const fingerprints = fingerprint({
+                text: shownText(instruction),
+                key: inputs.key,
+                argNames: new Set(args.keys()),
+                envNames: new Set(envToMap(container.Env).keys()),
+                ...(inputs.files === undefined ? {} : { files: inputs.files }),
+              });
               if (cache.explain) {
                 const onImage = fromImage && steps.length === base.steps.length;
                 const reason = cache.skip

@@ -27,7 +27,7 @@ export interface FingerprintSource {
   argNames: ReadonlySet<string>;
   /** Names the image's ENV sets (they win over a same-named ARG). */
   envNames: ReadonlySet<string>;
-  /** COPY/ADD: each copied entry's digest by path. */
+  /** COPY/ADD: each copied entry's identity (path, mode, content digest or link target) by path. */
   files?: ReadonlyMap<string, string>;
 }
 
@@ -49,14 +49,14 @@ export function fingerprint(s: FingerprintSource): Record<string, string> {
   }
   if (s.files !== undefined) {
     if (s.files.size <= MAX_FILE_ENTRIES) {
-      for (const [p, digest] of s.files) out[`file:${p}`] = digest;
+      for (const [p, entry] of s.files) out[`file:${p}`] = short(entry);
     } else {
       const byTop = new Map<string, ReturnType<typeof createHash>>();
-      for (const [p, digest] of s.files) {
+      for (const [p, entry] of s.files) {
         const top = p.split("/").filter((x) => x !== "").slice(0, 2).join("/");
         let h = byTop.get(top);
         if (h === undefined) byTop.set(top, (h = createHash("sha256")));
-        h.update(`${p}\0${digest}\0`);
+        h.update(`${p}\0${short(entry)}\0`);
       }
       for (const [top, h] of byTop) out[`dir:${top}`] = h.digest("hex").slice(0, 16);
     }
