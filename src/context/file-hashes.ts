@@ -8,6 +8,7 @@ import { errnoCode } from "../errors.js";
 interface Entry {
   size: string;
   mtimeNs: string;
+  ctimeNs: string;
   ino: string;
   digest: string;
 }
@@ -27,13 +28,23 @@ export async function hashFile(abs: string, size: bigint): Promise<string> {
   return h.digest("hex");
 }
 
+/**
+ * A file whose mtime is this close to the moment it was read may be written again within
+ * its timestamp's granularity (a clock tick; a second or two on some file systems), and
+ * then keeps its size and mtime with other content. Its digest is not remembered, so the
+ * next build reads it again, as git treats such "racily clean" index entries.
+ */
+const RACY_NS = 2_000_000_000n;
+
 /** Entries beyond this are dropped on save (least recently used first). */
 const MAX_ENTRIES = 200_000;
 
 /**
  * Content digests of build-context files, remembered across builds by (path, size,
- * mtime, inode): a rebuild where nothing changed reads no file content, however
- * large the context. A file whose stat differs is hashed again.
+ * mtime, ctime, inode), as git's index does: a rebuild where nothing changed reads no
+ * file content, however large the context. A file whose stat differs is hashed again;
+ * ctime catches new content written under an old mtime (cp -p, touch -d), and files
+ * modified just before they were read are never trusted (RACY_NS).
  */
 export class FileHashes {
   private changed = false;
@@ -61,16 +72,18 @@ export class FileHashes {
 
   async digest(abs: string, st: BigIntStats): Promise<string> {
     const known = this.entries.get(abs);
-    if (known !== undefined && known.size === String(st.size) && known.mtimeNs === String(st.mtimeNs) && known.ino === String(st.ino)) {
+    if (known !== undefined && known.size === String(st.size) && known.mtimeNs === String(st.mtimeNs) && known.ctimeNs === String(st.ctimeNs) && known.ino === String(st.ino)) {
       // Re-insert so the map's order is least recently used first.
       this.entries.delete(abs);
       this.entries.set(abs, known);
       return known.digest;
     }
+    const readAt = BigInt(Date.now()) * 1_000_000n;
     const digest = await hashFile(abs, st.size);
     if (this.transient(abs)) return digest;
-    this.entries.delete(abs);
-    this.entries.set(abs, { size: String(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), digest });
+    this.changed ||= this.entries.delete(abs);
+    if (st.mtimeNs > readAt - RACY_NS || st.ctimeNs > readAt - RACY_NS) return digest;
+    this.entries.set(abs, { size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino), digest });
     this.changed = true;
     return digest;
   }
