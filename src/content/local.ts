@@ -149,14 +149,26 @@ class BlobWriter extends Writable implements ContentWriter {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.digester.update(chunk);
+    this.writeChunks([chunk], cb);
+  }
+
+  /** Chunks that queued while a write was under way go out in one writev, uncopied. */
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this.writeChunks(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  private writeChunks(chunks: Buffer[], cb: (e?: Error | null) => void): void {
+    for (const chunk of chunks) this.digester.update(chunk);
     if (this.sizeLimit !== undefined && this.digester.size > this.sizeLimit) {
       cb(new TbuildError("failed-precondition", `blob is larger than the expected ${this.sizeLimit} bytes`, {
         hint: "the source sent more data than its descriptor declares; it may be corrupt or tampered with",
       }));
       return;
     }
-    writeAll(this.fh, chunk).then(
+    writeAll(this.fh, chunks).then(
       () => cb(),
       (e: unknown) => cb(errnoCode(e) === "ENOSPC" ? new DiskFullError(this.store.root, this.digester.size, e) : (e as Error)),
     );
@@ -222,11 +234,16 @@ class BlobWriter extends Writable implements ContentWriter {
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
+async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!) : await fh.writev(rest);
+    // A short write: drop what went out, go on from the first byte that did not.
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+      bytesWritten -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 

@@ -40,31 +40,62 @@ const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
 
 const LOG2 = new Float64Array(PIECE / SAMPLE_STRIDE + 1).map((_, i) => (i === 0 ? 0 : Math.log2(i)));
 
-/** Whether `piece` looks incompressible, from the byte histogram of a sample. */
-function incompressible(piece: Buffer): boolean {
+/**
+ * A run of stream bytes held as the input's own chunks (slices of them), never copied
+ * into one buffer unless deflate needs it contiguous.
+ */
+class Span {
+  constructor(
+    readonly parts: Buffer[],
+    readonly length: number,
+  ) {}
+
+  /** Bytes [start, end) as slices of the parts. */
+  slice(start: number, end: number): Buffer[] {
+    const out: Buffer[] = [];
+    let at = 0;
+    for (const p of this.parts) {
+      const from = Math.max(start, at);
+      const to = Math.min(end, at + p.length);
+      if (from < to) out.push(p.subarray(from - at, to - at));
+      at += p.length;
+      if (at >= end) break;
+    }
+    return out;
+  }
+}
+
+/**
+ * Whether `slices` (one piece) looks incompressible, from the byte histogram of a sample:
+ * every SAMPLE_STRIDE-th byte from the piece's start.
+ */
+function incompressible(slices: Buffer[]): boolean {
   const counts = new Uint32Array(256);
   let n = 0;
-  for (let i = 0; i < piece.length; i += SAMPLE_STRIDE, n++) counts[piece[i]!]!++;
+  let skip = 0; // where the next sample falls in the next slice
+  for (const b of slices) {
+    let i = skip;
+    for (; i < b.length; i += SAMPLE_STRIDE, n++) counts[b[i]!]!++;
+    skip = i - b.length;
+  }
   if (n < 1024) return false; // too few samples to tell: deflate it
   // H = log2 n - (1/n) * sum c log2 c
   let sum = 0;
-  for (let b = 0; b < 256; b++) {
-    const c = counts[b]!;
-    if (c > 1) sum += c * LOG2[c]!;
-  }
+  for (const c of counts) if (c > 1) sum += c * LOG2[c]!;
   return LOG2[n]! - sum / n > STORED_ABOVE;
 }
 
-/** `data` as stored (uncompressed) deflate blocks, none of them final. */
-function stored(data: Buffer): Buffer[] {
+/** `slices` as stored (uncompressed) deflate blocks, none of them final; the data itself is not copied. */
+function stored(slices: Buffer[]): Buffer[] {
   const out: Buffer[] = [];
-  for (let off = 0; off < data.length; off += STORED_MAX) {
-    const len = Math.min(STORED_MAX, data.length - off);
+  const span = new Span(slices, slices.reduce((n, b) => n + b.length, 0));
+  for (let off = 0; off < span.length; off += STORED_MAX) {
+    const len = Math.min(STORED_MAX, span.length - off);
     const head = Buffer.allocUnsafe(5);
     head[0] = 0x00; // BFINAL 0, BTYPE 00, padded to the byte
     head.writeUInt16LE(len, 1);
     head.writeUInt16LE(~len & 0xffff, 3);
-    out.push(head, data.subarray(off, off + len));
+    out.push(head, ...span.slice(off, off + len));
   }
   return out;
 }
@@ -73,26 +104,26 @@ function stored(data: Buffer): Buffer[] {
  * One block as deflate blocks that end on a byte boundary and are not final: runs of
  * compressible pieces deflated (ending with a sync flush), runs of incompressible ones stored.
  */
-async function encodeBlock(block: Buffer): Promise<Buffer> {
-  const parts: Buffer[] = [];
+async function encodeBlock(block: Span): Promise<Buffer[]> {
+  const out: Buffer[] = [];
   let runStart = 0;
   let runStored = false;
   const endRun = async (end: number): Promise<void> => {
     if (end === runStart) return;
-    const run = block.subarray(runStart, end);
-    if (runStored) parts.push(...stored(run));
-    else parts.push(await deflateRawAsync(run, { level: 6, finishFlush: constants.Z_SYNC_FLUSH }));
+    const run = block.slice(runStart, end);
+    if (runStored) out.push(...stored(run));
+    else out.push(await deflateRawAsync(run.length === 1 ? run[0]! : Buffer.concat(run), { level: 6, finishFlush: constants.Z_SYNC_FLUSH }));
     runStart = end;
   };
   for (let off = 0; off < block.length; off += PIECE) {
-    const s = incompressible(block.subarray(off, off + PIECE));
+    const s = incompressible(block.slice(off, Math.min(off + PIECE, block.length)));
     if (s !== runStored) {
       await endRun(off);
       runStored = s;
     }
   }
   await endRun(block.length);
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** A transform from bytes to one gzip member (see the module comment). */
@@ -101,16 +132,16 @@ export function blockGzip(): Transform {
   let pendingLength = 0;
   let crc = 0;
   let total = 0;
-  const inFlight: Promise<Buffer>[] = [];
+  const inFlight: Promise<Buffer[]>[] = [];
   let headerSent = false;
 
   const cutBlocks = (all: boolean): void => {
     while (pendingLength >= BLOCK || (all && pendingLength > 0)) {
-      const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLength);
-      const block = joined.subarray(0, Math.min(BLOCK, joined.length));
-      const rest = joined.subarray(block.length);
-      pending = rest.length > 0 ? [rest] : [];
-      pendingLength = rest.length;
+      const held = new Span(pending, pendingLength);
+      const size = Math.min(BLOCK, pendingLength);
+      const block = new Span(held.slice(0, size), size);
+      pending = held.slice(size, pendingLength);
+      pendingLength -= size;
       const encoding = encodeBlock(block);
       encoding.catch(() => undefined); // awaited in order later; not an unhandled rejection meanwhile
       inFlight.push(encoding);
@@ -129,14 +160,14 @@ export function blockGzip(): Transform {
       pendingLength += chunk.length;
       cutBlocks(false);
       void (async () => {
-        while (inFlight.length >= IN_FLIGHT) this.push(await inFlight.shift()!);
+        while (inFlight.length >= IN_FLIGHT) for (const b of await inFlight.shift()!) this.push(b);
       })().then(() => cb(), cb);
     },
     flush(this: Transform, cb: TransformCallback): void {
       if (!headerSent) this.push(GZIP_HEADER);
       cutBlocks(true);
       void (async () => {
-        while (inFlight.length > 0) this.push(await inFlight.shift()!);
+        while (inFlight.length > 0) for (const b of await inFlight.shift()!) this.push(b);
         const trailer = Buffer.allocUnsafe(8);
         trailer.writeUInt32LE(crc >>> 0, 0);
         trailer.writeUInt32LE(total % 2 ** 32, 4);
