@@ -114,7 +114,8 @@ async function sourceTree(root: string, rel: string, rules: IgnoreRules, exclude
     for (const child of names) {
       const childRel = dirRel === "" ? child : `${dirRel}/${child}`;
       const contextRel = rel === "." ? childRel : `${rel}/${childRel}`;
-      const childAbs = path.join(dirAbs, child);
+      // dirAbs is a real path and child a name readdir gave: nothing for path.join to normalise.
+      const childAbs = `${dirAbs}/${child}`;
       const childStats = lstatSync(childAbs, { bigint: true });
       // An ignored directory may still hold re-included (!pattern) files, so walk into it.
       const ignored = rules.ignores(contextRel);
