@@ -52,10 +52,7 @@ export async function planCopy(
   trees: SourceTree[],
   o: { view: MergedView; scratchDir: string; nowNs: bigint; sourceOwner?: (st: BigIntStats) => Ids },
 ): Promise<Change[]> {
-  const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, o.view, `${req.keyword} --chown=${req.chown}`);
-  const perm = parseChmod(req.chmod);
-  // Symlinks in the image are followed, as Docker does: on a merged-/usr image /bin/x is /usr/bin/x.
-  const destAbs = await o.view.canonical(path.posix.resolve(req.workdir, req.dest));
+  const { chown, perm, destAbs } = await copyTarget(req, o.view);
   const count = trees.length + req.heredocs.length;
   const existingDir = await o.view.isDirectory(destAbs);
   const destIsDir = req.dest.endsWith("/") || existingDir || trees.some((t) => t.kind === "dir") || count > 1;
@@ -87,6 +84,34 @@ export async function planCopy(
   // Directories the copy creates take --chown, as BuildKit creates them (fsutil#49); without it they are root's.
   await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, () => chown ?? root);
   return sortedChanges(out);
+}
+
+/** --chown and --chmod as ids and bits, and the destination with the image's symlinks resolved. */
+async function copyTarget(req: CopyRequest, view: MergedView): Promise<{ chown: Ids | undefined; perm: number | undefined; destAbs: string }> {
+  const chown = req.chown === undefined ? undefined : await resolveIds(req.chown, view, `${req.keyword} --chown=${req.chown}`);
+  const perm = parseChmod(req.chmod);
+  // Symlinks in the image are followed, as Docker does: on a merged-/usr image /bin/x is /usr/bin/x.
+  const destAbs = await view.canonical(path.posix.resolve(req.workdir, req.dest));
+  return { chown, perm, destAbs };
+}
+
+/**
+ * planCopy of one directory source whose entries are not listed (they are streamed from
+ * the source's layer, see layer-subtree.ts): the destination directory and its parents,
+ * planned exactly as planCopy plans them, and how the streamed entries are placed and owned.
+ */
+export async function planSubtreeCopy(
+  req: CopyRequest,
+  o: { view: MergedView; scratchDir: string; nowNs: bigint },
+): Promise<{ parents: Change[]; dest: string; chown: Ids | undefined; perm: number | undefined }> {
+  const { chown, perm, destAbs } = await copyTarget(req, o.view);
+  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  // The parents planCopy finds above the entries: the streamed ones are all below destAbs
+  // (an empty directory is left to planCopy, which then plans destAbs alone).
+  const dirs = [destAbs];
+  for (let dir = path.posix.dirname(destAbs); dir !== "/"; dir = path.posix.dirname(dir)) dirs.push(dir);
+  await addParentDirs(out, dirs, o.view, o.scratchDir, o.nowNs, () => chown ?? { uid: 0, gid: 0 });
+  return { parents: sortedChanges(out), dest: destAbs, chown, perm };
 }
 
 /** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */

@@ -113,6 +113,22 @@ export function imageIdsOf(st: { uid: bigint; gid: bigint }): Ids {
   return { uid: back(uid, process.getuid?.(), ranges.uid), gid: back(gid, process.getgid?.(), ranges.gid) };
 }
 
+/**
+ * The host ids a file with image ids `ids` gets in a snapshot: imageIdsOf's inverse, or
+ * undefined when the namespace cannot map them (outside the subordinate range).
+ */
+export function hostIdsOf(ids: Ids): Ids | undefined {
+  if (process.getuid?.() === 0) return ids;
+  ranges ??= { ...optional("uid", subordinateRange("/etc/subuid")), ...optional("gid", subordinateRange("/etc/subgid")) };
+  const forth = (id: number, own: number | undefined, range: IdRange | undefined): number | undefined => {
+    if (id === 0) return own;
+    return range !== undefined && id <= range.count ? range.start + id - 1 : undefined;
+  };
+  const uid = forth(ids.uid, process.getuid?.(), ranges.uid);
+  const gid = forth(ids.gid, process.getgid?.(), ranges.gid);
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
+}
+
 function optional<K extends string>(key: K, value: IdRange | undefined): Partial<Record<K, IdRange>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, IdRange>);
 }

@@ -184,21 +184,51 @@ async function pushLarge(out: ChunkedOut, abs: string, size: number): Promise<vo
   }
 }
 
+/**
+ * An entry whose header is already known and whose body is read from a stream rather
+ * than a file on disk: a layer made by rewriting another layer's tar (COPY --from).
+ * The body must be exactly `header.size` bytes.
+ */
+export interface StreamedEntry {
+  kind: "streamed";
+  header: TarHeader;
+  body?: AsyncIterable<Buffer>;
+}
+
+/** What a layer tar is written from: changes on disk, or entries streamed from another tar. */
+export type LayerItem = Change | StreamedEntry;
+
+/** A streamed body, checked to be exactly `size` bytes (a short one would misalign every later header). */
+async function pushStream(out: ChunkedOut, chunks: AsyncIterable<Buffer>, size: number): Promise<void> {
+  let have = 0;
+  for await (const chunk of chunks) {
+    have += chunk.length;
+    await out.push(chunk);
+  }
+  if (have !== size) throw new TbuildError("internal", `a streamed layer entry had ${have} bytes where its header says ${size}`);
+  await out.push(padding(size));
+}
+
 /** One entry ready to write: header blocks, and where its body is. */
 interface Planned {
   blocks: Buffer[];
   body?: { abs: string; size: number };
+  stream?: { chunks: AsyncIterable<Buffer>; size: number };
 }
 
 /**
  * The tar entries for `changes`, in order. Hard links: the second path of an inode seen
  * in this layer becomes a link entry to the first.
  */
-async function* plannedEntries(changes: AsyncIterable<Change>, o: TarOptions): AsyncGenerator<Planned> {
+async function* plannedEntries(changes: AsyncIterable<LayerItem>, o: TarOptions): AsyncGenerator<Planned> {
   const seen = new Map<string, string>();
   const clamp = (sec: number): number => (o.sourceDateEpoch !== undefined && sec > o.sourceDateEpoch ? o.sourceDateEpoch : sec);
   for await (const c of changes) {
-    if (c.kind === "whiteout") {
+    if (c.kind === "streamed") {
+      const header = { ...c.header, mtime: clamp(c.header.mtime) };
+      const blocks = encodeHeader(header);
+      yield c.body !== undefined && header.type === "file" && header.size > 0 ? { blocks, stream: { chunks: c.body, size: header.size } } : { blocks };
+    } else if (c.kind === "whiteout") {
       yield { blocks: encodeHeader({ ...EMPTY_HEADER, name: c.path, mode: 0o100000, mtime: clamp(o.sourceDateEpoch ?? 0) }) };
     } else {
       const st = c.st;
@@ -247,11 +277,12 @@ async function* plannedEntries(changes: AsyncIterable<Change>, o: TarOptions): A
  * files whole, large ones a chunk at a time), so memory stays flat
  * whatever the layer size. Extended attributes go in a PAX header.
  */
-export async function writeLayerTar(changes: AsyncIterable<Change>, out: Writable, o: TarOptions = {}): Promise<void> {
+export async function writeLayerTar(changes: AsyncIterable<LayerItem>, out: Writable, o: TarOptions = {}): Promise<void> {
   const chunked = new ChunkedOut(out);
   try {
-    for await (const { blocks, body } of plannedEntries(changes, o)) {
+    for await (const { blocks, body, stream } of plannedEntries(changes, o)) {
       await chunked.push(...blocks);
+      if (stream !== undefined) await pushStream(chunked, stream.chunks, stream.size);
       if (body === undefined) continue;
       if (body.size <= SMALL_FILE) await chunked.push(readSmall(body.abs, body.size), padding(body.size));
       else {

@@ -5,7 +5,7 @@ import { TbuildError, type ErrorCategory } from "../../errors.js";
 import type { ContainerConfig, Platform } from "../../oci/index.js";
 import type { Instruction } from "../../parser/index.js";
 import type { Change } from "../../snapshotter/changes.js";
-import { storeLayer, writeLayerTar } from "../../snapshotter/differ.js";
+import { storeLayer, writeLayerTar, type LayerItem } from "../../snapshotter/differ.js";
 import type { Snapshotter } from "../../snapshotter/snapshotter.js";
 import { chainIds, MergedView, type Layer } from "../rootfs.js";
 import type { LayerOutput, RunGround } from "./context.js";
@@ -53,14 +53,18 @@ export function relocated(at: { file: string; storeRoot: string }, instruction: 
 /** A tar of `changes` compressed into the content store; null when there is nothing in it. */
 export async function layerFromChanges(changes: Change[], output: LayerOutput): Promise<Layer | null> {
   if (changes.length === 0) return null;
-  const tar = new PassThrough();
-  const writing = writeLayerTar(
+  return layerFromItems(
     (async function* () {
       yield* changes;
     })(),
-    tar,
-    output.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: output.sourceDateEpoch },
+    output,
   );
+}
+
+/** A tar of `items` (changes, and entries streamed from another layer) compressed into the content store. */
+export async function layerFromItems(items: AsyncIterable<LayerItem>, output: LayerOutput): Promise<Layer> {
+  const tar = new PassThrough();
+  const writing = writeLayerTar(items, tar, output.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: output.sourceDateEpoch });
   const [layer] = await Promise.all([storeLayer(tar, output.content, output.compression), writing]);
   return layer;
 }

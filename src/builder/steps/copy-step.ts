@@ -6,16 +6,19 @@ import { resolveSources, type SourceTree } from "../../context/sources.js";
 import { DiskFullError } from "../../disk-full.js";
 import { TbuildError } from "../../errors.js";
 import type { Change } from "../../snapshotter/changes.js";
+import type { LayerItem } from "../../snapshotter/differ.js";
+import { hasWildcard } from "../../context/glob.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
 import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
-import { heredocSources, planCopy } from "../copy.js";
+import { heredocSources, planCopy, planSubtreeCopy, type CopyRequest } from "../copy.js";
+import { NotWhole, rewrittenSubtree, subtreeDigest } from "../layer-subtree.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
 import { chainIds, type Layer } from "../rootfs.js";
 import { digestSources } from "../source-digest.js";
 import { imageIdsOf } from "../users.js";
 import { resolveViewSources } from "../view-sources.js";
-import { commitStep, layerFromChanges, located, withView, type StepInputs, type StepState, relocated } from "./common.js";
+import { commitStep, layerFromChanges, layerFromItems, located, withView, type StepInputs, type StepState, relocated } from "./common.js";
 import type { CopyStepContext } from "./context.js";
 
 const NO_IGNORE = { ignores: () => false, source: undefined };
@@ -100,8 +103,13 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       const known = await ctx.treeDigests.get(chain, selection);
       if (known !== undefined) sources = known;
       else {
-        trees = await viewTrees(layers);
-        sources = await digestSources(trees, (abs, st) => hashFile(abs, st.size), true);
+        const whole = await wholeDirectory(request, layers, ctx);
+        const fast = whole === undefined ? undefined : await subtreeDigest(ctx.output.content, whole.digest, whole.dir).catch(notWhole);
+        if (fast !== undefined) sources = fast;
+        else {
+          trees = await viewTrees(layers);
+          sources = await digestSources(trees, (abs, st) => hashFile(abs, st.size), true);
+        }
         await ctx.treeDigests.put(chain, selection, sources);
       }
     }
@@ -117,6 +125,19 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       const scratch = await mkdtemp(path.join(stageScratch, "copy-"));
       let changes: Change[] = [];
       try {
+        const whole = trees === undefined && sourceLayers !== undefined ? await wholeDirectory(request, sourceLayers, ctx) : undefined;
+        if (whole !== undefined) {
+          const layer = await withView(state.layers, ctx.snapshots, async (view) => {
+            const plan = await planSubtreeCopy(request, { view, scratchDir: scratch, nowNs });
+            changes = plan.parents;
+            const items = (async function* (): AsyncGenerator<LayerItem> {
+              yield* plan.parents;
+              yield* rewrittenSubtree(ctx.output.content, whole.digest, whole.dir, plan.dest, plan);
+            })();
+            return layerFromItems(items, ctx.output).catch(notWhole);
+          });
+          if (layer !== undefined) return layer;
+        }
         trees ??= await viewTrees(sourceLayers ?? []);
         const source = trees;
         changes = await withView(state.layers, ctx.snapshots, (view) =>
@@ -133,6 +154,27 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       }
     },
   };
+}
+
+/** NotWhole as undefined (the general path follows); any other error as it is. */
+function notWhole(e: unknown): undefined {
+  if (e instanceof NotWhole) return undefined;
+  throw e;
+}
+
+/**
+ * The top layer of a COPY --from source and the directory in it, when the request is
+ * one whole directory (no wildcard, --exclude or heredoc) that no lower layer has:
+ * then that layer may hold it alone (layer-subtree.ts checks the rest as it reads).
+ */
+async function wholeDirectory(request: CopyRequest, layers: Layer[], ctx: CopyStepContext): Promise<{ digest: string; dir: string } | undefined> {
+  const top = layers.at(-1);
+  const [source] = request.sources;
+  if (top === undefined || source === undefined || request.sources.length !== 1 || hasWildcard(source) || request.excludes.length > 0 || request.heredocs.length > 0) return undefined;
+  const dir = path.posix.normalize("/" + source).replace(/\/+$/, "");
+  if (dir === "") return undefined;
+  const below = await withView(layers.slice(0, -1), ctx.snapshots, (view) => view.lookup(dir));
+  return below === undefined ? { digest: top.digest, dir: dir.slice(1) } : undefined;
 }
 
 interface LocalArchive {
