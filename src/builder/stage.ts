@@ -123,6 +123,14 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
   const buildTime = new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
   let latest = epoch === undefined ? config.created : undefined;
   const scratch = await mkdtemp(path.join(services.scratchRoot, `stage-${stage.index}-`));
+  /**
+   * Cache records being written. The next step does not need a step's record, later
+   * builds do: each is written (fsync, rename) while the next steps run, and the stage
+   * ends only when all are on disk. Each starts after its layer blob was committed, so
+   * a record never names a blob that is not durably stored.
+   */
+  const recording: Promise<void>[] = [];
+  let recorded: PromiseSettledResult<void>[] = [];
 
   const record = (instruction: Instruction, layer: Layer | null, created = latest): void => {
     history.push({ ...(created === undefined ? {} : { created }), created_by: shownText(instruction), comment: "tbuild", ...(layer === null ? { empty_layer: true } : {}) });
@@ -206,7 +214,10 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
               }
               upstreamRan = true;
               result = { layer: await inputs.execute(scratch), created: buildTime, parent: key, inputs: fingerprints };
-              await cache.lookup.record(nextKey, result);
+              const writing = cache.lookup.record(nextKey, result);
+              // Handled here so a failure waits for the stage's end instead of crashing Node as unhandled.
+              writing.catch(() => undefined);
+              recording.push(writing);
               step.done(result.layer?.size ?? 0);
             }
             cache.used.set(nextKey, result);
@@ -233,8 +244,11 @@ export async function runStage(stage: Stage, base: ImageState, env: StageEnv): P
       }
     }
   } finally {
+    // Waited for when a step failed too: a build never ends with records still being written.
+    recorded = await Promise.allSettled(recording);
     await rm(scratch, { recursive: true, force: true });
   }
+  for (const r of recorded) if (r.status === "rejected") throw r.reason;
 
   // Metadata lines before the first layer step (on scratch) take that step's time.
   let next = latest ?? buildTime;
