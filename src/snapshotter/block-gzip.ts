@@ -30,8 +30,11 @@ const SAMPLE_STRIDE = 16;
 const STORED_ABOVE = 7.8;
 /** The largest stored deflate block. */
 const STORED_MAX = 65535;
-/** Blocks being deflated at once. */
-const IN_FLIGHT = Math.max(2, availableParallelism());
+/**
+ * Blocks being deflated at once: one per core, but no more than libuv's 4 pool threads
+ * can run (more would only hold memory: each is a block in and its output).
+ */
+const IN_FLIGHT = Math.min(4, Math.max(2, availableParallelism()));
 
 /** 1f 8b, deflate, no flags, mtime 0, no extra flags, OS unix: as `gzip -n` / `pigz -n`. */
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
