@@ -1,16 +1,18 @@
 // Bundles the CLI (dist/cli/tbuild.js, tsc's output, and every module it imports, with
-// the dependencies) into one file, dist/cli/main.js, the package's `bin`. Node 20 has no
+// the dependencies) into one CommonJS file, dist/cli/tbuild.cjs, which the package's
+// `bin`, dist/cli/main.js (src/cli/main.ts), runs with V8's code cache. Node 20 has no
 // compile cache: resolving, reading and compiling ~235 module files cost a no-change build
-// more than its work; one file costs a single read and parse. The library entry
-// (dist/index.js) and the snapshotter's worker script (spawned as a file of its own) stay
-// unbundled. Run by `npm run build` and `prepack`, after tsc.
+// more than its work; one file costs a single read and parse. CommonJS because a script
+// (vm.Script) is what V8's code cache takes in Node 20. The library entry (dist/index.js)
+// and the snapshotter's worker script (spawned as a file of its own) stay unbundled. Run
+// by `npm run build` and `prepack`, after tsc.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
-const outfile = path.join(dist, "cli", "main.js");
+const outfile = path.join(dist, "cli", "tbuild.cjs");
 
 // Modules find files next to them through import.meta.url (the native helpers in
 // dist/native/, the worker script, package.json): in the bundle each module's
@@ -23,7 +25,8 @@ const ownUrls = {
       const contents = await readFile(args.path, "utf8");
       if (!args.path.startsWith(dist) || !contents.includes("import.meta.url")) return undefined;
       const rel = path.relative(path.dirname(outfile), args.path);
-      return { contents: contents.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: "js" };
+      const own = `new URL(${JSON.stringify(rel)}, require("node:url").pathToFileURL(__filename)).href`;
+      return { contents: contents.replaceAll("import.meta.url", own), loader: "js" };
     });
   },
 };
@@ -33,10 +36,11 @@ await build({
   outfile,
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
-  // Dependencies written as CommonJS call require() for Node's built-ins.
-  banner: { js: 'import { createRequire as __tbuildRequire } from "node:module"; const require = __tbuildRequire(import.meta.url);' },
+  // import() of a built-in (readline for login) becomes require(): a vm.Script has no
+  // module loader of its own for import() on every Node 20.
+  supported: { "dynamic-import": false },
   plugins: [ownUrls],
   logLevel: "warning",
 });

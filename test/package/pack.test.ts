@@ -64,6 +64,7 @@ describe("the npm package", () => {
     const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean);
     expect(files).toContain("package/LICENSE");
     expect(files).toContain("package/dist/cli/main.js");
+    expect(files).toContain("package/dist/cli/tbuild.cjs");
     expect(files).toContain("package/dist/index.d.ts");
     expect(files.filter((f) => f.endsWith(".map") || f.startsWith("package/src/") || f.startsWith("package/test/"))).toEqual([]);
     const installed = path.join(prefix, "lib/node_modules/tbuild/dist/native");
