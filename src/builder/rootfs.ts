@@ -39,6 +39,12 @@ export class RootfsPreparer {
     const chain = chainIds(layers.map((l) => l.diffID));
     // Leased before they are looked for: from here on prune leaves them (see store/lease.ts).
     await this.lease.holdSnapshots(chain);
+    // Which of them exist, from one read of the snapshot metadata rather than one per layer
+    // (a touch build's first RUN asks about every layer below it).
+    if (chain.some((name) => !this.inflight.has(name))) {
+      const committed = new Set((await this.snapshotter.walk()).filter((s) => s.kind === "committed").map((s) => s.key));
+      for (const name of chain) if (committed.has(name) && !this.inflight.has(name)) this.inflight.set(name, Promise.resolve());
+    }
     for (let i = 0; i < layers.length; i++) {
       const name = chain[i]!;
       let job = this.inflight.get(name);
