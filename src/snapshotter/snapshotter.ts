@@ -89,6 +89,11 @@ export interface Snapshotter {
   diff(key: string, store: ContentIngester & ContentInfo, o?: DiffOptions): Promise<LayerDescriptor>;
   /** The merged tree `mounts` (from prepare or view) show, read without mounting. */
   tree(mounts: readonly Mount[]): MergedView;
+  /**
+   * The tree of committed snapshot `name`, read-only, as a view of it shows it, with no view
+   * recorded: the caller must keep `name` from being removed while it reads (a build's lease).
+   */
+  committedTree(name: string): Promise<MergedView>;
   /** The directory an active snapshot's `mounts` write into. */
   writableDir(mounts: readonly Mount[]): string;
 }
@@ -113,6 +118,16 @@ export class LocalSnapshotter implements Snapshotter {
   tree(mounts: readonly Mount[]): MergedView {
     const { layers, writable } = this.impl.layersOf(mounts);
     return new MergedView(layers, new Set(writable === undefined ? [] : [writable]));
+  }
+
+  async committedTree(name: string): Promise<MergedView> {
+    const m = await this.meta.read();
+    const rec = m.snapshots[name];
+    if (rec === undefined) throw notFound(name);
+    if (rec.kind !== "committed") throw new TbuildError("failed-precondition", `snapshot '${name}' is ${rec.kind}, not committed`);
+    // A view's own directories are never read when it has a parent: the parent's chain is the tree.
+    const unused = join(this.root, "tmp", "unused");
+    return this.tree(this.impl.mounts("view", { fs: unused, work: unused }, this.chain(m.snapshots, name).map((r) => this.fs(r.id))));
   }
 
   writableDir(mounts: readonly Mount[]): string {

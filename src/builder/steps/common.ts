@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { DiskFullError } from "../../disk-full.js";
 import { TbuildError, type ErrorCategory } from "../../errors.js";
@@ -73,14 +72,10 @@ export async function layerFromItems(items: AsyncIterable<LayerItem>, output: La
 export async function withView<T>(layers: Layer[], snapshots: RunGround, fn: (view: MergedView) => Promise<T>): Promise<T> {
   if (layers.length === 0) return fn(new MergedView([]));
   const { snapshotter, rootfs } = await snapshots();
+  // ensure() leases the chain, so prune leaves it while fn reads: a view snapshot would only
+  // add two metadata writes (each fsynced) and a directory per COPY step.
   const top = await rootfs.ensure(layers);
-  const key = `view-${randomBytes(6).toString("hex")}`;
-  const mounts = await snapshotter.view(key, top);
-  try {
-    return await fn(snapshotter.tree(mounts));
-  } finally {
-    await snapshotter.remove(key);
-  }
+  return fn(top === undefined ? new MergedView([]) : await snapshotter.committedTree(top));
 }
 
 /**
