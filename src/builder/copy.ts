@@ -4,7 +4,7 @@ import path from "node:path";
 import type { SourceTree } from "../context/sources.js";
 import { TbuildError } from "../errors.js";
 import type { Heredoc } from "../parser/index.js";
-import type { Change } from "../snapshotter/changes.js";
+import type { Change, EntryStats } from "../snapshotter/changes.js";
 import type { MergedView } from "./rootfs.js";
 import { imageIdsOf, resolveIds, type Ids } from "./users.js";
 
@@ -28,16 +28,50 @@ function parseChmod(chmod: string | undefined): number | undefined {
   return parseInt(chmod, 8);
 }
 
-/** A copy of `st` with other owner, permission bits or mtime: what the layer should say. */
-function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint }): BigIntStats {
+const S_IFMT = 0o170000n;
+
+/** An entry's stats as its layer says them: the few fields a tar header needs, one small object per file. */
+class LayerStats implements EntryStats {
+  readonly nlink = 1n;
+
+  constructor(
+    readonly mode: bigint,
+    readonly uid: bigint,
+    readonly gid: bigint,
+    readonly size: bigint,
+    readonly mtimeNs: bigint,
+    readonly dev: bigint,
+    readonly ino: bigint,
+    readonly rdev: bigint,
+  ) {}
+
+  private type(bits: bigint): boolean {
+    return (this.mode & S_IFMT) === bits;
+  }
+  isFile(): boolean {
+    return this.type(0o100000n);
+  }
+  isDirectory(): boolean {
+    return this.type(0o040000n);
+  }
+  isSymbolicLink(): boolean {
+    return this.type(0o120000n);
+  }
+  isCharacterDevice(): boolean {
+    return this.type(0o020000n);
+  }
+  isBlockDevice(): boolean {
+    return this.type(0o060000n);
+  }
+  isFIFO(): boolean {
+    return this.type(0o010000n);
+  }
+}
+
+/** `st` with other owner, permission bits or mtime, and one link: what the layer should say. */
+function restat(st: BigIntStats, o: { ids: Ids; perm?: number; mtimeNs?: bigint }): LayerStats {
   const mode = o.perm === undefined ? st.mode : (st.mode & ~0o7777n) | BigInt(o.perm);
-  return Object.assign(Object.create(Object.getPrototypeOf(st) as object) as BigIntStats, st, {
-    uid: BigInt(o.ids.uid),
-    gid: BigInt(o.ids.gid),
-    mode,
-    nlink: 1n,
-    ...(o.mtimeNs === undefined ? {} : { mtimeNs: o.mtimeNs }),
-  });
+  return new LayerStats(mode, BigInt(o.ids.uid), BigInt(o.ids.gid), st.size, o.mtimeNs ?? st.mtimeNs, st.dev, st.ino, st.rdev);
 }
 
 /**
@@ -64,7 +98,7 @@ export async function planCopy(
   const root = { uid: 0, gid: 0 };
   const owner = (st: BigIntStats): Ids => chown ?? o.sourceOwner?.(st) ?? root;
 
-  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  const out = new Map<string, { abs: string; st: EntryStats }>();
   for (const tree of trees) {
     for (const entry of tree.entries) {
       const target = tree.kind === "file" ? (destIsDir ? path.posix.join(destAbs, tree.name) : destAbs) : path.posix.join(destAbs, entry.rel);
@@ -105,7 +139,7 @@ export async function planSubtreeCopy(
   o: { view: MergedView; scratchDir: string; nowNs: bigint },
 ): Promise<{ parents: Change[]; dest: string; chown: Ids | undefined; perm: number | undefined }> {
   const { chown, perm, destAbs } = await copyTarget(req, o.view);
-  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  const out = new Map<string, { abs: string; st: EntryStats }>();
   // The parents planCopy finds above the entries: the streamed ones are all below destAbs
   // (an empty directory is left to planCopy, which then plans destAbs alone).
   const dirs = [destAbs];
@@ -117,7 +151,7 @@ export async function planSubtreeCopy(
 /** The entries that create directory `dir` (and missing parents) owned by `ids`, as WORKDIR does. */
 export async function planMkdir(dir: string, ids: Ids, view: MergedView, scratchDir: string, nowNs: bigint): Promise<Change[]> {
   const target = await view.canonical(dir);
-  const out = new Map<string, { abs: string; st: BigIntStats }>();
+  const out = new Map<string, { abs: string; st: EntryStats }>();
   const st = await lstat(scratchDir, { bigint: true });
   out.set(target, { abs: scratchDir, st: restat(st, { ids, perm: 0o755, mtimeNs: nowNs }) });
   await addParentDirs(out, [], view, scratchDir, nowNs, () => ({ uid: 0, gid: 0 }));
@@ -131,7 +165,7 @@ export async function planMkdir(dir: string, ids: Ids, view: MergedView, scratch
  * one is created 0755 and owned as `ownerOf` says.
  */
 async function addParentDirs(
-  out: Map<string, { abs: string; st: BigIntStats }>,
+  out: Map<string, { abs: string; st: EntryStats }>,
   extra: string[],
   view: MergedView,
   scratchDir: string,
@@ -153,8 +187,12 @@ async function addParentDirs(
   }
 }
 
-function sortedChanges(out: Map<string, { abs: string; st: BigIntStats }>): Change[] {
-  const paths = [...out.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+function sortedChanges(out: Map<string, { abs: string; st: EntryStats }>): Change[] {
+  // Each path's bytes made once, not twice per comparison.
+  const paths = [...out.keys()]
+    .map((p) => ({ p, bytes: Buffer.from(p) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ p }) => p);
   return paths.map((p) => {
     const item = out.get(p)!;
     return { kind: "add", path: p.slice(1), abs: item.abs, st: item.st, xattrs: [] };

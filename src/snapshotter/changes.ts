@@ -15,8 +15,17 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isOverlayPrivate, readTreeXattrs, readXattrs, type Xattrs } from "./xattrs.js";
 
+/**
+ * The lstat fields a layer entry is written from. A COPY's entries carry only these (see
+ * builder/copy.ts), not a whole BigIntStats each with its four Dates.
+ */
+export type EntryStats = Pick<
+  BigIntStats,
+  "mode" | "uid" | "gid" | "size" | "mtimeNs" | "nlink" | "dev" | "ino" | "rdev" | "isFile" | "isDirectory" | "isSymbolicLink" | "isCharacterDevice" | "isBlockDevice" | "isFIFO"
+>;
+
 export type Change =
-  | { kind: "add"; path: string; abs: string; st: BigIntStats; xattrs: [string, Buffer][] }
+  | { kind: "add"; path: string; abs: string; st: EntryStats; xattrs: [string, Buffer][] }
   | { kind: "whiteout"; path: string };
 
 export const OPAQUE = ".wh..wh..opq";
