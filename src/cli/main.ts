@@ -7,7 +7,7 @@
  * cache directory; a missing, unreadable or rejected cache only means compiling as
  * usual. Without the bundle (a checkout built by tsc alone) it imports tbuild.js.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -17,10 +17,42 @@ import { commands } from "./commands/index.js";
 
 const bundle = fileURLToPath(new URL("./tbuild.cjs", import.meta.url));
 
-/** The user's own directory for it (never a shared one: a planted cache is code that runs). */
+/** Owned by the user tbuild runs as, and writable by no one else. */
+function ownedByMe(st: { uid: number; mode: number }): boolean {
+  const uid = process.geteuid?.();
+  return uid === undefined || (st.uid === uid && (st.mode & 0o022) === 0);
+}
+
+/**
+ * The user's own directory for it, never a shared one: a planted cache is code that
+ * runs. Under `sudo`, HOME may still be the invoking user's: root then neither runs code
+ * that user could have planted nor leaves root-owned files in their home. So the
+ * directory, or its nearest existing ancestor, must be this user's alone.
+ */
 function cacheDir(): string | undefined {
   const base = process.env["XDG_CACHE_HOME"] || (os.homedir() === "" ? undefined : path.join(os.homedir(), ".cache"));
-  return base === undefined ? undefined : path.join(base, "tbuild", "code-cache");
+  if (base === undefined) return undefined;
+  const dir = path.join(base, "tbuild", "code-cache");
+  for (let p = dir; ; p = path.dirname(p)) {
+    try {
+      return ownedByMe(statSync(p)) ? dir : undefined;
+    } catch {
+      if (p === path.dirname(p)) return undefined;
+    }
+  }
+}
+
+/** The cache file, when it is this user's alone (a symbolic link is not followed). */
+function readOwnCache(dir: string, name: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path.join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    return ownedByMe(fstatSync(fd)) ? readFileSync(fd) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function run(source: string): void {
@@ -32,12 +64,7 @@ function run(source: string): void {
   const prefix = `${command}-`;
   const name = `${prefix}${process.version}-${process.arch}-${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}.bin`;
   const dir = cacheDir();
-  let cachedData: Buffer | undefined;
-  try {
-    if (dir !== undefined) cachedData = readFileSync(path.join(dir, name));
-  } catch {
-    cachedData = undefined;
-  }
+  const cachedData = dir === undefined ? undefined : readOwnCache(dir, name);
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source.replace(/^#!.*/, "")}\n})`;
   const script = new vm.Script(wrapped, { filename: bundle, ...(cachedData === undefined ? {} : { cachedData }) });
   if (dir !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
