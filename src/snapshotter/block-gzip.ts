@@ -12,9 +12,26 @@
 import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
 import { promisify } from "node:util";
-import { constants, crc32, deflateRaw } from "node:zlib";
+import * as zlib from "node:zlib";
+import { constants, deflateRaw } from "node:zlib";
 
 const deflateRawAsync = promisify(deflateRaw);
+
+/** CRC-32 (gzip's) of `data` continuing from `crc`: zlib's where Node has it (20.15+), else this table's. */
+const crc32: (data: Uint8Array, crc: number) => number =
+  (zlib as { crc32?: (data: Uint8Array, crc: number) => number }).crc32 ??
+  (() => {
+    const table = new Uint32Array(256).map((_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c;
+    });
+    return (data: Uint8Array, crc: number): number => {
+      let c = ~crc;
+      for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+      return ~c >>> 0;
+    };
+  })();
 
 /** Bytes deflated per thread-pool job; each block restarts the window, which costs well under 1% of size. */
 const BLOCK = 1 << 20;
