@@ -33,7 +33,8 @@ function namespaceRefusal(): Promise<string | undefined> {
     const child = spawnGroup(helper, ["--probe"], { stdio: ["ignore", "pipe", "ignore"], env: {} });
     let out = "";
     child.stdout?.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    const exit = await waitExit(child, { doing: "probing namespaces", timeoutMs: 5000 });
+    // Generous: on a loaded CI runner a start-up can take seconds, and a false "no answer" fails the build.
+    const exit = await waitExit(child, { doing: "probing namespaces", timeoutMs: 60_000 });
     if (exit.code === 0) return undefined;
     const [call, errno] = out.trim().split(/\s+/);
     return call === undefined || call === "" ? `the probe failed (exit ${exit.code})` : `${call}: ${errno ?? "refused"}`;

@@ -129,7 +129,7 @@ export async function checkUserNamespaces(o: { forRun: boolean }): Promise<void>
   if (isPrivileged()) return;
   let check = namespaceChecks.get(o.forRun);
   if (check === undefined) {
-    check = nsRun("true", [], o.forRun ? "making the namespaces for RUN" : "making a user namespace", { timeoutMs: 5000, mount: o.forRun, pid: o.forRun });
+    check = nsRun("true", [], o.forRun ? "making the namespaces for RUN" : "making a user namespace", { timeoutMs: 60_000, mount: o.forRun, pid: o.forRun });
     namespaceChecks.set(o.forRun, check);
   }
   await check;
