@@ -35,7 +35,8 @@ interface Pending {
 class Server {
   private child: ChildProcess | undefined;
   private readonly pending: Pending[] = [];
-  private received: Buffer = Buffer.alloc(0);
+  private received: Buffer[] = [];
+  private receivedLength = 0;
   private stderr = "";
 
   ask(op: "t" | "g" | "s", payload: Buffer, doing: string): Promise<Buffer> {
@@ -54,7 +55,8 @@ class Server {
     const helper = nativeHelper("tbuild-xattrs");
     const child = nsSpawn(helper, ["serve"], { stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
-    this.received = Buffer.alloc(0);
+    this.received = [];
+    this.receivedLength = 0;
     this.stderr = "";
     child.stdout?.on("data", (c: Buffer) => this.answer(c));
     child.stderr?.on("data", (c: Buffer) => {
@@ -80,13 +82,20 @@ class Server {
   }
 
   private answer(chunk: Buffer): void {
-    this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk]);
-    while (this.received.length >= 5) {
-      const length = this.received.readUInt32LE(1);
-      if (this.received.length < 5 + length) break;
-      const failed = this.received[0] !== 0;
-      const body = this.received.subarray(5, 5 + length);
-      this.received = this.received.subarray(5 + length);
+    // Chunks are joined once an answer is whole: joining on every chunk would copy a
+    // large answer (a tree where every file has attributes) quadratically often.
+    this.received.push(chunk);
+    this.receivedLength += chunk.length;
+    while (this.receivedLength >= 5) {
+      if (this.received[0]!.length < 5) this.received = [Buffer.concat(this.received)];
+      const length = this.received[0]!.readUInt32LE(1);
+      if (this.receivedLength < 5 + length) break;
+      const all = this.received.length === 1 ? this.received[0]! : Buffer.concat(this.received);
+      const failed = all[0] !== 0;
+      const body = all.subarray(5, 5 + length);
+      const rest = all.subarray(5 + length);
+      this.received = rest.length === 0 ? [] : [rest];
+      this.receivedLength = rest.length;
       const p = this.pending.shift();
       if (p === undefined) continue;
       if (failed) p.reject(new TbuildError("unavailable", `${p.doing}: ${body.toString("utf8")}`));

@@ -38,6 +38,18 @@ describe.skipIf(!userXattrs(work))("extended attributes", () => {
     expect([...tree.keys()].sort()).toEqual(files.filter((_, i) => i % 2 === 0).sort());
   });
 
+  it("reads a tree whose answer spans many pipe reads (every file with an attribute)", async () => {
+    const dir = join(work, "large");
+    mkdirSync(dir);
+    const value = Buffer.alloc(200, "v");
+    const files = Array.from({ length: 3000 }, (_, i) => join(dir, `file-with-a-long-name-${i}`));
+    for (const f of files) writeFileSync(f, "");
+    await writeXattrs(files.map((path) => ({ path, attrs: [["user.big", value]] })), "test");
+    const tree = await readTreeXattrs(dir);
+    expect(tree.size).toBe(3000);
+    expect(files.every((f) => tree.get(f)?.get("user.big")?.equals(value))).toBe(true);
+  });
+
   it("reports a failed write with its path, and keeps serving afterwards", async () => {
     const missing = join(work, "no-such-dir", "file");
     await expect(writeXattrs([{ path: missing, attrs: [["user.x", Buffer.from("1")]] }], "setting attributes")).rejects.toThrow(
