@@ -132,7 +132,13 @@ async function encodeBlock(block: Span): Promise<Buffer[]> {
     if (end === runStart) return;
     const run = block.slice(runStart, end);
     if (runStored) out.push(...stored(run));
-    else out.push(await deflateRawAsync(run.length === 1 ? run[0]! : Buffer.concat(run), { level: 6, finishFlush: constants.Z_SYNC_FLUSH }));
+    else {
+      const input = run.length === 1 ? run[0]! : Buffer.concat(run);
+      // An output buffer the whole deflated run fits in: zlib's default (16 KiB) hands each
+      // 16 KiB back to the main thread before the pool thread may go on, and the main
+      // thread is busy reading and hashing the tar, so the pool threads waited on it.
+      out.push(await deflateRawAsync(input, { level: 6, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: input.length + (input.length >> 8) + 1024 }));
+    }
     runStart = end;
   };
   for (let off = 0; off < block.length; off += PIECE) {
