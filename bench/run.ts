@@ -4,8 +4,8 @@ import { repoRoot } from "./util.js";
 
 /**
  * `npm run bench`: every benchmark, each printing medians (and peers where there is one).
- * Each is imported only when it runs: the registry and cache benches import the tests'
- * registry setup, which imports vitest, and that fails outside a vitest run.
+ * Each is imported only when it runs, so a bench loads nothing another one needs (the
+ * registry and cache benches start registries through the tests' setup).
  */
 const benches: Record<string, () => Promise<void>> = {
   parser: async () => (await import("./parser.js")).benchParser(),

@@ -137,7 +137,10 @@ async function encodeBlock(block: Span): Promise<Buffer[]> {
       // An output buffer the whole deflated run fits in: zlib's default (16 KiB) hands each
       // 16 KiB back to the main thread before the pool thread may go on, and the main
       // thread is busy reading and hashing the tar, so the pool threads waited on it.
-      out.push(await deflateRawAsync(input, { level: 6, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: input.length + (input.length >> 8) + 1024 }));
+      const deflated = await deflateRawAsync(input, { level: 6, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: input.length + (input.length >> 8) + 1024 });
+      // Text shrinks to a quarter or less: keep a copy of that, not the whole output buffer
+      // (streams count the slice's length, so queued slices would hold 4x what they say).
+      out.push(deflated.length * 2 < deflated.buffer.byteLength ? Buffer.from(deflated) : deflated);
     }
     runStart = end;
   };
