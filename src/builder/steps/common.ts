@@ -63,6 +63,9 @@ export async function layerFromChanges(changes: Change[], output: LayerOutput): 
 /** A tar of `items` (changes, and entries streamed from another layer) compressed into the content store. */
 export async function layerFromItems(items: AsyncIterable<LayerItem>, output: LayerOutput): Promise<Layer> {
   const tar = new PassThrough();
+  // writeLayerTar destroys the stream when the items fail, and its promise says why; that may
+  // happen before storeLayer (still opening its writer) pipes the stream and listens.
+  tar.on("error", () => undefined);
   const writing = writeLayerTar(items, tar, output.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: output.sourceDateEpoch });
   const [layer] = await Promise.all([storeLayer(tar, output.content, output.compression), writing]);
   return layer;
