@@ -85,22 +85,46 @@ export interface Exit {
 }
 
 /**
+ * After a stop (timeout or abort), how long the child may take to exit and its pipes to
+ * close before the wait gives up on them: SIGKILL is final, but a process in
+ * uninterruptible sleep (a hung NFS or FUSE mount) takes as long as its I/O.
+ */
+const STOP_WAIT_MS = 10_000;
+
+/**
  * Resolves when `child` has exited, its process group has been killed and its stdout
- * and stderr have ended. Rejects when it cannot be started, on timeout or abort.
+ * and stderr have ended. Rejects when it cannot be started, on timeout or abort, once
+ * the stopped child has exited and its pipes have closed: signals are delivered
+ * asynchronously, and a caller that sees the rejection (a cancelled build) must not
+ * find the processes it started still running. A pipe closes only when every process
+ * holding it has gone, backgrounded ones too.
  */
 export function waitExit(child: ChildProcess, o: WaitOptions): Promise<Exit> {
   return new Promise((resolve, reject) => {
     const pgid = child.pid;
+    const pipes = [child.stdout, child.stderr].filter((s) => s !== null);
     let timer: NodeJS.Timeout | undefined;
+    let stopped: Error | undefined;
     const settle = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       o.signal?.removeEventListener("abort", onAbort);
     };
     const fail = (e: Error): void => {
       settle();
-      if (pgid !== undefined) stopGroup(pgid);
-      for (const s of [child.stdout, child.stderr]) s?.destroy();
-      reject(e);
+      if (pgid === undefined) {
+        // Never started: nothing to wait for.
+        for (const s of pipes) s.destroy();
+        return reject(e);
+      }
+      if (stopped !== undefined) return;
+      stopped = e;
+      stopGroup(pgid);
+      // What it still writes is not wanted, but its pipes must be read to see them close.
+      for (const s of pipes) s.resume();
+      timer = setTimeout(() => {
+        for (const s of pipes) s.destroy();
+        reject(e);
+      }, STOP_WAIT_MS);
     };
     const onAbort = (): void => fail(new TbuildError("unavailable", `${o.doing}: cancelled`));
     if (o.signal?.aborted) return onAbort();
@@ -110,14 +134,17 @@ export function waitExit(child: ChildProcess, o: WaitOptions): Promise<Exit> {
     }
     child.once("error", (e) => fail(e));
     child.once("exit", (code, signal) => {
-      settle();
+      if (stopped === undefined) settle();
       if (pgid !== undefined) killGroup(pgid);
-      const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.readableEnded && !s.destroyed);
+      const open = pipes.filter((s) => !s.readableEnded && !s.destroyed);
+      const drainMs = o.drainMs ?? (stopped === undefined ? undefined : STOP_WAIT_MS);
       let cut: NodeJS.Timeout | undefined;
-      if (o.drainMs !== undefined && open.length > 0) cut = setTimeout(() => open.forEach((s) => s?.destroy()), o.drainMs);
-      void Promise.all(open.map((s) => new Promise((r) => s?.once("close", r)))).then(() => {
+      if (drainMs !== undefined && open.length > 0) cut = setTimeout(() => open.forEach((s) => s.destroy()), drainMs);
+      void Promise.all(open.map((s) => new Promise((r) => s.once("close", r)))).then(() => {
         if (cut !== undefined) clearTimeout(cut);
-        resolve({ code, signal });
+        if (timer !== undefined) clearTimeout(timer);
+        if (stopped === undefined) resolve({ code, signal });
+        else reject(stopped);
       });
     });
   });
