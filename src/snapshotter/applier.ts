@@ -16,8 +16,8 @@
  * `applyLayerIsolated` for the entry point that arranges that.
  */
 import { createHash } from "node:crypto";
-import { constants } from "node:fs";
-import { chmod, chown, link, lstat, lchown, lutimes, mkdir, open, readdir, rm, symlink, utimes } from "node:fs/promises";
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync, type Stats } from "node:fs";
+import { chmod, chown, link, lstat, lchown, lutimes, mkdir, open, readdir, rm, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
@@ -55,6 +55,14 @@ export interface ApplyResult {
 type Header = Omit<tar.Header, "pax"> & { pax?: Record<string, string> | null };
 
 const XATTR_PAX = "SCHILY.xattr.";
+
+/**
+ * Files up to this size are written with synchronous calls on the extracting thread (their
+ * body is gathered first): an unpacked file's open, write, chown, chmod, utimes and close
+ * are six thread-pool round trips otherwise, one file after the other, which for a layer of
+ * 5,000 small files took ~4 s of a cold w1 build. Larger files are streamed as before.
+ */
+const WRITE_WHOLE = 256 * 1024;
 
 export async function applyLayer(root: string, input: Readable, o: ApplyOptions): Promise<ApplyResult> {
   await mkdir(root, { recursive: true });
@@ -239,7 +247,7 @@ class Extractor {
     }
 
     const abs = join(parent, base);
-    const existing = await lstat(abs).catch(() => undefined);
+    const existing = lstatOrUndefined(abs);
     if (existing !== undefined && !(h.type === "directory" && existing.isDirectory())) await this.removePath(abs);
     this.touch(rel);
     if (this.below !== undefined) {
@@ -254,13 +262,19 @@ class Extractor {
 
     switch (h.type) {
       case "directory":
-        if (existing === undefined || !existing.isDirectory()) await mkdir(abs, { mode: 0o700 });
+        if (existing === undefined || !existing.isDirectory()) mkdirSync(abs, { mode: 0o700 });
         this.known.add(rel);
-        await lchown(abs, uid, gid);
+        lchownSync(abs, uid, gid);
         this.dirs.push({ rel, mode, mtime });
         break;
       case "file":
       case "contiguous-file": {
+        if ((h.size ?? 0) <= WRITE_WHOLE) {
+          const chunks: Buffer[] = [];
+          for await (const chunk of body) chunks.push(chunk as Buffer);
+          writeWhole(abs, chunks, uid, gid, mode, mtime);
+          break;
+        }
         const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
           for await (const chunk of body) await writeAll(fh, chunk as Buffer);
@@ -274,9 +288,9 @@ class Extractor {
       }
       case "symlink":
         // Link text is data: it is never followed while extracting, so any target is fine.
-        await symlink(h.linkname ?? "", abs);
-        await lchown(abs, uid, gid);
-        await lutimes(abs, mtime, mtime);
+        symlinkSync(h.linkname ?? "", abs);
+        lchownSync(abs, uid, gid);
+        lutimesSync(abs, mtime, mtime);
         break;
       case "link": {
         const target = this.components(h.linkname ?? "");
@@ -389,6 +403,28 @@ async function copyUpDir(lower: string, upper: string): Promise<void> {
   await chown(upper, st.uid, st.gid);
   await chmod(upper, st.mode & 0o7777);
   await utimes(upper, st.atime, st.mtime);
+}
+
+/** lstat that says undefined for a path that cannot be looked at (missing, or under a non-directory). */
+function lstatOrUndefined(abs: string): Stats | undefined {
+  try {
+    return lstatSync(abs);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A new file with `chunks` as content, owned, moded and timed as the entry says (see WRITE_WHOLE). */
+function writeWhole(abs: string, chunks: readonly Buffer[], uid: number, gid: number, mode: number, mtime: Date): void {
+  const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    for (const chunk of chunks) for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+    fchownSync(fd, uid, gid);
+    fchmodSync(fd, mode); // after chown, which clears setuid bits
+    futimesSync(fd, mtime, mtime);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
