@@ -5,14 +5,15 @@
  * `<root>/leases/<pid>.<start>-<random>.json`; it expires with its owner (pid plus
  * process start time), so a killed build's lease is dropped by the next prune.
  *
- * Races with GC are closed by locks: blobs are added under the store lock (which GC
- * holds from reading leases to deleting blobs), snapshots under the snapshotter's
- * metadata lock (which every snapshot removal holds while it checks leases). After an
- * add, the caller checks the thing still exists: if GC took it just before, it is
- * re-made (a snapshot) or counted as a cache miss (a layer).
+ * Races with GC are closed by locks: blobs are added before a look at the store lock
+ * (which GC holds from reading leases to deleting blobs; see holdBlobs), snapshots
+ * under the snapshotter's metadata lock (which every snapshot removal holds while it
+ * checks leases). After an add, the caller checks the thing still exists: if GC took
+ * it just before, it is re-made (a snapshot) or counted as a cache miss (a layer).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstatSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, ioError } from "../errors.js";
 import { withFileLock } from "../file-lock.js";
@@ -39,6 +40,17 @@ export function leasesDir(storeRoot: string): string {
 /** The store lock (index.json's); GC holds it while it marks and sweeps blobs. */
 function storeLock(storeRoot: string): string {
   return join(storeRoot, "index.json.lock");
+}
+
+/** Whether someone holds the lock at `path` now. */
+function lockHeld(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw ioError(e, `looking at the lock ${path}`);
+  }
 }
 
 /** The snapshotter's metadata lock; every snapshot removal holds it. */
@@ -68,23 +80,30 @@ export class Lease {
       throw ioError(e, `creating ${dir}`);
     }
     const lease = new Lease(storeRoot, join(dir, `${ownerTag()}-${randomBytes(6).toString("hex")}.json`), purpose, Date.now());
-    await lease.save();
+    lease.save();
     return lease;
   }
 
   /**
    * Holds `blobs` (manifests and indexes hold what they name), then tells whether all of
    * them are still stored: false means GC took one first, and the caller must not use it.
+   *
+   * Called for every cached step, so it does not take the store lock: the lease is
+   * written first, then the lock is looked at. Free, any GC takes it later and so reads
+   * leases that hold these blobs; held, a GC may have read the leases before the write,
+   * so we wait for it to end; a GC that ended before the look deleted what it deleted,
+   * which the presence check after it sees.
    */
   async holdBlobs(blobs: readonly Pick<Descriptor, "mediaType" | "digest" | "size">[], present: (digest: string) => Promise<boolean>): Promise<boolean> {
-    return this.serial(() =>
-      withFileLock(storeLock(this.storeRoot), async () => {
-        for (const b of blobs) this.blobs.set(b.digest, { mediaType: b.mediaType, digest: b.digest, size: b.size });
-        await this.save();
-        for (const b of blobs) if (!(await present(b.digest))) return false;
-        return true;
-      }),
-    );
+    return this.serial(async () => {
+      const fresh = blobs.filter((b) => !this.blobs.has(b.digest));
+      for (const b of fresh) this.blobs.set(b.digest, { mediaType: b.mediaType, digest: b.digest, size: b.size });
+      if (fresh.length > 0) this.save();
+      const lock = storeLock(this.storeRoot);
+      if (lockHeld(lock)) await withFileLock(lock, async () => undefined);
+      for (const b of blobs) if (!(await present(b.digest))) return false;
+      return true;
+    });
   }
 
   /** Holds committed snapshots by name (and so their parents), whether or not they exist yet. */
@@ -95,7 +114,7 @@ export class Lease {
       await mkdir(join(this.storeRoot, "snapshotter"), { recursive: true });
       await withFileLock(snapshotLock(this.storeRoot), async () => {
         for (const n of fresh) this.snapshots.add(n);
-        await this.save();
+        this.save();
       });
     });
   }
@@ -113,16 +132,17 @@ export class Lease {
     return next;
   }
 
-  private async save(): Promise<void> {
+  /** Synchronous: a lease is a few KB, written once per cached step of a build. */
+  private save(): void {
     if (this.released) return;
     const body: LeaseFile = { owner: selfOwner(), purpose: this.purpose, created: this.created, blobs: [...this.blobs.values()], snapshots: [...this.snapshots] };
     // No fsync: after a crash the lease's owner is dead, and so is the lease.
     const tmp = `${this.file}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(body));
-      await rename(tmp, this.file);
+      writeFileSync(tmp, JSON.stringify(body));
+      renameSync(tmp, this.file);
     } catch (e) {
-      await rm(tmp, { force: true });
+      rmSync(tmp, { force: true });
       throw ioError(e, `writing the lease ${this.file}`);
     }
   }
