@@ -13,7 +13,7 @@ describe.each(["overlay", "native"] as const)("ADD with the %s snapshotter", (sn
     writeFileSync(path.join(ctx, "data.gz"), gz);
     const root = freshRoot();
     await buildCollecting({ context: ctx, root, tags: ["gz"], snapshotter });
-    expect(readFileSync(path.join(umociUnpack(root, "docker.io/library/gz:latest"), "x"))).toEqual(gz);
+    expect(readFileSync(path.join(await umociUnpack(root, "docker.io/library/gz:latest"), "x"))).toEqual(gz);
   });
 
   it("unpacks an archive into /bin/ through a merged-/usr symlink, as COPY does", async () => {
@@ -25,7 +25,7 @@ describe.each(["overlay", "native"] as const)("ADD with the %s snapshotter", (sn
     execFileSync("tar", ["-cf", "tools.tar", "tool"], { cwd: ctx });
     const root = freshRoot();
     await buildCollecting({ context: ctx, root, tags: ["merged"], snapshotter });
-    const rootfs = umociUnpack(root, "docker.io/library/merged:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/merged:latest");
     expect(lstatSync(path.join(rootfs, "bin")).isSymbolicLink()).toBe(true);
     expect(readlinkSync(path.join(rootfs, "bin"))).toBe("usr/bin");
     expect(readFileSync(path.join(rootfs, "usr/bin/tool"), "utf8")).toBe("#!/bin/sh\n");

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { TbuildError } from "../../src/errors.js";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps, skopeoInspect, umociUnpack } from "./helpers.js";
+import { spawnAsync } from "../setup/spawn.js";
 
 describe("tbuild build (as root)", () => {
   it("builds a busybox image whose config and files umoci and skopeo read back", async () => {
@@ -33,9 +34,9 @@ describe("tbuild build (as root)", () => {
     expect(image.manifest.layers).toHaveLength(4);
     expect(image.config.history?.filter((h) => h.empty_layer !== true)).toHaveLength(4);
 
-    const inspected = skopeoInspect(`oci:${root}:docker.io/example/hello:1`);
+    const inspected = await skopeoInspect(`oci:${root}:docker.io/example/hello:1`);
     expect(inspected.Digest).toBe(result.descriptor.digest);
-    const rootfs = umociUnpack(root, "docker.io/example/hello:1");
+    const rootfs = await umociUnpack(root, "docker.io/example/hello:1");
     expect(readFileSync(path.join(rootfs, "app/greeting.txt"), "utf8")).toBe("hello world\n");
     expect(lstatSync(path.join(rootfs, "bin/sh")).isSymbolicLink()).toBe(true);
   });
@@ -57,7 +58,7 @@ describe("tbuild build (as root)", () => {
     // Keys chain: once a step misses, every later step runs again, as in docker build.
     expect(cachedFlags(changed.events)).toEqual([true, true, false, false, false]);
     expect(changed.result.config.rootfs.diff_ids.slice(0, 2)).toEqual(first.result.config.rootfs.diff_ids.slice(0, 2));
-    const rootfs = umociUnpack(root, "docker.io/library/changed:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/changed:latest");
     expect(readFileSync(path.join(rootfs, "size"), "utf8")).toBe("9 /app/app.txt\n");
   });
 
@@ -84,7 +85,7 @@ describe("tbuild build (as root)", () => {
     writeFileSync(path.join(ctx, "Dockerfile"), stages("two", "b"));
     const changed = await buildCollecting({ context: ctx, root, tags: ["changed"] });
     expect(cachedFlags(changed.events)).toEqual([true, true, false, false, false, false]);
-    expect(readFileSync(path.join(umociUnpack(root, "docker.io/library/changed:latest"), "copied"), "utf8")).toBe("two\n");
+    expect(readFileSync(path.join(await umociUnpack(root, "docker.io/library/changed:latest"), "copied"), "utf8")).toBe("two\n");
   });
 
   it("builds independent stages and copies between them; --target stops early", async () => {
@@ -98,7 +99,7 @@ describe("tbuild build (as root)", () => {
     const { result, events } = await buildCollecting({ context: ctx, root, tags: ["multi"] });
     const stagesRun = new Set(instructionSteps(events).map((s) => s.stage));
     expect(stagesRun).toEqual(new Set(["base", "left", "right", "final"]));
-    const rootfs = umociUnpack(root, "docker.io/library/multi:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/multi:latest");
     expect(readFileSync(path.join(rootfs, "left.txt"), "utf8")).toBe("left\n");
     expect(readFileSync(path.join(rootfs, "right.txt"), "utf8")).toBe("right\n");
     expect(statSync(path.join(rootfs, "busybox")).mode & 0o111).not.toBe(0);
@@ -112,7 +113,7 @@ describe("tbuild build (as root)", () => {
     const root = freshRoot();
     const ctx = context({ Dockerfile: "FROM scratch\nCOPY . /src/\n", ".dockerignore": "secret.txt\nbusybox\n", "secret.txt": "token", "keep.txt": "k" });
     await buildCollecting({ context: ctx, root, tags: ["ignored"] });
-    const rootfs = umociUnpack(root, "docker.io/library/ignored:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/ignored:latest");
     expect(readFileSync(path.join(rootfs, "src/keep.txt"), "utf8")).toBe("k");
     expect(() => lstatSync(path.join(rootfs, "src/secret.txt"))).toThrow();
     expect(() => lstatSync(path.join(rootfs, "src/busybox"))).toThrow();
@@ -124,7 +125,7 @@ describe("tbuild build (as root)", () => {
       Dockerfile: BUSYBOX_BASE + "ARG NAME=tbuild\nRUN <<EOF\nset -e\necho \"built by $NAME\" > /by\nEOF\nCOPY <<EOF /etc/motd\nhello from ${NAME}\nEOF\n",
     });
     await buildCollecting({ context: ctx, root, buildArgs: { NAME: "ci" }, tags: ["heredoc"] });
-    const rootfs = umociUnpack(root, "docker.io/library/heredoc:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/heredoc:latest");
     expect(readFileSync(path.join(rootfs, "by"), "utf8")).toBe("built by ci\n");
     expect(readFileSync(path.join(rootfs, "etc/motd"), "utf8")).toBe("hello from ci\n");
   });
@@ -143,7 +144,7 @@ describe("tbuild build (as root)", () => {
     try {
       const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN env > /env.txt\nRUN --network=none cat /proc/net/dev > /net.txt\n" });
       await buildCollecting({ context: ctx, root, tags: ["isolated"] });
-      const rootfs = umociUnpack(root, "docker.io/library/isolated:latest");
+      const rootfs = await umociUnpack(root, "docker.io/library/isolated:latest");
       expect(readFileSync(path.join(rootfs, "env.txt"), "utf8")).not.toContain("do-not-leak");
       const interfaces = readFileSync(path.join(rootfs, "net.txt"), "utf8").split("\n").slice(2).filter((l) => l.trim() !== "").map((l) => l.trim().split(":")[0]);
       expect(interfaces).toEqual(["lo"]);
@@ -157,7 +158,7 @@ describe("tbuild build (as root)", () => {
     const ctx = context({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\n" });
     const dest = path.join(ctx, "out.tar");
     const { result } = await buildCollecting({ context: ctx, root, tags: ["out"], outputs: [{ type: "oci", dest }] });
-    expect(skopeoInspect(`oci-archive:${dest}`).Digest).toBe(result.descriptor.digest);
+    expect((await skopeoInspect(`oci-archive:${dest}`)).Digest).toBe(result.descriptor.digest);
   });
 
   it("unpacks a local tar archive with ADD, and refuses one that climbs out of the destination", async () => {
@@ -171,7 +172,7 @@ describe("tbuild build (as root)", () => {
     execFileSync("tar", ["-cJf", path.join(ctx, "extra.tar"), "-C", path.join(tree, "etc"), "hostname"]);
     writeFileSync(path.join(ctx, ".dockerignore"), "tree\n");
     await buildCollecting({ context: ctx, root, tags: ["unpacked"] });
-    const rootfs = umociUnpack(root, "docker.io/library/unpacked:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/unpacked:latest");
     expect(readFileSync(path.join(rootfs, "etc/hostname"), "utf8")).toBe("box\n");
     expect(readFileSync(path.join(rootfs, "opt/extra/hostname"), "utf8")).toBe("box\n");
 
@@ -189,7 +190,7 @@ describe("tbuild build (as root)", () => {
     const { result } = await buildCollecting({ context: ctx, root, tags: ["onbuild"] });
     expect(result.config.config?.OnBuild ?? null).toBeNull();
     expect(result.config.history?.map((h) => h.created_by)).toContain("ONBUILD RUN echo yes > $WHERE");
-    const rootfs = umociUnpack(root, "docker.io/library/onbuild:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/onbuild:latest");
     expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yes\n");
   });
 
@@ -201,7 +202,7 @@ describe("tbuild build (as root)", () => {
     const { result } = await buildCollecting({ context: child, root, tags: ["ob-child"], buildArgs: { GREETING: "yo" } });
     expect(result.config.config?.OnBuild ?? null).toBeNull();
     expect(result.config.history?.map((h) => h.created_by)).toContain("ONBUILD COPY note.txt ${WHERE}.d/");
-    const rootfs = umociUnpack(root, "docker.io/library/ob-child:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/ob-child:latest");
     expect(readFileSync(path.join(rootfs, "seen"), "utf8")).toBe("yo\n");
     expect(readFileSync(path.join(rootfs, "triggered.d/note.txt"), "utf8")).toBe("note");
   });
@@ -231,7 +232,7 @@ describe("tbuild build (as root)", () => {
       const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
       const ctx = context({ Dockerfile: `FROM scratch\nADD --checksum=${digest} http://user:pw@127.0.0.1:${port}/files/tool.sh?x=1 /opt/\n` });
       const { result } = await buildCollecting({ context: ctx, root, tags: ["url"] });
-      const rootfs = umociUnpack(root, "docker.io/library/url:latest");
+      const rootfs = await umociUnpack(root, "docker.io/library/url:latest");
       const st = statSync(path.join(rootfs, "opt/tool.sh"));
       expect(readFileSync(path.join(rootfs, "opt/tool.sh"), "utf8")).toBe(body);
       expect(st.mode & 0o777).toBe(0o600);
@@ -255,7 +256,7 @@ describe("tbuild build (as root)", () => {
     const ctx = context({ Dockerfile: "FROM thebase\nCOPY --from=docs note.txt /note.txt\n" });
     const { result } = await buildCollecting({ context: ctx, root, tags: ["named"], contexts: { docs: extra, thebase: "docker-image://local/base:1" } });
     expect(result.config.rootfs.diff_ids).toHaveLength(2);
-    const rootfs = umociUnpack(root, "docker.io/library/named:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/named:latest");
     expect(readFileSync(path.join(rootfs, "note.txt"), "utf8")).toBe("from a named context");
     expect(statSync(path.join(rootfs, "bin/busybox")).isFile()).toBe(true);
   });
@@ -277,7 +278,7 @@ describe("tbuild build (as root)", () => {
     expect(index.manifests.map((m) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
     const arm = path.join(freshRoot(), "arm");
     execFileSync("skopeo", ["copy", "--override-arch", "arm64", `oci:${root}:docker.io/library/multi-arch:latest`, `oci:${arm}:arm`]);
-    const rootfs = umociUnpack(arm, "arm");
+    const rootfs = await umociUnpack(arm, "arm");
     expect(readFileSync(path.join(rootfs, "out"), "utf8")).toBe("built for arm64\n");
   });
 
@@ -293,7 +294,7 @@ describe("tbuild build (as root)", () => {
     });
     execFileSync("chmod", ["+x", path.join(ctx, "tool.sh")]);
     await buildCollecting({ context: ctx, root, tags: ["merged-usr"] });
-    const rootfs = umociUnpack(root, "docker.io/library/merged-usr:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/merged-usr:latest");
     expect(lstatSync(path.join(rootfs, "bin")).isSymbolicLink()).toBe(true);
     expect(readFileSync(path.join(rootfs, "usr/bin/tool.sh"), "utf8")).toContain("echo tool ran");
     expect(readFileSync(path.join(rootfs, "tool-out"), "utf8")).toBe("tool ran\n");
@@ -306,7 +307,7 @@ describe("tbuild build (as root)", () => {
     const ctx = context({ Dockerfile: "FROM scratch\nCOPY empty /made/here\n" });
     execFileSync("mkdir", [path.join(ctx, "empty")]);
     await buildCollecting({ context: ctx, root, tags: ["emptydir"] });
-    expect(statSync(path.join(umociUnpack(root, "docker.io/library/emptydir:latest"), "made/here")).isDirectory()).toBe(true);
+    expect(statSync(path.join(await umociUnpack(root, "docker.io/library/emptydir:latest"), "made/here")).isDirectory()).toBe(true);
   });
 
   it("behaves like docker build in the details: quoted heredocs, HOME, USER's group, MAINTAINER, unused build args", async () => {
@@ -322,7 +323,7 @@ describe("tbuild build (as root)", () => {
     const first = await buildCollecting({ context: ctx, root, tags: ["details"], labels: { team: "builds" } });
     expect(first.result.config.config?.Labels?.["team"]).toBe("builds");
     expect(first.result.configDigest).toBe((await (await openStore(root)).resolve("details")).manifest.config.digest);
-    const rootfs = umociUnpack(root, "docker.io/library/details:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/details:latest");
     expect(readFileSync(path.join(rootfs, "quoted"), "utf8")).toBe("quoted: /\n");
     expect(readFileSync(path.join(rootfs, "tmp/gid"), "utf8")).toBe("0\n");
     expect(first.result.config.author).toBe("someone@example.com");
@@ -349,14 +350,14 @@ describe("tbuild build (as root)", () => {
     expect((err as Error).message).toMatch(/RUN failed with exit code 1/);
   });
 
-  it("reads the Dockerfile from standard input with `tbuild build -` (empty context) and with -f -", () => {
+  it("reads the Dockerfile from standard input with `tbuild build -` (empty context) and with -f -", async () => {
     const root = freshRoot();
     const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
-    const bare = spawnSync(process.execPath, [cli, "build", "--root", root, "-q", "-t", "from-stdin", "-"], { input: "FROM scratch\nLABEL via=stdin\n", encoding: "utf8" });
+    const bare = await spawnAsync(process.execPath, [cli, "build", "--root", root, "-q", "-t", "from-stdin", "-"], { input: "FROM scratch\nLABEL via=stdin\n" });
     expect(bare.stderr).toBe("");
     expect(bare.status).toBe(0);
     const ctx = context({});
-    const withContext = spawnSync(process.execPath, [cli, "build", "--root", root, "-q", "-f", "-", ctx], { input: "FROM scratch\nCOPY busybox /bb\n", encoding: "utf8" });
+    const withContext = await spawnAsync(process.execPath, [cli, "build", "--root", root, "-q", "-f", "-", ctx], { input: "FROM scratch\nCOPY busybox /bb\n" });
     expect(withContext.status).toBe(0);
     expect(withContext.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
   });

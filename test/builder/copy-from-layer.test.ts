@@ -74,18 +74,18 @@ describe("COPY --from of a directory a layer holds whole", () => {
   });
 
   const env = rootlessEnv();
-  it.skipIf(env === undefined)("gives the same layers as a normal user (subordinate ids)", () => {
+  it.skipIf(env === undefined)("gives the same layers as a normal user (subordinate ids)", async () => {
     const work = env!.workDir();
     const ctx = sourceContext(work);
     chownTree(ctx, env!.uid, env!.gid);
     const root = path.join(work, "store");
-    const layers = (target: string): string[] => {
-      const r = env!.run("env", ["SOURCE_DATE_EPOCH=1700000000", process.execPath, path.join(env!.app, "dist/cli/main.js"), "build", "-q", "--root", root, "--target", target, "-t", target, ctx]);
+    const layers = async (target: string): Promise<string[]> => {
+      const r = await env!.run("env", ["SOURCE_DATE_EPOCH=1700000000", process.execPath, path.join(env!.app, "dist/cli/main.js"), "build", "-q", "--root", root, "--target", target, "-t", target, ctx]);
       expect(r.status, r.stderr).toBe(0);
-      return skopeoInspect(`oci:${root}:docker.io/library/${target}:latest`).Layers;
+      return (await skopeoInspect(`oci:${root}:docker.io/library/${target}:latest`)).Layers;
     };
-    const whole = layers("whole");
+    const whole = await layers("whole");
     expect(whole).toHaveLength(3);
-    expect(whole).toEqual(layers("walked"));
+    expect(whole).toEqual(await layers("walked"));
   });
 });

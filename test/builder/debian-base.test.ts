@@ -31,7 +31,7 @@ describe.skipIf(!root).each(MODES)("a Debian base with apt-get (%s)", (mode) => 
     expect(r.output).not.toMatch(/\n\s+at /);
     expect(r.status, r.output).toBe(0);
 
-    const rootfs = umociUnpack(ws.root, "docker.io/library/debian-hello:latest");
+    const rootfs = await umociUnpack(ws.root, "docker.io/library/debian-hello:latest");
     expect(readFileSync(path.join(rootfs, "greeting"), "utf8")).toBe("Hello, world!\n");
     expect(readFileSync(path.join(rootfs, "hosts-seen"), "utf8")).toMatch(/^(127\.0\.0\.1|::1)\s+localhost/);
     // Merged /usr survived ADD and both RUN layers: /lib and /bin are still symlinks into /usr.

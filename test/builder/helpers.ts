@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { build, type BuildEvent, type BuildOptions } from "../../src/builder/build.js";
+import { spawnAsync } from "../setup/spawn.js";
 
 export const BUSYBOX = "/bin/busybox";
 
@@ -36,17 +36,17 @@ export function instructionSteps(events: BuildEvent[]): { instruction: string; s
 }
 
 /** Unpacks an image of a store with umoci (a tool nobody here wrote) and returns the rootfs path. */
-export function umociUnpack(root: string, name: string): string {
+export async function umociUnpack(root: string, name: string): Promise<string> {
   const bundle = path.join(mkdtempSync(path.join(tmpdir(), "tbuild-bundle-")), "b");
   // As a normal user umoci can only unpack with --rootless (files then belong to that user).
   const rootless = process.geteuid?.() === 0 ? [] : ["--rootless"];
-  const r = spawnSync("umoci", ["unpack", ...rootless, "--image", `${root}:${name}`, bundle], { encoding: "utf8" });
+  const r = await spawnAsync("umoci", ["unpack", ...rootless, "--image", `${root}:${name}`, bundle]);
   if (r.status !== 0) throw new Error(`umoci unpack failed: ${r.stderr}`);
   return path.join(bundle, "rootfs");
 }
 
-export function skopeoInspect(ref: string): { Digest: string; Layers: string[]; Env?: string[] } {
-  const r = spawnSync("skopeo", ["inspect", ref], { encoding: "utf8" });
+export async function skopeoInspect(ref: string): Promise<{ Digest: string; Layers: string[]; Env?: string[] }> {
+  const r = await spawnAsync("skopeo", ["inspect", ref]);
   if (r.status !== 0) throw new Error(`skopeo inspect ${ref} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { Digest: string; Layers: string[] };
 }

@@ -55,7 +55,7 @@ describe("a RUN step stays inside its root", () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN grep CapBnd /proc/self/status > /caps && mknod /dev/sda-copy b 8 0 || echo refused > /mknod\n" });
     const root = freshRoot();
     await buildCollecting({ context: ctx, root, tags: ["caps"] });
-    const rootfs = umociUnpack(root, "docker.io/library/caps:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/caps:latest");
     expect(readFileSync(path.join(rootfs, "mknod"), "utf8")).toBe("refused\n");
     // CAP_SYS_ADMIN (bit 21) and CAP_MKNOD (bit 27) are gone from the bounding set.
     const bounding = BigInt("0x" + readFileSync(path.join(rootfs, "caps"), "utf8").split(/\s+/)[1]!);
@@ -74,7 +74,7 @@ describe("reading another stage's tree for COPY --from", () => {
         `RUN ln -s ${host.dir} /a\nRUN rm /a && mkdir -p /a/inner\nFROM scratch\nCOPY --from=evil /a/ /stolen/\n`,
     });
     await buildCollecting({ context: ctx, root, tags: ["stolen"] });
-    const rootfs = umociUnpack(root, "docker.io/library/stolen:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/stolen:latest");
     expect(existsSync(path.join(rootfs, "stolen/secret.txt"))).toBe(false);
     expect(existsSync(path.join(rootfs, "stolen/inner"))).toBe(true);
   });
@@ -87,7 +87,7 @@ describe("reading another stage's tree for COPY --from", () => {
         "RUN mkdir /d && echo deleted > /d/key\nRUN rm -rf /d && mkdir /d && echo new > /d/new\nFROM scratch\nCOPY --from=s /d/ /out/\n",
     });
     await buildCollecting({ context: ctx, root, tags: ["opaque"] });
-    const rootfs = umociUnpack(root, "docker.io/library/opaque:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/opaque:latest");
     expect(existsSync(path.join(rootfs, "out/new"))).toBe(true);
     expect(existsSync(path.join(rootfs, "out/key"))).toBe(false);
   });

@@ -15,7 +15,7 @@ describe("RUN --mount", () => {
     const ctx = context({ Dockerfile: BUSYBOX_BASE + "RUN --mount=type=cache,target=/root/.cache,id=pkgs echo run >> /root/.cache/log && wc -l < /root/.cache/log > /runs\n" });
     await buildCollecting({ context: ctx, root, tags: ["c1"] });
     await buildCollecting({ context: ctx, root, tags: ["c2"], noCache: true });
-    const rootfs = umociUnpack(root, "docker.io/library/c2:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/c2:latest");
     expect(readFileSync(path.join(rootfs, "runs"), "utf8").trim()).toBe("2");
     expect(existsSync(path.join(rootfs, "root"))).toBe(false);
   });
@@ -26,7 +26,7 @@ describe("RUN --mount", () => {
     const secretFile = path.join(ctx, "..", `${path.basename(ctx)}-token`);
     writeFileSync(secretFile, "hush-hush-42");
     const { result } = await buildCollecting({ context: ctx, root, tags: ["secret"], secrets: { token: { file: secretFile } } });
-    const rootfs = umociUnpack(root, "docker.io/library/secret:latest");
+    const rootfs = await umociUnpack(root, "docker.io/library/secret:latest");
     expect(readFileSync(path.join(rootfs, "shout"), "utf8")).toBe("HUSH-HUSH-42");
     expect(existsSync(path.join(rootfs, "run"))).toBe(false);
     expect(treeText(rootfs)).not.toContain("hush-hush-42");
@@ -48,7 +48,7 @@ describe("RUN --mount", () => {
       "app.txt": "app",
     });
     await buildCollecting({ context: ctx, root, tags: ["bind"] });
-    const listing = readFileSync(path.join(umociUnpack(root, "docker.io/library/bind:latest"), "listing"), "utf8").split("\n");
+    const listing = readFileSync(path.join(await umociUnpack(root, "docker.io/library/bind:latest"), "listing"), "utf8").split("\n");
     expect(listing).toContain("app.txt");
     expect(listing).not.toContain("private.key");
     expect(readFileSync(path.join(ctx, "app.txt"), "utf8")).toBe("app");
@@ -62,7 +62,7 @@ describe("RUN --mount", () => {
         "RUN ln -s / /rootdir && echo inside-stage > /marker\nFROM evil\nRUN --mount=type=bind,from=evil,source=/rootdir,target=/m ls /m > /seen\n",
     });
     await buildCollecting({ context: ctx, root, tags: ["evil"] });
-    const seen = readFileSync(path.join(umociUnpack(root, "docker.io/library/evil:latest"), "seen"), "utf8").split("\n");
+    const seen = readFileSync(path.join(await umociUnpack(root, "docker.io/library/evil:latest"), "seen"), "utf8").split("\n");
     expect(seen).toContain("marker");
     // The host's top-level directories (this checkout's parent, /usr on the host) are not what the step sees.
     expect(seen).not.toContain("usr");

@@ -1,8 +1,8 @@
-import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
 import { registryForFile } from "../setup/registry-per-file.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
@@ -13,7 +13,7 @@ describe("builds with a registry", () => {
     const base = `${registry.host}/tbuild/base:1`;
     const app = `${registry.host}/tbuild/app:1`;
     const baseCtx = context({ Dockerfile: BUSYBOX_BASE + "ENV APPDIR=/srv/app\n" });
-    const pushedBase = spawnSync(process.execPath, [cli, "build", "--root", freshRoot(), "--push", "-q", "-t", base, baseCtx], { encoding: "utf8" });
+    const pushedBase = await spawnAsync(process.execPath, [cli, "build", "--root", freshRoot(), "--push", "-q", "-t", base, baseCtx]);
     expect(pushedBase.stderr).toBe("");
     expect(pushedBase.status).toBe(0);
 
@@ -26,10 +26,10 @@ describe("builds with a registry", () => {
     const store = await openStore(root);
     expect((await store.resolve(base)).manifest.layers).toHaveLength(2);
 
-    const pushed = spawnSync(process.execPath, [cli, "build", "--root", root, "--push", "-t", app, ctx], { encoding: "utf8" });
+    const pushed = await spawnAsync(process.execPath, [cli, "build", "--root", root, "--push", "-t", app, ctx]);
     expect(pushed.status).toBe(0);
     expect(pushed.stderr).toMatch(new RegExp(`pushed ${app.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}@sha256:`));
-    const remote = JSON.parse(execFileSync("skopeo", ["inspect", "--tls-verify=false", `docker://${app}`], { encoding: "utf8" })) as { Layers: string[] };
+    const remote = JSON.parse((await spawnAsync("skopeo", ["inspect", "--tls-verify=false", `docker://${app}`])).stdout) as { Layers: string[] };
     expect(remote.Layers).toHaveLength(4);
   });
 

@@ -38,7 +38,7 @@ describe.each(MODES)("a RUN step (%s)", (mode) => {
     const r = await cliBuild(ws, ["-t", "files", "--add-host", "registry.test:127.0.0.1"]);
     expect(r.output).toContain("built ");
     expect(r.status).toBe(0);
-    const rootfs = umociUnpack(ws.root, "docker.io/library/files:latest");
+    const rootfs = await umociUnpack(ws.root, "docker.io/library/files:latest");
     const out = (f: string) => readFileSync(path.join(rootfs, "out", f), "utf8");
     // The registry answers /v2/ with "{}": reached by the --add-host name and by localhost.
     expect(out("by-name").trim()).toBe("{}");
@@ -70,7 +70,7 @@ describe.each(MODES)("a RUN step (%s)", (mode) => {
     // The kernel keeps groups sorted; docker's `id` shows the same set.
     expect(r.output).toContain("uid=65534(nobody) gid=65534(nogroup) groups=29(audio),50(staff),65534(nogroup)\n");
     // /etc/hosts and friends were mounted into the image's /etc, yet `RUN id` added no layer.
-    expect(skopeoInspect(`oci:${ws.root}:docker.io/library/groups:latest`).Layers).toHaveLength(4);
+    expect((await skopeoInspect(`oci:${ws.root}:docker.io/library/groups:latest`)).Layers).toHaveLength(4);
   }, SLOW);
 
   it("shows docker build's capabilities and seccomp in /proc/self/status (no CAP_NET_RAW on the host's network)", async () => {

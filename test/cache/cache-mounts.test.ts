@@ -206,7 +206,7 @@ describe.skipIf(rootless === undefined)("cache-mounts=true as a non-root user", 
     const mount = "type=cache,target=/c,id=rl,uid=1000,gid=1000";
     const first = context({ Dockerfile: BUSYBOX_BASE + STEP("one", mount) }, work);
     chownTree(first, env.uid, env.gid);
-    const a = cli(["--root", path.join(work, "store-a"), "--cache-to", `type=local,dest=${cacheDir},cache-mounts=true`], first);
+    const a = await cli(["--root", path.join(work, "store-a"), "--cache-to", `type=local,dest=${cacheDir},cache-mounts=true`], first);
     expect(a.stderr).toContain("one found:nothing owner: top:755:1000:1000");
     expect(a.status).toBe(0);
 
@@ -221,7 +221,7 @@ describe.skipIf(rootless === undefined)("cache-mounts=true as a non-root user", 
 
     const second = context({ Dockerfile: BUSYBOX_BASE + STEP("two", mount) }, work);
     chownTree(second, env.uid, env.gid);
-    const b = cli(["--root", path.join(work, "store-b"), "--cache-from", `type=local,src=${cacheDir}`], second);
+    const b = await cli(["--root", path.join(work, "store-b"), "--cache-from", `type=local,src=${cacheDir}`], second);
     expect(b.status).toBe(0);
     expect(b.stderr).toContain("two found:one owner:1000 top:755:1000:1000");
   });

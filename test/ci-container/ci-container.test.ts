@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnAsync } from "../setup/spawn.js";
 import { canRunContainers, CI_UID, makeContainer, type Container } from "./container.js";
 
 const TBUILD = ["node", "/tbuild/dist/cli/main.js"];
@@ -32,12 +33,12 @@ RUN id -u > /home/app/uid && touch /home/app/mine
 `;
 
 /** The image in an OCI archive, unpacked with umoci; returns its rootfs. */
-function unpack(archive: string): string {
+async function unpack(archive: string): Promise<string> {
   const layout = `${archive}.layout`;
   mkdirSync(layout);
-  expect(spawnSync("tar", ["-xf", archive, "-C", layout]).status).toBe(0);
+  expect((await spawnAsync("tar", ["-xf", archive, "-C", layout])).status).toBe(0);
   const bundle = `${archive}.bundle`;
-  const r = spawnSync("umoci", ["unpack", "--image", `${layout}:docker.io/library/app:latest`, bundle], { encoding: "utf8" });
+  const r = await spawnAsync("umoci", ["unpack", "--image", `${layout}:docker.io/library/app:latest`, bundle]);
   expect(r.stderr).toBe("");
   return path.join(bundle, "rootfs");
 }
@@ -69,9 +70,9 @@ describe.skipIf(!canRunContainers())("in an unprivileged CI container (runc, Doc
     expect(first.code, first.stderr).toBe(0);
 
     const archive = path.join(c.out, "first.tar");
-    const inspect = JSON.parse(spawnSync("skopeo", ["inspect", `oci-archive:${archive}`], { encoding: "utf8" }).stdout);
+    const inspect = JSON.parse((await spawnAsync("skopeo", ["inspect", `oci-archive:${archive}`])).stdout);
     expect(inspect.Layers.length).toBe(6);
-    const rootfs = unpack(archive);
+    const rootfs = await unpack(archive);
     // The RUN saw a populated /dev, the container's resolv.conf and its cache mount ...
     expect(readFileSync(path.join(rootfs, "seen/devices"), "utf8").split("\n")).toEqual(expect.arrayContaining(["null", "zero", "urandom", "random", "full", "tty"]));
     expect(readFileSync(path.join(rootfs, "seen/random-bytes"), "utf8").trim()).toBe("4");
@@ -91,7 +92,7 @@ describe.skipIf(!canRunContainers())("in an unprivileged CI container (runc, Doc
     // The cache mount outlives the build: a rerun of its step finds the first round's file.
     const second = await build("2", "second.tar");
     expect(second.code, second.stderr).toBe(0);
-    expect(readFileSync(path.join(unpack(path.join(c.out, "second.tar")), "seen/rounds"), "utf8").trim()).toBe("2");
+    expect(readFileSync(path.join(await unpack(path.join(c.out, "second.tar")), "seen/rounds"), "utf8").trim()).toBe("2");
   }, 600_000);
 
   it("as uid 1000 fails at once, saying what refused the namespaces and the two ways out", async () => {
@@ -123,7 +124,7 @@ describe.skipIf(!canRunContainers())("in an unprivileged CI container (runc, Doc
 
     const relaxed = await build({ fileCapsUidmap: true, procUnmasked: true });
     expect(relaxed.code, relaxed.stderr).toBe(0);
-    const rootfs = unpack(path.join(c.out, "rootless.tar"));
+    const rootfs = await unpack(path.join(c.out, "rootless.tar"));
     expect(readFileSync(path.join(rootfs, "home/app/uid"), "utf8").trim()).toBe(String(CI_UID));
     expect(lstatSync(path.join(rootfs, "home/app/mine")).uid).toBe(CI_UID);
   }, 600_000);

@@ -3,15 +3,17 @@
  * build and does what it says (the library tests cover the machinery; these cover the
  * wiring from the command line).
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context, freshRoot } from "../builder/helpers.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { tbuild } from "./helpers.js";
 
-function skopeo(args: string[]): Record<string, unknown> {
-  return JSON.parse(execFileSync("skopeo", args, { encoding: "utf8" })) as Record<string, unknown>;
+async function skopeo(args: string[]): Promise<Record<string, unknown>> {
+  const r = await spawnAsync("skopeo", args);
+  if (r.status !== 0) throw new Error(`skopeo ${args.join(" ")} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
 describe("tbuild build flags from the README", () => {
@@ -74,15 +76,15 @@ describe("tbuild build flags from the README", () => {
     expect(readFileSync(path.join(rootfs, "hello.txt"), "utf8")).toBe("from a named context\n");
 
     // --label, --compression and the three outputs, read by skopeo.
-    const inspected = skopeo(["inspect", `oci-archive:${out}/oci.tar`]);
+    const inspected = await skopeo(["inspect", `oci-archive:${out}/oci.tar`]);
     expect(inspected["Labels"]).toMatchObject({ "org.example.team": "builds" });
     expect(inspected["Digest"]).toBe(digest);
-    const raw = skopeo(["inspect", "--raw", `oci:${out}/oci-dir`]) as { layers: { mediaType: string }[] };
+    const raw = (await skopeo(["inspect", "--raw", `oci:${out}/oci-dir`])) as { layers: { mediaType: string }[] };
     expect(new Set(raw.layers.map((l) => l.mediaType))).toEqual(new Set(["application/vnd.oci.image.layer.v1.tar+zstd"]));
     // A docker load tar (gzip layers: docker load reads no zstd).
     const docker = await tbuild(["build", "--root", freshRoot(), "-q", "--label", "kind=docker", "-o", `type=docker,dest=${out}/docker.tar`, "-f", "-", extra], { input: "FROM scratch\nCOPY hello.txt /\n" });
     expect(docker.stderr).toBe("");
-    expect(skopeo(["inspect", `docker-archive:${out}/docker.tar`])["Labels"]).toMatchObject({ kind: "docker" });
+    expect((await skopeo(["inspect", `docker-archive:${out}/docker.tar`]))["Labels"]).toMatchObject({ kind: "docker" });
     // --snapshotter: the store keeps the driver it was built with.
     expect((await tbuild(["version", "--root", root])).stdout).toMatch(/^snapshotter:\s+native \(recorded in /m);
   }, 300_000);

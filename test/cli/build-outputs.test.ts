@@ -6,16 +6,17 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { context, freshRoot } from "../builder/helpers.js";
 import { registryForFile } from "../setup/registry-per-file.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { tbuild } from "./helpers.js";
 
 const cli = path.resolve(import.meta.dirname, "../../dist/cli/main.js");
 
 const registry = registryForFile();
 
-function skopeoRaw(ref: string): { annotations?: Record<string, string>; manifests?: { digest: string; platform: { architecture: string }; annotations?: Record<string, string> }[] } {
-  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", ref], { encoding: "utf8" });
+async function skopeoRaw(ref: string): Promise<{ annotations?: Record<string, string>; manifests?: { digest: string; platform: { architecture: string }; annotations?: Record<string, string> }[] }> {
+  const r = await spawnAsync("skopeo", ["inspect", "--raw", "--tls-verify=false", ref]);
   expect(r.stderr).toBe("");
-  return JSON.parse(r.stdout) as ReturnType<typeof skopeoRaw>;
+  return JSON.parse(r.stdout) as Awaited<ReturnType<typeof skopeoRaw>>;
 }
 
 /** Runs the CLI with its stdout collected as bytes (an archive), stderr as text. */
@@ -91,7 +92,7 @@ describe("buildx's output flags", () => {
     expect(listing.stdout).toMatch(/^-\S+ 7\/8 +\d+ .* home\/x$/m);
     expect(listing.stdout.split("\n").filter((l) => l !== "").map((l) => l.split(" ").pop()).sort()).toEqual(["bin", "bin/b", "home", "home/x"]);
     // Piped straight into tar, as a user would.
-    const piped = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${cli}" build -q --root "${root}" -o - "${ctx}" | tar -t`], { encoding: "utf8" });
+    const piped = await spawnAsync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${cli}" build -q --root "${root}" -o - "${ctx}" | tar -t`]);
     expect(piped.status).toBe(0);
     expect(piped.stdout.split("\n").sort()).toEqual(["", "bin", "bin/b", "home", "home/x"]);
     const out = mkdtempSync(path.join(tmpdir(), "tbuild-tar-out-"));
@@ -121,7 +122,7 @@ describe("buildx's output flags", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     for (const ref of [`docker://${one}`, `oci-archive:${out}/one.tar`]) {
-      expect(skopeoRaw(ref).annotations).toEqual({ "org.opencontainers.image.title": "demo", "com.example.k": "v=w" });
+      expect((await skopeoRaw(ref)).annotations).toEqual({ "org.opencontainers.image.title": "demo", "com.example.k": "v=w" });
     }
     const multi = `${registry.host}/annotated/multi:1`;
     const m = await tbuild([
@@ -130,15 +131,15 @@ describe("buildx's output flags", () => {
     ]);
     expect(m.stderr).toBe("");
     expect(m.code).toBe(0);
-    const index = skopeoRaw(`docker://${multi}`);
+    const index = await skopeoRaw(`docker://${multi}`);
     expect(index.annotations).toEqual({ "org.opencontainers.image.description": "both" });
     const arm = index.manifests!.find((d) => d.platform.architecture === "arm64")!;
     const amd = index.manifests!.find((d) => d.platform.architecture === "amd64")!;
     expect(arm.annotations).toEqual({ arch: "arm" });
     expect(amd.annotations).toBeUndefined();
     const repo = multi.slice(0, multi.lastIndexOf(":"));
-    expect(skopeoRaw(`docker://${repo}@${arm.digest}`).annotations).toEqual({ arch: "arm" });
-    expect(skopeoRaw(`docker://${repo}@${amd.digest}`).annotations).toBeUndefined();
+    expect((await skopeoRaw(`docker://${repo}@${arm.digest}`)).annotations).toEqual({ arch: "arm" });
+    expect((await skopeoRaw(`docker://${repo}@${amd.digest}`)).annotations).toBeUndefined();
   });
 
   it("accepts --provenance, --sbom and --ssh with one warning line each, honours =false silently", async () => {
@@ -199,7 +200,7 @@ describe("--load", () => {
       // What docker load reads: manifest.json naming the image, and the image itself (skopeo's docker-archive reader).
       const manifest = JSON.parse(spawnSync("tar", ["-xOf", received, "manifest.json"], { encoding: "utf8" }).stdout) as { RepoTags: string[] }[];
       expect(manifest[0]!.RepoTags).toEqual(["app:1"]);
-      const inspected = JSON.parse(spawnSync("skopeo", ["inspect", "--config", `docker-archive:${received}`], { encoding: "utf8" }).stdout) as { rootfs: { diff_ids: string[] } };
+      const inspected = JSON.parse((await spawnAsync("skopeo", ["inspect", "--config", `docker-archive:${received}`])).stdout) as { rootfs: { diff_ids: string[] } };
       expect(inspected.rootfs.diff_ids).toHaveLength(1);
       refuse = true;
       const refused = await tbuild(["build", "--progress", "plain", "--root", freshRoot(), "-t", "app:1", "--load", ctx], { env: { DOCKER_HOST: `unix://${socket}` } });

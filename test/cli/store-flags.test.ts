@@ -1,9 +1,9 @@
 /** The README's store-command flags not covered elsewhere, through the CLI. */
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, context } from "../builder/helpers.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { makeImage, tempDir } from "../store/helpers.js";
 import { tbuild } from "./helpers.js";
 
@@ -13,7 +13,7 @@ describe("store commands", () => {
     const desc = await makeImage(await openStore(a), "demo:oci", [{ f: "x" }]);
     const file = path.join(await tempDir(), "demo.tar");
     expect((await tbuild(["save", "--root", a, "demo:oci", "-o", file])).code).toBe(0);
-    const inspected = JSON.parse(execFileSync("skopeo", ["inspect", `oci-archive:${file}`], { encoding: "utf8" })) as { Digest: string };
+    const inspected = JSON.parse((await spawnAsync("skopeo", ["inspect", `oci-archive:${file}`])).stdout) as { Digest: string };
     expect(inspected.Digest).toBe(desc.digest);
     const b = await tempDir();
     expect((await tbuild(["load", "--root", b, "-i", file])).stdout).toBe("Loaded image: demo:oci\n");

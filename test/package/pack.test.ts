@@ -90,16 +90,16 @@ describe("the npm package", () => {
     expect(readdirSync(path.join(out, "d"))).toEqual([]);
   });
 
-  it.runIf(rootlessEnv() !== undefined)("builds with RUN as a normal user with a subordinate id range, keeping image owners", () => {
+  it.runIf(rootlessEnv() !== undefined)("builds with RUN as a normal user with a subordinate id range, keeping image owners", async () => {
     const env = rootlessEnv()!;
     const dir = env.workDir();
     const ctx = context({ Dockerfile: `${BUSYBOX_BASE}RUN mkdir -p /home/app && echo mine > /home/app/x && chown 1234:1234 /home/app/x\n` }, dir);
     chmodSync(ctx, 0o755);
     const store = path.join(dir, "store");
-    const build = env.run(path.join(prefix, "bin/tbuild"), ["build", "--root", store, "-t", "packed:2", ctx], { cwd: dir });
+    const build = await env.run(path.join(prefix, "bin/tbuild"), ["build", "--root", store, "-t", "packed:2", ctx], { cwd: dir });
     expect(build.stderr).not.toMatch(/hint:/);
     expect(build.status).toBe(0);
-    const file = path.join(umociUnpack(store, "docker.io/library/packed:2"), "home/app/x");
+    const file = path.join(await umociUnpack(store, "docker.io/library/packed:2"), "home/app/x");
     expect(readFileSync(file, "utf8")).toBe("mine\n");
     expect(statSync(file).uid).toBe(1234);
   });

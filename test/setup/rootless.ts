@@ -10,10 +10,11 @@
  * `dist/`, `node_modules/` and `package.json` once into a fresh directory under the
  * system temp dir that the test user can read, and run scripts from there.
  */
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, chmodSync, chownSync, cpSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { spawnAsync, type SpawnResult } from "./spawn.js";
 
 export const TEST_USER = "tbuildtest";
 
@@ -33,8 +34,8 @@ export interface RootlessEnv {
   gid: number;
   /** Directory holding dist/, node_modules/ and package.json, readable by the test user. */
   app: string;
-  /** Runs a command as the test user. */
-  run(cmd: string, args: string[], opts?: { cwd?: string; input?: string }): SpawnSyncReturns<string>;
+  /** Runs a command as the test user (asynchronously: see spawn.ts). */
+  run(cmd: string, args: string[], opts?: { cwd?: string; input?: string }): Promise<SpawnResult>;
   /** A fresh directory owned by the test user. */
   workDir(): string;
 }
@@ -88,8 +89,7 @@ export function rootlessEnv(): RootlessEnv | undefined {
   process.on("exit", () => rmSync(app, { recursive: true, force: true }));
 
   const run: RootlessEnv["run"] = (cmd, args, opts = {}) =>
-    spawnSync("runuser", ["-u", TEST_USER, "--", "env", `HOME=/home/${TEST_USER}`, cmd, ...args], {
-      encoding: "utf8",
+    spawnAsync("runuser", ["-u", TEST_USER, "--", "env", `HOME=/home/${TEST_USER}`, cmd, ...args], {
       cwd: opts.cwd ?? "/",
       input: opts.input,
       timeout: 120_000,

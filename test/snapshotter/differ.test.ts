@@ -11,6 +11,7 @@ import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { LocalContentStore } from "../../src/content/local.js";
 import { applyLayer, storeLayer } from "../../src/snapshotter/index.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { listing, tarOf, tmp } from "./helpers.js";
 
 const work = tmp("tbuild-differ-");
@@ -46,18 +47,18 @@ describe("tbuild import", () => {
     writeFileSync(rootfs, await tarOf([{ name: "bin", type: "directory" }, { name: "bin/hello", body: "#!/bin/sh\necho hi\n", mode: 0o755 }]));
     spawnSync("gzip", ["-k", rootfs]);
     const root = join(work, "store");
-    const r = spawnSync(process.execPath, [main, "import", "--root", root, `${rootfs}.gz`, "hello:imported"], { encoding: "utf8", env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" } });
+    const r = await spawnAsync(process.execPath, [main, "import", "--root", root, `${rootfs}.gz`, "hello:imported"], { env: { ...process.env, SOURCE_DATE_EPOCH: "1700000000" } });
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
-    const inspect = spawnSync("skopeo", ["inspect", `oci:${root}:docker.io/library/hello:imported`], { encoding: "utf8" });
+    const inspect = await spawnAsync("skopeo", ["inspect", `oci:${root}:docker.io/library/hello:imported`]);
     expect(inspect.status).toBe(0);
     const info = JSON.parse(inspect.stdout) as { Layers: string[]; Created: string };
     expect(info.Layers).toHaveLength(1);
     expect(info.Created).toBe("2023-11-14T22:13:20Z");
   });
 
-  it("says which file is missing instead of failing with an errno", () => {
-    const r = spawnSync(process.execPath, [main, "import", "--root", join(work, "store2"), join(work, "nope.tar"), "x"], { encoding: "utf8" });
+  it("says which file is missing instead of failing with an errno", async () => {
+    const r = await spawnAsync(process.execPath, [main, "import", "--root", join(work, "store2"), join(work, "nope.tar"), "x"]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^tbuild: import: .*nope\.tar does not exist\n$/);
   });

@@ -12,10 +12,10 @@ import { rootlessEnv } from "../setup/rootless.js";
 const env = rootlessEnv();
 
 describe.skipIf(env === undefined)("as a non-root user with subordinate ids", () => {
-  it("imports, edits and diffs with image ownership kept, in every driver, with identical layers", () => {
+  it("imports, edits and diffs with image ownership kept, in every driver, with identical layers", async () => {
     const e = env!;
     const dir = e.workDir();
-    const r = e.run(process.execPath, [join(e.app, "dist/snapshotter/selftest.js"), dir]);
+    const r = await e.run(process.execPath, [join(e.app, "dist/snapshotter/selftest.js"), dir]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as {

@@ -151,7 +151,7 @@ describe("type=local exporter", () => {
       const store = await openStore(${JSON.stringify(root)});
       const r = await exportImage(store, "flat:1", { type: "local", dest: ${JSON.stringify(dest)} });
       process.stdout.write(JSON.stringify(r.warnings));`;
-    const r = e.run(process.execPath, ["--input-type=module", "-e", script]);
+    const r = await e.run(process.execPath, ["--input-type=module", "-e", script]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("[]");
     const tree = listing(dest);
@@ -161,7 +161,7 @@ describe("type=local exporter", () => {
     expect(lstatSync(join(dest, "bin/tool")).mode & 0o7777).toBe(0o4755);
     expect(lstatSync(join(dest, "secret")).mode & 0o7777).toBe(0o700);
     // The user can delete what was exported, without any helper.
-    expect(e.run("rm", ["-rf", dest]).status).toBe(0);
+    expect((await e.run("rm", ["-rf", dest])).status).toBe(0);
   });
 });
 

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { rootlessEnv } from "../setup/rootless.js";
+import { spawnAsync } from "../setup/spawn.js";
 
 const isRoot = process.geteuid?.() === 0;
 const repo = join(import.meta.dirname, "..", "..");
@@ -18,7 +19,7 @@ const repo = join(import.meta.dirname, "..", "..");
 interface Disk {
   mount: string;
   root: string;
-  cli: (args: string[]) => { code: number; stdout: string; stderr: string };
+  cli: (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
   ctx: (files: Record<string, string | Buffer>) => string;
 }
 
@@ -42,11 +43,11 @@ function disk(user?: { uid: number; gid: number; app: string; run: NonNullable<R
     chownSync(ctxParent, user.uid, user.gid);
   }
   const root = join(mount, "store");
-  const cli = (args: string[]) => {
+  const cli = async (args: string[]) => {
     const res =
       user === undefined
-        ? spawnSync(process.execPath, [join(repo, "dist/cli/main.js"), ...args, "--root", root], { encoding: "utf8", timeout: 120_000 })
-        : user.run(process.execPath, [join(user.app, "dist/cli/main.js"), ...args, "--root", root]);
+        ? await spawnAsync(process.execPath, [join(repo, "dist/cli/main.js"), ...args, "--root", root], { timeout: 120_000 })
+        : await user.run(process.execPath, [join(user.app, "dist/cli/main.js"), ...args, "--root", root]);
     return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
   };
   const ctx = (files: Record<string, string | Buffer>) => {
@@ -72,11 +73,11 @@ function snapshotState(root: string): { records: Record<string, { kind: string; 
 }
 
 function scenario(make: () => Disk): void {
-  it("a COPY or RUN that fills the disk is a user error naming the store and the size; nothing is left behind; prune runs on the full disk; a freed disk builds at once", () => {
+  it("a COPY or RUN that fills the disk is a user error naming the store and the size; nothing is left behind; prune runs on the full disk; a freed disk builds at once", async () => {
     const d = make();
     // COPY of 60 MB of incompressible data into a 50 MB disk.
     const big = d.ctx({ Dockerfile: "FROM scratch\nCOPY busybox /bin/busybox\nCOPY big /big\n", big: randomBytes(60_000_000) });
-    let r = d.cli(["build", big]);
+    let r = await d.cli(["build", big]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`Dockerfile:3: the disk under the store \\(${d.root}\\) is full; needed about (5\\d|6\\d) MB\\n`));
     expect(r.stderr).not.toContain("internal error");
@@ -85,7 +86,7 @@ function scenario(make: () => Disk): void {
 
     // RUN writing more than the disk holds.
     const fill = d.ctx({ Dockerfile: `${BASE}RUN dd if=/dev/zero of=/fill bs=1M count=100\n` });
-    r = d.cli(["build", fill]);
+    r = await d.cli(["build", fill]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`Dockerfile:4: RUN failed with exit code 1: the disk under the store \\(${d.root}\\) is full; needed about \\d+ MB\\n`));
     const after = snapshotState(d.root);
@@ -99,7 +100,7 @@ function scenario(make: () => Disk): void {
     symlinkSync("localhost-not-this-one 1 1 x", join(d.root, "snapshotter", "metadata.lock.other-host")); // not a lock name: ignored
     symlinkSync(`${readFileSync("/proc/sys/kernel/hostname", "utf8").trim()} 999999999 1 deadbeef`, join(d.root, "snapshotter", "metadata.lock"));
     const started = Date.now();
-    r = d.cli(["prune", "--all"]);
+    r = await d.cli(["prune", "--all"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
@@ -108,10 +109,10 @@ function scenario(make: () => Disk): void {
 
     rmSync(join(d.mount, "filler"));
     const ok = d.ctx({ Dockerfile: `${BASE}RUN echo fine > /ok\n` });
-    r = d.cli(["build", "-t", "ok", ok]);
+    r = await d.cli(["build", "-t", "ok", ok]);
     expect(r.stderr).not.toContain("tbuild:");
     expect(r.code).toBe(0);
-    expect(d.cli(["images"]).stdout).toMatch(/^ok\s+latest\s/m);
+    expect((await d.cli(["images"])).stdout).toMatch(/^ok\s+latest\s/m);
   }, 240_000);
 }
 

@@ -4,12 +4,13 @@
  * give a complete image (before leases, a build that had decided to reuse a cached
  * layer failed at the end with "layer … is not in store").
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUSYBOX_BASE, context } from "../builder/helpers.js";
+import { spawnAsync } from "../setup/spawn.js";
 
 const cli = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
 
@@ -43,7 +44,7 @@ describe("leases", () => {
     const failures: string[] = [];
     for (let i = 1; i <= 4; i++) {
       // As in the report: drop the previous tag, so only the cache (and the lease) keeps its layers.
-      spawnSync(process.execPath, [cli, "rmi", "--root", root, `app:${i - 1}`]);
+      await spawnAsync(process.execPath, [cli, "rmi", "--root", root, `app:${i - 1}`]);
       const both = await Promise.all([tbuild(["build", "--root", root, "-t", `app:${i}`, "--build-arg", `X=${i}`, ctx]), tbuild(["build", "--root", root, "-t", `other:${i}`, "--build-arg", `X=o${i}`, ctx])]);
       for (const r of both) if (r.code !== 0) failures.push(r.stderr);
     }
@@ -53,7 +54,7 @@ describe("leases", () => {
     expect(pruneFailures).toEqual([]);
     expect(prunes).toBeGreaterThan(3);
     // The last image is whole: every blob it names is stored, and its RUN output is right.
-    const check = spawnSync("umoci", ["unpack", "--image", `${root}:docker.io/library/app:4`, join(mkdtempSync(join(tmpdir(), "tbuild-b-")), "b")], { encoding: "utf8" });
+    const check = await spawnAsync("umoci", ["unpack", "--image", `${root}:docker.io/library/app:4`, join(mkdtempSync(join(tmpdir(), "tbuild-b-")), "b")]);
     expect(check.stderr).not.toMatch(/error|failed/i);
     expect(check.status).toBe(0);
   }, 600_000);

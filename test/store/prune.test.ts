@@ -230,7 +230,7 @@ describe.skipIf(env === undefined)("prune as a normal user", () => {
       await s.commit("owned-by-999", "x");
       const r = await prune(store);
       process.stdout.write(JSON.stringify({ removed: r.snapshots.map((x) => x.key), left: (await s.walk()).length }));`;
-    const r = e.run(process.execPath, ["--input-type=module", "-e", script]);
+    const r = await e.run(process.execPath, ["--input-type=module", "-e", script]);
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({ removed: ["owned-by-999"], left: 0 });
     expect(await readdir(join(work, "store", "snapshotter", "snapshots"))).toEqual([]);
