@@ -270,14 +270,14 @@ describe("tbuild build (as root)", () => {
     });
     const { result } = await buildCollecting({ context: ctx, root, tags: ["multi-arch"], platform: "linux/amd64,linux/arm64" });
     expect(result.images).toHaveLength(2);
-    const index = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", `oci:${root}:docker.io/library/multi-arch:latest`], { encoding: "utf8" })) as {
+    const index = JSON.parse((await spawnAsync("skopeo", ["inspect", "--raw", `oci:${root}:docker.io/library/multi-arch:latest`])).stdout) as {
       mediaType: string;
       manifests: { platform: { architecture: string } }[];
     };
     expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect(index.manifests.map((m) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
     const arm = path.join(freshRoot(), "arm");
-    execFileSync("skopeo", ["copy", "--override-arch", "arm64", `oci:${root}:docker.io/library/multi-arch:latest`, `oci:${arm}:arm`]);
+    expect((await spawnAsync("skopeo", ["copy", "--override-arch", "arm64", `oci:${root}:docker.io/library/multi-arch:latest`, `oci:${arm}:arm`])).status).toBe(0);
     const rootfs = await umociUnpack(arm, "arm");
     expect(readFileSync(path.join(rootfs, "out"), "utf8")).toBe("built for arm64\n");
   });

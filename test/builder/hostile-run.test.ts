@@ -9,6 +9,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { processesMatching } from "../setup/processes.js";
 import { rootlessEnv, TEST_USER } from "../setup/rootless.js";
+import { spawnAsync } from "../setup/spawn.js";
 import { tarOf } from "../snapshotter/helpers.js";
 import { cliBuild, MODES, startBuild, type Mode, type Workspace, workspace } from "./modes.js";
 
@@ -203,7 +204,7 @@ describe.skipIf(process.geteuid?.() !== 0)("the store as root", () => {
     const planted = spawnSync("find", [path.join(ws.root, "snapshotter"), "-name", "suid-shell"], { encoding: "utf8" }).stdout.trim().split("\n")[0]!;
     expect(planted).not.toBe("");
     rootlessEnv(); // creates the unprivileged user
-    const tried = spawnSync("runuser", ["-u", TEST_USER, "--", planted, "id", "-u"], { encoding: "utf8" });
+    const tried = await spawnAsync("runuser", ["-u", TEST_USER, "--", planted, "id", "-u"]);
     expect(tried.stdout).not.toBe("0\n");
     expect(tried.stderr).toMatch(/Permission denied/);
   }, SLOW);

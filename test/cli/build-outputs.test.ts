@@ -46,11 +46,11 @@ describe("buildx's output flags", () => {
     expect(r.stderr).toMatch(new RegExp(`#\\d+ pushing ${a.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\n(#\\d+ .*\\n)*#\\d+ DONE`));
     const digest = r.stdout.trim();
     for (const ref of [a, b]) {
-      const inspect = spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`], { encoding: "utf8" });
+      const inspect = await spawnAsync("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`]);
       expect(inspect.status).toBe(0);
       expect((JSON.parse(inspect.stdout) as { Digest: string }).Digest).toBe(digest);
     }
-    expect(spawnSync("skopeo", ["inspect", "--tls-verify=false", `docker://${local}`], { encoding: "utf8" }).status).not.toBe(0);
+    expect((await spawnAsync("skopeo", ["inspect", "--tls-verify=false", `docker://${local}`])).status).not.toBe(0);
     const images = await tbuild(["images", "--root", root]);
     expect(images.stdout).toContain(`${registry.host}/outputs/local`);
   });
