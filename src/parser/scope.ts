@@ -47,6 +47,24 @@ export class StageScope {
     }
   }
 
+  /**
+   * COPY --from takes ARG values only, never ENV: which stages a build needs is decided
+   * before anything runs, and a base image's ENV is known only once it is pulled (planned
+   * without it, a `--from=$X` that the image's ENV names a stage would be built without
+   * that stage). So the plan and the stage expanding the line agree by construction.
+   * BuildKit expands nothing in --from; ARGs are tbuild's allowance.
+   */
+  private fromValue(written: string): string {
+    const value = expandWord(written, (name) => this.visible.get(name), this.escape);
+    if (value === "") {
+      throw new SyntaxProblem(
+        `COPY --from=${written} is empty: no ARG in scope gives it a value`,
+        "--from takes ARG values only, not ENV (a base image's ENV is not known when the build is planned): declare it with ARG (a default or --build-arg), or write the stage or image name",
+      );
+    }
+    return value;
+  }
+
   /** The environment as KeyValue pairs, in the order set. */
   envPairs(): KeyValue[] {
     return [...this.env].map(([key, value]) => ({ key, value }));
@@ -68,6 +86,7 @@ export class StageScope {
       return { ...instruction, args: { args } };
     }
     const expanded = expandInstruction(instruction, this.lookup, this.escape);
+    if (expanded.keyword === "COPY" && typeof instruction.flags["from"] === "string") expanded.flags = { ...expanded.flags, from: this.fromValue(instruction.flags["from"]) };
     if (expanded.keyword === "ENV") for (const { key, value } of expanded.args.pairs) this.env.set(key, value);
     return expanded;
   }

@@ -5,6 +5,7 @@ import { existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { TbuildError } from "../../src/errors.js";
+import { DockerfileError } from "../../src/parser/index.js";
 import { openStore } from "../../src/store/image-store.js";
 import { BUSYBOX_BASE, buildCollecting, context, freshRoot, instructionSteps, skopeoInspect, umociUnpack } from "./helpers.js";
 import { spawnAsync } from "../setup/spawn.js";
@@ -107,6 +108,23 @@ describe("tbuild build (as root)", () => {
 
     const partial = await buildCollecting({ context: ctx, root, target: "left" });
     expect(new Set(instructionSteps(partial.events).map((s) => s.stage))).toEqual(new Set(["base", "left"]));
+  });
+
+  it("COPY --from takes ARG values, never a base image's ENV: a clear error at the line, with or without --target", async () => {
+    const root = freshRoot();
+    // The base image's ENV names stage 0 (a name would be looked up as an image instead).
+    await buildCollecting({ context: context({ Dockerfile: BUSYBOX_BASE + "ENV SRC=0\n" }), root, tags: ["env-names-stage"] });
+    const copyFrom = (line: string) => `FROM scratch AS builder\nCOPY busybox /bb\nFROM env-names-stage AS final\n${line}COPY --from=$SRC /bb /bb\n`;
+    for (const target of ["final", undefined]) {
+      const ctx = context({ Dockerfile: copyFrom("") });
+      const err = await buildCollecting({ context: ctx, root, ...(target === undefined ? {} : { target }) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DockerfileError);
+      expect((err as DockerfileError).format()).toMatch(/\/Dockerfile:4:1: COPY --from=\$SRC is empty: no ARG in scope gives it a value$/);
+      expect((err as DockerfileError).hint).toMatch(/^--from takes ARG values only, not ENV/);
+    }
+    // An ARG of the stage gives it, the base image's ENV of the same name notwithstanding.
+    const { events } = await buildCollecting({ context: context({ Dockerfile: copyFrom("ARG SRC=builder\n") }), root, target: "final" });
+    expect(new Set(instructionSteps(events).map((s) => s.stage))).toEqual(new Set(["builder", "final"]));
   });
 
   it("leaves out what .dockerignore excludes", async () => {
