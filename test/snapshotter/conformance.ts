@@ -5,7 +5,7 @@
  * must refuse or accept alike (layer-sequences.ts), as root and as the rootless user.
  */
 import { spawn } from "node:child_process";
-import { chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import type { Snapshotter } from "../../src/snapshotter/index.js";
 import type { Mode } from "../builder/modes.js";
 import { rootlessEnv, TEST_USER } from "../setup/rootless.js";
 import { listing } from "./helpers.js";
-import { LAYER_SEQUENCES, sequencesJson } from "./layer-sequences.js";
+import { ESCAPED, LAYER_SEQUENCES, sequencesJson } from "./layer-sequences.js";
 
 /** `open(name)`: a fresh snapshotter of the driver; `withBase(sn)`: `sn` with the shared base layer committed as "base". */
 export function snapshotterConformance(driver: string, open: (name: string) => Promise<Snapshotter>, withBase: (sn: Snapshotter) => Promise<Snapshotter>): void {
@@ -108,6 +108,10 @@ export function layerSequenceConformance(mode: Mode): void {
       if ("refused" in seq.expect) expect(got, driver).toEqual({ error: expect.stringMatching(seq.expect.refused) });
       else expect(got, driver).toEqual({ tree: seq.expect.tree });
     }
+  });
+
+  it("wrote nothing outside the roots, whatever a layer's symlinks said", () => {
+    expect(existsSync(`/${ESCAPED}`)).toBe(false);
   });
 }
 

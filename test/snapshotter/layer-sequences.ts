@@ -13,6 +13,9 @@ export interface LayerSequence {
   expect: { refused: RegExp } | { tree: string[] };
 }
 
+/** A name no host has at its root: found at /ESCAPED after a run, a layer wrote outside its root. */
+export const ESCAPED = "tbuild-escaped-from-layer";
+
 const dir = (name: string, more: Partial<TarEntry> = {}): TarEntry => ({ name, type: "directory", ...more });
 const file = (name: string, body: string, more: Partial<TarEntry> = {}): TarEntry => ({ name, body, ...more });
 
@@ -21,6 +24,29 @@ export const LAYER_SEQUENCES: LayerSequence[] = [
     name: "an entry under a lower layer's symlink (a merged-/usr /lib)",
     layers: [[dir("usr"), dir("usr/lib"), { name: "lib", type: "symlink", linkname: "usr/lib" }], [file("lib/libx.so", "x")]],
     expect: { refused: /entry 'lib\/libx.so' goes through the symlink 'lib'/ },
+  },
+  // A hostile image: a lower layer's symlink to the host's / (or a chain ending there).
+  // Followed on the host, a later layer would write, link or delete outside the root; the
+  // names (ESCAPED below) are ones no host has, and layerSequenceConformance looks for them.
+  {
+    name: "an entry under a lower layer's symlink to /",
+    layers: [[{ name: "etc", type: "symlink", linkname: "/" }], [file(`etc/${ESCAPED}`, "pwned")]],
+    expect: { refused: new RegExp(`entry 'etc/${ESCAPED}' goes through the symlink 'etc'`) },
+  },
+  {
+    name: "an entry under a chain of lower layers' symlinks ending at /",
+    layers: [[{ name: "a", type: "symlink", linkname: "b" }], [{ name: "b", type: "symlink", linkname: "/" }], [file(`a/${ESCAPED}`, "pwned")]],
+    expect: { refused: new RegExp(`entry 'a/${ESCAPED}' goes through the symlink 'a'`) },
+  },
+  {
+    name: "a hard link through a lower layer's symlink to /",
+    layers: [[{ name: "etc", type: "symlink", linkname: "/" }], [{ name: ESCAPED, type: "link", linkname: "etc/etc/hostname" }]],
+    expect: { refused: new RegExp(`links to 'etc/etc/hostname', which goes through the symlink 'etc'`) },
+  },
+  {
+    name: "a whiteout and an opaque marker through a lower layer's symlink to /",
+    layers: [[{ name: "etc", type: "symlink", linkname: "/" }], [file(`etc/.wh.${ESCAPED}`, ""), file("etc/.wh..wh..opq", "")]],
+    expect: { refused: new RegExp(`entry 'etc/.wh.${ESCAPED}' goes through the symlink 'etc'`) },
   },
   {
     name: "an entry under a lower layer's file",
