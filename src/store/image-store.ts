@@ -1,4 +1,4 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BlobInfo } from "../content/content.js";
 import { LocalContentStore } from "../content/local.js";
@@ -19,6 +19,7 @@ import {
   type Platform,
 } from "../oci/schemas.js";
 import { writeAtomic } from "../atomic-write.js";
+import { digestOf } from "../oci/digest.js";
 import { withFileLock } from "../file-lock.js";
 import { defaultStoreRoot } from "./root.js";
 import { hasBlob, readBlob, writeBlob } from "../content/blob-io.js";
@@ -129,14 +130,35 @@ export class ImageStore {
     await writeAtomic(join(this.root, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
   }
 
-  /** Read-modify-write of index.json under the store lock. */
+  /**
+   * Read-modify-write of index.json under the store lock. An index that comes out the
+   * same (a rebuild tagging the image the tag already names) is not written again.
+   */
   async updateIndex<T>(fn: (index: Index) => Promise<T> | T): Promise<T> {
     return withFileLock(this.lockPath, async () => {
       const index = await this.readIndex();
+      const before = JSON.stringify(index);
       const result = await fn(index);
-      await this.writeIndex(index);
+      if (JSON.stringify(index) !== before) await this.writeIndex(index);
       return result;
     });
+  }
+
+  /**
+   * Stores a manifest, index or config that the caller names in index.json under the
+   * same hold of the store lock. One already stored is not written again (an ingest
+   * file and its fsync on every no-change rebuild): GC, which needs the lock, sees it
+   * named before it could look at it. It is touched, as a rewrite would have, so
+   * `prune --keep-storage` still counts it as just made once it is untagged.
+   */
+  private async writeIndexed(bytes: Uint8Array): Promise<BlobInfo> {
+    const digest = digestOf(bytes);
+    if ((await this.content.info(digest))?.size === bytes.length) {
+      const now = new Date();
+      await utimes(this.content.blobPath(digest), now, now).catch(() => undefined);
+      return { digest, size: bytes.length };
+    }
+    return writeBlob(this.content, bytes);
   }
 
   /** Holds the store lock without changing index.json (for GC's mark and sweep). */
@@ -287,13 +309,13 @@ export class ImageStore {
     const names = opts.name === undefined ? [] : Array.isArray(opts.name) ? opts.name : [opts.name];
     const fullNames = names.map(normalizeName);
     return this.updateIndex(async (index) => {
-      manifest.config.digest = (await writeBlob(this.content, configBytes)).digest;
+      manifest.config.digest = (await this.writeIndexed(configBytes)).digest;
       for (const layer of opts.layers) {
         if (!(await hasBlob(this.content, layer.digest))) {
           throw new TbuildError("not-found", `layer ${layer.digest} is not in ${this.root}`, { hint: "ingest layers into the content store before writing the image" });
         }
       }
-      const info: BlobInfo = await writeBlob(this.content, JSON.stringify(manifest));
+      const info: BlobInfo = await this.writeIndexed(Buffer.from(JSON.stringify(manifest)));
       const desc: Descriptor = { mediaType: MediaType.ociManifest, digest: info.digest, size: info.size };
       index.manifests = index.manifests.filter((d) => {
         const n = d.annotations?.[Annotation.refName];
@@ -317,7 +339,7 @@ export class ImageStore {
       for (const m of opts.manifests) {
         if (!(await hasBlob(this.content, m.digest))) throw new TbuildError("not-found", `manifest ${m.digest} is not in ${this.root}`);
       }
-      const info = await writeBlob(this.content, JSON.stringify(index));
+      const info = await this.writeIndexed(Buffer.from(JSON.stringify(index)));
       const desc: Descriptor = { mediaType: MediaType.ociIndex, digest: info.digest, size: info.size };
       const members = new Set(opts.manifests.map((m) => m.digest));
       top.manifests = top.manifests.filter((d) => {

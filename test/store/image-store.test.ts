@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -29,6 +29,26 @@ describe("image store", () => {
     }
     const err = await store.resolve("me/app:2").catch((e: unknown) => e);
     expect(isTbuildError(err, "not-found")).toBe(true);
+  });
+
+  it("storing the image a tag already names again writes nothing but touches its blobs", async () => {
+    const root = await tempDir();
+    const store = await openStore(root);
+    const first = await makeImage(store, "app", [{ a: "1" }]);
+    const index = await stat(join(root, "index.json"));
+    const manifest = store.content.blobPath(first.digest);
+    await utimes(manifest, new Date(1e12), new Date(1e12));
+    const again = await makeImage(store, "app", [{ a: "1" }]);
+    expect(again).toEqual(first);
+    const after = await stat(join(root, "index.json"));
+    // A no-change rebuild: index.json is the same file, and no ingest file was left or made.
+    expect([after.ino, after.mtimeMs]).toEqual([index.ino, index.mtimeMs]);
+    expect(await readdir(join(root, "ingest"))).toEqual([]);
+    // Touched as a rewrite would: prune --keep-storage sees it as just made once untagged.
+    expect((await stat(manifest)).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    // Another name for it does change index.json.
+    await makeImage(store, "other", [{ a: "1" }]);
+    expect((await store.resolve("other")).descriptor.digest).toBe(first.digest);
   });
 
   it("tag moves a name and untag removes it", async () => {
