@@ -48,21 +48,32 @@ export class StageScope {
   }
 
   /**
-   * COPY --from takes ARG values only, never ENV: which stages a build needs is decided
+   * COPY --from (and RUN --mount from=) takes ARG values only, never ENV: which stages a build needs is decided
    * before anything runs, and a base image's ENV is known only once it is pulled (planned
    * without it, a `--from=$X` that the image's ENV names a stage would be built without
    * that stage). So the plan and the stage expanding the line agree by construction.
    * BuildKit expands nothing in --from; ARGs are tbuild's allowance.
    */
-  private fromValue(written: string): string {
+  private fromValue(written: string, what: string): string {
     const value = expandWord(written, (name) => this.visible.get(name), this.escape);
     if (value === "") {
       throw new SyntaxProblem(
-        `COPY --from=${written} is empty: no ARG in scope gives it a value`,
-        "--from takes ARG values only, not ENV (a base image's ENV is not known when the build is planned): declare it with ARG (a default or --build-arg), or write the stage or image name",
+        `${what}=${written} is empty: no ARG in scope gives it a value`,
+        "a stage or image to copy or mount from takes ARG values only, not ENV (a base image's ENV is not known when the build is planned): declare it with ARG (a default or --build-arg), or write the stage or image name",
       );
     }
     return value;
+  }
+
+  /** A RUN --mount with its from= field expanded as COPY --from is (ARG values only); the other fields keep their ENV. */
+  private mountFrom(written: string, expanded: string): string {
+    const from = written.split(",").find((f) => /^\s*from\s*=/i.test(f));
+    if (from === undefined) return expanded;
+    const value = this.fromValue(from.slice(from.indexOf("=") + 1).trim(), "RUN --mount from");
+    return expanded
+      .split(",")
+      .map((f) => (/^\s*from\s*=/i.test(f) ? `from=${value}` : f))
+      .join(",");
   }
 
   /** The environment as KeyValue pairs, in the order set. */
@@ -86,7 +97,11 @@ export class StageScope {
       return { ...instruction, args: { args } };
     }
     const expanded = expandInstruction(instruction, this.lookup, this.escape);
-    if (expanded.keyword === "COPY" && typeof instruction.flags["from"] === "string") expanded.flags = { ...expanded.flags, from: this.fromValue(instruction.flags["from"]) };
+    if (expanded.keyword === "COPY" && typeof instruction.flags["from"] === "string") expanded.flags = { ...expanded.flags, from: this.fromValue(instruction.flags["from"], "COPY --from") };
+    if (expanded.keyword === "RUN" && Array.isArray(instruction.flags["mount"])) {
+      const written = instruction.flags["mount"];
+      expanded.flags = { ...expanded.flags, mount: (expanded.flags["mount"] as string[]).map((m, i) => this.mountFrom(written[i]!, m)) };
+    }
     if (expanded.keyword === "ENV") for (const { key, value } of expanded.args.pairs) this.env.set(key, value);
     return expanded;
   }

@@ -110,7 +110,7 @@ describe("tbuild build (as root)", () => {
     expect(new Set(instructionSteps(partial.events).map((s) => s.stage))).toEqual(new Set(["base", "left"]));
   });
 
-  it("COPY --from takes ARG values, never a base image's ENV: a clear error at the line, with or without --target", async () => {
+  it("COPY --from and RUN --mount from= take ARG values, never a base image's ENV: a clear error at the line, with or without --target", async () => {
     const root = freshRoot();
     // The base image's ENV names stage 0 (a name would be looked up as an image instead).
     await buildCollecting({ context: context({ Dockerfile: BUSYBOX_BASE + "ENV SRC=0\n" }), root, tags: ["env-names-stage"] });
@@ -120,7 +120,11 @@ describe("tbuild build (as root)", () => {
       const err = await buildCollecting({ context: ctx, root, ...(target === undefined ? {} : { target }) }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DockerfileError);
       expect((err as DockerfileError).format()).toMatch(/\/Dockerfile:4:1: COPY --from=\$SRC is empty: no ARG in scope gives it a value$/);
-      expect((err as DockerfileError).hint).toMatch(/^--from takes ARG values only, not ENV/);
+      expect((err as DockerfileError).hint).toMatch(/^a stage or image to copy or mount from takes ARG values only, not ENV/);
+      const mount = context({ Dockerfile: copyFrom("").replace("COPY --from=$SRC /bb /bb", "RUN --mount=type=bind,from=$SRC,target=/m true") });
+      const mountErr = await buildCollecting({ context: mount, root, ...(target === undefined ? {} : { target }) }).catch((e: unknown) => e);
+      expect(mountErr).toBeInstanceOf(DockerfileError);
+      expect((mountErr as DockerfileError).format()).toMatch(/\/Dockerfile:4:1: RUN --mount from=\$SRC is empty: no ARG in scope gives it a value$/);
     }
     // An ARG of the stage gives it, the base image's ENV of the same name notwithstanding.
     const { events } = await buildCollecting({ context: context({ Dockerfile: copyFrom("ARG SRC=builder\n") }), root, target: "final" });
