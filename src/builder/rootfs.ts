@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { ContentStore } from "../content/content.js";
 import type { Lease } from "../store/lease.js";
 import { isTbuildError } from "../errors.js";
@@ -59,13 +59,9 @@ export class RootfsPreparer {
 
   private async unpack(name: string, parent: string | undefined, layer: Layer): Promise<void> {
     if (await this.exists(name)) return;
-    const key = `extract-${randomBytes(6).toString("hex")}`;
-    await this.snapshotter.prepare(key, parent);
     try {
-      await this.snapshotter.apply(key, this.content.openRead(layer.digest), { layer: layer.digest });
-      await this.snapshotter.commit(name, key);
+      await this.snapshotter.unpack(name, parent, this.content.openRead(layer.digest), { layer: layer.digest });
     } catch (e) {
-      await this.snapshotter.remove(key).catch(() => undefined);
       // Another process committed the same chain first: theirs is as good as ours.
       if (isTbuildError(e, "already-exists") && (await this.exists(name))) return;
       throw e;

@@ -20,7 +20,7 @@
  * chosen by name in the driver registry; everything here is the same for both.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ContentInfo, ContentIngester } from "../content/content.js";
@@ -85,6 +85,11 @@ export interface Snapshotter {
   sizes(keys: readonly string[]): Promise<Map<string, number>>;
   reclaimOrphans(o?: { dryRun?: boolean }): Promise<{ paths: string[]; bytes: number }>;
   apply(key: string, layer: Readable, o: { layer: string }): Promise<ApplyResult>;
+  /**
+   * prepare(parent) + apply(layer) + commit(name) in one: the tree is built aside and the
+   * metadata written once, naming it committed only when it is whole.
+   */
+  unpack(name: string, parent: string | undefined, layer: Readable, o: { layer: string }): Promise<ApplyResult>;
   diffTar(key: string, o?: { sourceDateEpoch?: number }): Promise<Readable>;
   diff(key: string, store: ContentIngester & ContentInfo, o?: DiffOptions): Promise<LayerDescriptor>;
   /** The merged tree `mounts` (from prepare or view) show, read without mounting. */
@@ -306,6 +311,23 @@ export class LocalSnapshotter implements Snapshotter {
     }
   }
 
+  async unpack(name: string, parent: string | undefined, layer: Readable, o: { layer: string }): Promise<ApplyResult> {
+    // One metadata write instead of prepare's and commit's (each a locked, fsynced rewrite of
+    // the whole file): a RUN after a COPY unpacks the COPY's layer this way. A process killed
+    // while applying leaves only its tmp/new-<owner>-* directory, which prune reclaims; no
+    // record ever names a half-applied tree.
+    let result: ApplyResult | undefined;
+    await this.create("committed", name, parent, {}, async (tree, chain) => {
+      const lowers = this.impl.applyLowers(tree, chain.map((r) => this.fs(r.id)));
+      try {
+        result = await applyIsolated(tree, layer, { layer: o.layer, whiteouts: this.impl.whiteouts, lowers });
+      } catch (e) {
+        throw await asDiskFull(e, this.root, async () => (await measureTrees([tree]))[0]?.bytes ?? 0);
+      }
+    });
+    return result!;
+  }
+
   /** The changes in active snapshot `key` against its parent, as a layer tar stream. */
   async diffTar(key: string, o: { sourceDateEpoch?: number } = {}): Promise<Readable> {
     const m = await this.meta.read();
@@ -339,10 +361,22 @@ export class LocalSnapshotter implements Snapshotter {
     return out;
   }
 
-  private async create(kind: SnapshotKind, key: string, parent: string | undefined, given: Record<string, string>): Promise<Mount[]> {
+  /**
+   * A new snapshot built under tmp/ and renamed into place with its record. "committed" is
+   * for unpack: made as an active one, filled by `fill` outside the lock, then recorded as
+   * committed with no owner (as commit leaves it) and no overlay workdir.
+   */
+  private async create(
+    kind: SnapshotKind,
+    key: string,
+    parent: string | undefined,
+    given: Record<string, string>,
+    fill?: (tree: string, chain: SnapshotRecord[]) => Promise<void>,
+  ): Promise<Mount[]> {
     // Whose work it is: prune removes the active snapshots and views of processes that died.
     const me = selfOwner();
-    const labels = { ...given, [OWNER_LABEL]: `${me.host} ${me.pid} ${me.start}` };
+    const labels = kind === "committed" ? given : { ...given, [OWNER_LABEL]: `${me.host} ${me.pid} ${me.start}` };
+    const made: SnapshotKind = kind === "committed" ? "active" : kind;
     // Only tbuild may reach into layer trees: a layer's setuid-root file or device node
     // must not become a host program or device for other users (containerd keeps 0700 too).
     for (const d of ["tmp", "snapshots"]) {
@@ -365,9 +399,15 @@ export class LocalSnapshotter implements Snapshotter {
       // so it cannot change meanwhile, and the checks are repeated under the lock.
       const chain = check(await this.meta.read());
       await mkdir(tmp, { mode: 0o700 });
-      await this.impl.create(kind, { fs: join(tmp, "fs"), work: join(tmp, "work") }, chain.map((r) => this.fs(r.id)), `copying snapshot '${parent}'`).catch(async (e: unknown) => {
+      await this.impl.create(made, { fs: join(tmp, "fs"), work: join(tmp, "work") }, chain.map((r) => this.fs(r.id)), `copying snapshot '${parent}'`).catch(async (e: unknown) => {
         throw parent === undefined ? e : await asDiskFull(e, this.root, async () => (await this.sizes([parent])).get(parent) ?? 0);
       });
+      if (fill !== undefined) {
+        await fill(join(tmp, "fs"), chain);
+        // The overlay workdir is scratch space of a mount; a committed layer never needs it.
+        // Never mounted here, it is still the empty directory this process made: no namespace needed.
+        if (kind === "committed") await rm(join(tmp, "work"), { recursive: true, force: true });
+      }
       let placed: string | undefined;
       try {
         return await this.meta.update(async (m) => {

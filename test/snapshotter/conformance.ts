@@ -5,7 +5,8 @@
  * must refuse or accept alike (layer-sequences.ts), as root and as the rootless user.
  */
 import { spawn } from "node:child_process";
-import { chownSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -13,7 +14,7 @@ import { isTbuildError } from "../../src/errors.js";
 import type { Snapshotter } from "../../src/snapshotter/index.js";
 import type { Mode } from "../builder/modes.js";
 import { rootlessEnv, TEST_USER } from "../setup/rootless.js";
-import { listing } from "./helpers.js";
+import { listing, tarOf } from "./helpers.js";
 import { ESCAPED, LAYER_SEQUENCES, sequencesJson } from "./layer-sequences.js";
 
 /** `open(name)`: a fresh snapshotter of the driver; `withBase(sn)`: `sn` with the shared base layer committed as "base". */
@@ -50,6 +51,25 @@ export function snapshotterConformance(driver: string, open: (name: string) => P
     expect(lines).toContainEqual(expect.stringMatching(/^usr\/bin\/tool-hardlink f:\w+ 755 0:0 n=2/));
     expect(lines).toContainEqual(expect.stringMatching(/^etc\/alt l->\.\.\/usr\/bin\/tool /));
     expect((await sn.usage("base")).inodes).toBeGreaterThan(20);
+  });
+
+  it("unpacks a layer straight into a committed snapshot; a layer that fails leaves no record and no tree", async () => {
+    const sn = await withBase(await open("unpack"));
+    const layer = await tarOf([{ name: "etc", type: "directory" }, { name: "etc/motd", body: "hi\n" }, { name: "etc/.wh.shadow", body: "" }]);
+    await sn.unpack("top", "base", Readable.from([layer]), { layer: "top" });
+    expect((await sn.walk()).map((s) => [s.key, s.kind, s.parent])).toEqual([
+      ["base", "committed", undefined],
+      ["top", "committed", "base"],
+    ]);
+    const tree = await sn.committedTree("top");
+    expect(await tree.lookup("/etc/motd")).toBeDefined();
+    expect(await tree.lookup("/etc/shadow")).toBeUndefined();
+    expect(await tree.lookup("/etc/passwd")).toBeDefined();
+    const cut = new Readable({ read() { this.destroy(new Error("connection cut")); } });
+    await expect(sn.unpack("broken", "top", cut, { layer: "broken" })).rejects.toThrow();
+    await expect(sn.stat("broken")).rejects.toSatisfy((e) => isTbuildError(e, "not-found"));
+    expect(readdirSync(join(sn.root, "snapshots")).sort()).toEqual(["1", "2"]);
+    expect(readdirSync(join(sn.root, "tmp")).filter((n) => n.startsWith("new-"))).toEqual([]);
   });
 }
 
