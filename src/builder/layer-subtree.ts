@@ -11,7 +11,7 @@
  * records, unordered entries, non-ASCII names, ids the user namespace cannot map)
  * throws NotWhole, and the caller takes the general path.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type tar from "tar-stream";
@@ -143,42 +143,48 @@ function walkOrder(a: string, b: string): number {
 }
 
 /**
- * The cache identity of `COPY --from` of directory `dir` when `digest` holds it whole:
- * what digestSources gives for the directory walked in the unpacked snapshot (mode with
- * type bits, the owner as the snapshot's files have it on the host, link text, content).
+ * The cache identity of `COPY --from` of directory `dir` from the `keyParts` that
+ * rewrittenSubtree gathered: what digestSources gives for the directory walked in the
+ * unpacked snapshot (mode with type bits, the owner as the snapshot's files have it on
+ * the host, link text, content), in a walk's order.
  */
-export async function subtreeDigest(content: ContentStore, digest: string, dir: string): Promise<string> {
-  const parts: [string, string][] = [];
-  for await (const e of subtree(content, digest, dir)) {
-    const host = hostIdsOf(e);
-    if (host === undefined) throw new NotWhole(`'${e.rel}' is owned by ids the user namespace does not map`);
-    // lstat shows every symlink as 0777, whatever the tar said.
-    const mode = TYPE_BITS[e.kind] | (e.kind === "symlink" ? 0o777 : e.perm);
-    const head = `${e.rel}\0${mode}\0${host.uid}:${host.gid}\0`;
-    if (e.kind === "symlink") parts.push([e.rel, `${head}link:${e.linkname}\0`]);
-    else if (e.kind === "file") {
-      const h = createHash("sha256");
-      for await (const chunk of e.body) h.update(chunk);
-      parts.push([e.rel, `${head}file:${h.digest("hex")}\0`]);
-    } else parts.push([e.rel, head]);
-  }
-  parts.sort(([a], [b]) => walkOrder(a, b));
+export function subtreeKey(dir: string, keyParts: [string, string][]): string {
+  keyParts.sort(([a], [b]) => walkOrder(a, b));
   const h = createHash("sha256").update(`tree\0${path.posix.basename(dir)}\0dir\0`);
-  for (const [, part] of parts) h.update(part);
+  for (const [, part] of keyParts) h.update(part);
   return `sha256:${h.digest("hex")}`;
+}
+
+/** A body passed on as it is read, and hashed meanwhile. */
+async function* hashing(body: AsyncIterable<Buffer>, h: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    h.update(chunk);
+    yield chunk;
+  }
 }
 
 /**
  * The entries of directory `dir` in layer `digest`, renamed under `dest` (absolute) and
  * owned as COPY --from owns them: --chown, else the source's own; --chmod for all but symlinks.
+ * With `keyParts`, each entry's part of the cache key (see subtreeKey) is added to it as
+ * the entry goes by: one read of the blob gives both the key and the layer.
  */
-export async function* rewrittenSubtree(content: ContentStore, digest: string, dir: string, dest: string, o: { chown: Ids | undefined; perm: number | undefined }): AsyncGenerator<StreamedEntry> {
+export async function* rewrittenSubtree(
+  content: ContentStore,
+  digest: string,
+  dir: string,
+  dest: string,
+  o: { chown: Ids | undefined; perm: number | undefined },
+  keyParts?: [string, string][],
+): AsyncGenerator<StreamedEntry> {
   let any = false;
   for await (const e of subtree(content, digest, dir)) {
     any = true;
     // Unpacking would have refused such a layer: let the general path say so.
-    if (hostIdsOf(e) === undefined) throw new NotWhole(`'${e.rel}' is owned by ids the user namespace does not map`);
+    const host = hostIdsOf(e);
+    if (host === undefined) throw new NotWhole(`'${e.rel}' is owned by ids the user namespace does not map`);
     const ids = o.chown ?? e;
+    const contentHash = keyParts !== undefined && e.kind === "file" ? createHash("sha256") : undefined;
     yield {
       kind: "streamed",
       header: {
@@ -193,8 +199,17 @@ export async function* rewrittenSubtree(content: ContentStore, digest: string, d
         devmajor: 0,
         devminor: 0,
       },
-      ...(e.kind === "file" ? { body: e.body } : {}),
+      ...(e.kind === "file" ? { body: contentHash === undefined ? e.body : hashing(e.body, contentHash) } : {}),
     };
+    // Asked for the next entry: the layer writer has read this one's body through.
+    if (keyParts !== undefined) {
+      // lstat shows every symlink as 0777, whatever the tar said.
+      const mode = TYPE_BITS[e.kind] | (e.kind === "symlink" ? 0o777 : e.perm);
+      const head = `${e.rel}\0${mode}\0${host.uid}:${host.gid}\0`;
+      if (e.kind === "symlink") keyParts.push([e.rel, `${head}link:${e.linkname}\0`]);
+      else if (contentHash !== undefined) keyParts.push([e.rel, `${head}file:${contentHash.digest("hex")}\0`]);
+      else keyParts.push([e.rel, head]);
+    }
   }
   // The parents were planned for entries below dest; planCopy plans an empty directory's differently.
   if (!any) throw new NotWhole(`'${dir}' is empty`);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/image-store.js";
 import { chownTree, rootlessEnv } from "../setup/rootless.js";
-import { buildCollecting, context, freshRoot, skopeoInspect } from "./helpers.js";
+import { buildCollecting, context, freshRoot, instructionSteps, skopeoInspect } from "./helpers.js";
 
 /**
  * COPY --from of a directory that the source stage's top layer holds alone is made from
@@ -71,6 +71,20 @@ describe("COPY --from of a directory a layer holds whole", () => {
     const image = await (await openStore(root)).resolve(changed.result.descriptor.digest);
     const blob = path.join(root, "blobs", "sha256", image.manifest.layers[1]!.digest.slice("sha256:".length));
     expect(execFileSync("tar", ["-xOzf", blob, "app/x/sub/b.txt"], { encoding: "utf8" })).toBe("changed\n");
+  });
+
+  it("stays cached when the source stage is rebuilt with the same directory (its key is found again in the pass that writes the layer)", async () => {
+    const dockerfile = "FROM scratch AS src\nCOPY other /other\nCOPY src/ /data/\nFROM scratch\nCOPY --from=src /data/ /app/\n";
+    const ctx = context({ Dockerfile: dockerfile, other: "1", "src/a.txt": "a", "src/sub/b.txt": "b" });
+    const root = freshRoot();
+    const o = { context: ctx, root, sourceDateEpoch: 1_700_000_000 };
+    const first = await buildCollecting(o);
+    execFileSync("sh", ["-c", `echo 2 > ${path.join(ctx, "other")}`]);
+    const again = await buildCollecting(o);
+    // COPY src/ runs again on its new parent: the source chain is new (no remembered tree
+    // digest), its /data layer the same, so the COPY --from is cached.
+    expect(instructionSteps(again.events).map((s) => s.cached)).toEqual([false, false, true]);
+    expect(again.result.config.rootfs.diff_ids).toEqual(first.result.config.rootfs.diff_ids);
   });
 
   const env = rootlessEnv();

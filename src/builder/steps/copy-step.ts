@@ -11,7 +11,7 @@ import { hasWildcard } from "../../context/glob.js";
 import { expandWord, type Instruction } from "../../parser/index.js";
 import { archiveKind, archiveUnder, type ArchiveKind } from "../add-archive.js";
 import { heredocSources, planCopy, planSubtreeCopy, type CopyRequest } from "../copy.js";
-import { NotWhole, rewrittenSubtree, subtreeDigest } from "../layer-subtree.js";
+import { NotWhole, rewrittenSubtree, subtreeKey } from "../layer-subtree.js";
 import { download, isUrl } from "../download.js";
 import { envToMap } from "../image-config.js";
 import { chainIds, type Layer } from "../rootfs.js";
@@ -81,6 +81,21 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
   // key, so it is looked at only when the step runs: a cached COPY touches no snapshot.
   let trees: SourceTree[] | undefined;
   let sources: string;
+  /** The layer, when the pass that found the key wrote it too. */
+  let made: Layer | undefined;
+  /**
+   * The layer of a COPY --from of a whole directory (see wholeDirectory), streamed from
+   * the source's top layer; with `keyParts`, the cache key's parts gathered in the same read.
+   */
+  const subtreeLayer = (whole: { digest: string; dir: string }, scratch: string, keyParts?: [string, string][]): Promise<Layer | undefined> =>
+    withView(state.layers, ctx.snapshots, async (view) => {
+      const plan = await planSubtreeCopy(request, { view, scratchDir: scratch, nowNs });
+      const items = (async function* (): AsyncGenerator<LayerItem> {
+        yield* plan.parents;
+        yield* rewrittenSubtree(ctx.output.content, whole.digest, whole.dir, plan.dest, plan, keyParts);
+      })();
+      return layerFromItems(items, ctx.output).catch(notWhole);
+    });
   /** Context files by path with their digests (not for --from, whose digest may come from TreeDigests). */
   const files = new Map<string, string>();
   try {
@@ -104,8 +119,16 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
       if (known !== undefined) sources = known;
       else {
         const whole = await wholeDirectory(request, layers, ctx);
-        const fast = whole === undefined ? undefined : await subtreeDigest(ctx.output.content, whole.digest, whole.dir).catch(notWhole);
-        if (fast !== undefined) sources = fast;
+        // The key needs every byte of the directory read, and a miss needs them read again
+        // for the layer: one read does both, the layer written before the key is known. A hit
+        // after all (the same content under a new chain: the memo is by chain) leaves that
+        // blob unreferenced, for prune; a build that rebuilt the source stage misses anyway.
+        const keyParts: [string, string][] = [];
+        if (whole !== undefined) {
+          const scratch = await mkdtemp(path.join(ctx.scratchRoot, "copy-"));
+          made = await subtreeLayer(whole, scratch, keyParts).finally(() => rm(scratch, { recursive: true, force: true }));
+        }
+        if (made !== undefined) sources = subtreeKey(whole!.dir, keyParts);
         else {
           trees = await viewTrees(layers);
           sources = await digestSources(trees, (abs, st) => hashFile(abs, st.size), true);
@@ -122,20 +145,13 @@ export async function copyStep(instruction: Instruction & { keyword: "COPY" | "A
     key: { copy: isAdd && urls.length > 0 ? "ADD <url>" : instruction.original, request, from: sourceKey, content: sources },
     ...(sourceLayers === undefined ? { files } : {}),
     execute: async (stageScratch) => {
+      if (made !== undefined) return made;
       const scratch = await mkdtemp(path.join(stageScratch, "copy-"));
       let changes: Change[] = [];
       try {
         const whole = trees === undefined && sourceLayers !== undefined ? await wholeDirectory(request, sourceLayers, ctx) : undefined;
         if (whole !== undefined) {
-          const layer = await withView(state.layers, ctx.snapshots, async (view) => {
-            const plan = await planSubtreeCopy(request, { view, scratchDir: scratch, nowNs });
-            changes = plan.parents;
-            const items = (async function* (): AsyncGenerator<LayerItem> {
-              yield* plan.parents;
-              yield* rewrittenSubtree(ctx.output.content, whole.digest, whole.dir, plan.dest, plan);
-            })();
-            return layerFromItems(items, ctx.output).catch(notWhole);
-          });
+          const layer = await subtreeLayer(whole, scratch);
           if (layer !== undefined) return layer;
         }
         trees ??= await viewTrees(sourceLayers ?? []);
